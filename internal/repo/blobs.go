@@ -1,0 +1,317 @@
+package repo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cairn-backup/cairn/internal/repo/blob"
+	"github.com/cairn-backup/cairn/internal/repo/crypto"
+	"github.com/cairn-backup/cairn/internal/repo/index"
+	"github.com/cairn-backup/cairn/internal/repo/pack"
+	"github.com/cairn-backup/cairn/internal/store"
+)
+
+// Encodings of a blob's plaintext: the first byte inside the ciphertext.
+const (
+	encodingRaw  = 0
+	encodingZstd = 1
+)
+
+// packWriter is a pack being filled.
+type packWriter struct {
+	w *pack.Writer
+}
+
+// PackKey is the store key of a pack: data/<first two hex digits>/<sha256>.
+func PackKey(id blob.ID) string {
+	h := id.String()
+	return "data/" + h[:2] + "/" + h
+}
+
+// SaveBlob stores data as a blob of type t unless a blob with the same ID is
+// already stored or being stored. It returns the ID and whether the blob
+// was new. The blob is durable only after Flush.
+func (r *Repository) SaveBlob(ctx context.Context, t blob.Type, data []byte) (blob.ID, bool, error) {
+	id := r.keys.BlobID(data)
+	saved, err := r.SaveBlobID(ctx, t, id, data)
+	return id, saved, err
+}
+
+// SaveBlobID is SaveBlob for a caller that has computed the ID already.
+func (r *Repository) SaveBlobID(ctx context.Context, t blob.Type, id blob.ID, data []byte) (bool, error) {
+	if !r.reserve(id) {
+		return false, nil
+	}
+	sealed, err := r.seal(t, id, data)
+	if err != nil {
+		r.release(id)
+		return false, err
+	}
+	if err := r.addToPack(ctx, t, id, sealed, len(data)); err != nil {
+		r.release(id)
+		return false, err
+	}
+	return true, nil
+}
+
+// Has reports whether a blob is stored or being stored.
+func (r *Repository) Has(id blob.ID) bool {
+	if r.idx.Has(id) {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.pending[id]
+	return ok
+}
+
+func (r *Repository) reserve(id blob.ID) bool {
+	if r.idx.Has(id) {
+		r.mu.Lock()
+		r.stats.Duplicates++
+		r.mu.Unlock()
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.pending[id]; ok || r.idx.Has(id) {
+		r.stats.Duplicates++
+		return false
+	}
+	r.pending[id] = struct{}{}
+	return true
+}
+
+func (r *Repository) release(id blob.ID) {
+	r.mu.Lock()
+	delete(r.pending, id)
+	r.mu.Unlock()
+}
+
+// seal compresses (when it pays) and encrypts a blob's plaintext.
+func (r *Repository) seal(t blob.Type, id blob.ID, data []byte) ([]byte, error) {
+	plain := make([]byte, 1, len(data)+1)
+	plain[0] = encodingRaw
+	if r.cfg.Compression != "none" && len(data) >= 64 {
+		z := r.enc.EncodeAll(data, []byte{encodingZstd})
+		// Keep the compressed form only when it saves at least 1/32.
+		if len(z)-1 < len(data)-len(data)/32 {
+			plain = z
+		}
+	}
+	if plain[0] == encodingRaw {
+		plain = append(plain, data...)
+	}
+	out := make([]byte, 0, len(plain)+40)
+	return r.keys.Seal(out, plain, pack.BlobAD(t, id))
+}
+
+func (r *Repository) addToPack(ctx context.Context, t blob.Type, id blob.ID, sealed []byte, rawLen int) error {
+	r.mu.Lock()
+	if r.uploadErr != nil {
+		err := r.uploadErr
+		r.mu.Unlock()
+		return err
+	}
+	pw := r.open[t]
+	if pw == nil {
+		pw = &packWriter{w: pack.NewWriter(r.cfg.PackSize + r.cfg.PackSize/8)}
+		r.open[t] = pw
+	}
+	pw.w.Add(t, id, sealed, rawLen)
+	r.stats.Blobs++
+	r.stats.RawBytes += int64(rawLen)
+	r.stats.StoredBytes += int64(len(sealed))
+	full := pw.w.Size() >= r.cfg.PackSize
+	if full {
+		delete(r.open, t)
+	}
+	r.mu.Unlock()
+	if full {
+		r.upload(ctx, pw)
+	}
+	return nil
+}
+
+// upload finishes a pack and stores it in the background, bounded by
+// Options.Uploads (the call blocks while that many uploads run).
+func (r *Repository) upload(ctx context.Context, pw *packWriter) {
+	r.uploads.Go(func() error {
+		err := r.storePack(ctx, pw)
+		if err != nil {
+			r.mu.Lock()
+			if r.uploadErr == nil {
+				r.uploadErr = err
+			}
+			r.mu.Unlock()
+		}
+		return err
+	})
+}
+
+func (r *Repository) storePack(ctx context.Context, pw *packWriter) error {
+	data, entries, err := pw.w.Finish(r.keys)
+	if err != nil {
+		return err
+	}
+	id := blob.ID(sha256.Sum256(data))
+	if err := r.store.Put(ctx, PackKey(id), data); err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("repo: store pack %s: %w", id.Short(), err)
+	}
+	p := index.Pack{ID: id, Entries: entries}
+	r.idx.Add(p)
+	r.mu.Lock()
+	for _, e := range entries {
+		delete(r.pending, e.ID)
+	}
+	r.stats.Packs++
+	r.unindexed = append(r.unindexed, p)
+	var batch []index.Pack
+	if len(r.unindexed) >= r.opts.IndexEvery {
+		batch, r.unindexed = r.unindexed, nil
+	}
+	r.mu.Unlock()
+	if batch != nil {
+		return r.writeIndex(ctx, batch)
+	}
+	return nil
+}
+
+// Flush uploads every open pack and writes an index file for every pack not
+// yet in one. After Flush returns nil, every saved blob is durable and findable.
+func (r *Repository) Flush(ctx context.Context) error {
+	r.mu.Lock()
+	open := r.open
+	r.open = map[blob.Type]*packWriter{}
+	r.mu.Unlock()
+	for _, pw := range open {
+		if pw.w.Count() > 0 {
+			r.upload(ctx, pw)
+		}
+	}
+	if err := r.uploads.Wait(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	batch := r.unindexed
+	r.unindexed = nil
+	err := r.uploadErr
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if len(batch) > 0 {
+		return r.writeIndex(ctx, batch)
+	}
+	return nil
+}
+
+func (r *Repository) writeIndex(ctx context.Context, packs []index.Pack) error {
+	if _, err := r.SaveUnpacked(ctx, KindIndex, index.Encode(packs)); err != nil {
+		return fmt.Errorf("repo: write index: %w", err)
+	}
+	return nil
+}
+
+// LoadBlob reads, decrypts and decompresses a blob, appending its plaintext
+// to buf[:0].
+func (r *Repository) LoadBlob(ctx context.Context, t blob.Type, id blob.ID, buf []byte) ([]byte, error) {
+	loc, ok := r.idx.Lookup(id)
+	if !ok {
+		return nil, fmt.Errorf("repo: %s %s: %w", t, id.Short(), ErrBlobNotFound)
+	}
+	if loc.Type != t {
+		return nil, fmt.Errorf("repo: blob %s is %s, not %s: %w", id.Short(), loc.Type, t, ErrCorrupt)
+	}
+	rc, err := r.store.Get(ctx, PackKey(loc.Pack), int64(loc.Offset), int64(loc.Length))
+	if err != nil {
+		return nil, fmt.Errorf("repo: read %s %s from pack %s: %w", t, id.Short(), loc.Pack.Short(), err)
+	}
+	sealed := make([]byte, loc.Length)
+	_, err = io.ReadFull(rc, sealed)
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("repo: read %s %s from pack %s: %v: %w", t, id.Short(), loc.Pack.Short(), err, ErrCorrupt)
+	}
+	return r.OpenBlob(t, id, sealed, loc.RawLength, buf)
+}
+
+// OpenBlob decrypts and decompresses a sealed blob.
+func (r *Repository) OpenBlob(t blob.Type, id blob.ID, sealed []byte, rawLength uint32, buf []byte) ([]byte, error) {
+	plain, err := r.keys.Open(sealed[crypto.NonceSize:crypto.NonceSize], sealed, pack.BlobAD(t, id))
+	if err != nil || len(plain) == 0 {
+		return nil, fmt.Errorf("repo: %s %s: authentication failed: %w", t, id.Short(), ErrCorrupt)
+	}
+	switch plain[0] {
+	case encodingRaw:
+		return append(buf[:0], plain[1:]...), nil
+	case encodingZstd:
+		if cap(buf) < int(rawLength) {
+			buf = make([]byte, 0, rawLength)
+		}
+		out, err := r.dec.DecodeAll(plain[1:], buf[:0])
+		if err != nil {
+			return nil, fmt.Errorf("repo: %s %s: decompress: %v: %w", t, id.Short(), err, ErrCorrupt)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("repo: %s %s: unknown encoding %d: %w", t, id.Short(), plain[0], ErrCorrupt)
+}
+
+// VerifyBlob checks that plaintext hashes to id.
+func (r *Repository) VerifyBlob(id blob.ID, plaintext []byte) bool {
+	return r.keys.BlobID(plaintext) == id
+}
+
+// PackHeader reads and authenticates the header of a stored pack.
+func (r *Repository) PackHeader(ctx context.Context, id blob.ID) ([]pack.Entry, error) {
+	key := PackKey(id)
+	fi, err := r.store.Stat(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("repo: pack %s: %w", id.Short(), err)
+	}
+	trailer, err := readRange(ctx, r.store, key, fi.Size-pack.TrailerSize, pack.TrailerSize)
+	if err != nil {
+		return nil, err
+	}
+	off, l, err := pack.HeaderLength(trailer, fi.Size)
+	if err != nil {
+		return nil, fmt.Errorf("repo: pack %s: %w", id.Short(), err)
+	}
+	sealed, err := readRange(ctx, r.store, key, off, l)
+	if err != nil {
+		return nil, err
+	}
+	return pack.OpenHeader(r.keys, sealed, off)
+}
+
+// ParsePack authenticates a whole pack's header.
+func (r *Repository) ParsePack(data []byte) ([]pack.Entry, error) {
+	return pack.Parse(r.keys, data)
+}
+
+func readRange(ctx context.Context, s store.Store, key string, off, n int64) ([]byte, error) {
+	if off < 0 {
+		return nil, fmt.Errorf("repo: %s: negative offset: %w", key, ErrCorrupt)
+	}
+	rc, err := s.Get(ctx, key, off, n)
+	if err != nil {
+		return nil, fmt.Errorf("repo: read %s: %w", key, err)
+	}
+	defer rc.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		return nil, fmt.Errorf("repo: read %s: %v: %w", key, err, ErrCorrupt)
+	}
+	return b, nil
+}
+
+// hashName is the store name of an unpacked object: its SHA-256 in hex.
+func hashName(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

@@ -1,0 +1,215 @@
+// Package index maps blob IDs to where they are stored: which pack, at what
+// offset, how long. It defines the index file format and the in-memory
+// index an opened repository keeps.
+//
+//	index_file = AES-256-GCM(ad = "cairn index") of:
+//	  "CIX1" uvarint(packs) pack*
+//	  pack  = pack_id(32) uvarint(entries) entry*
+//	  entry = type(1) id(32) uvarint(offset) uvarint(length) uvarint(raw_length)
+//
+// The package does no I/O; the repository reads and writes index files.
+package index
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cairn-backup/cairn/internal/repo/blob"
+	"github.com/cairn-backup/cairn/internal/repo/pack"
+)
+
+// AD is the associated data index files are sealed with.
+var AD = []byte("cairn index")
+
+const magic = "CIX1"
+
+// ErrFormat means bytes that do not parse as an index.
+var ErrFormat = errors.New("malformed index")
+
+// Pack lists the blobs of one pack file.
+type Pack struct {
+	ID      blob.ID // SHA-256 of the pack file, its name in the store
+	Entries []pack.Entry
+}
+
+// Encode encodes packs as an (unsealed) index file.
+func Encode(packs []Pack) []byte {
+	n := 0
+	for _, p := range packs {
+		n += len(p.Entries)
+	}
+	b := make([]byte, 0, 16+len(packs)*40+n*(1+blob.IDSize+12))
+	b = append(b, magic...)
+	b = binary.AppendUvarint(b, uint64(len(packs)))
+	for _, p := range packs {
+		b = append(b, p.ID[:]...)
+		b = binary.AppendUvarint(b, uint64(len(p.Entries)))
+		for _, e := range p.Entries {
+			b = append(b, byte(e.Type))
+			b = append(b, e.ID[:]...)
+			b = binary.AppendUvarint(b, uint64(e.Offset))
+			b = binary.AppendUvarint(b, uint64(e.Length))
+			b = binary.AppendUvarint(b, uint64(e.RawLength))
+		}
+	}
+	return b
+}
+
+// Decode parses an unsealed index file.
+func Decode(b []byte) ([]Pack, error) {
+	if len(b) < len(magic) || string(b[:len(magic)]) != magic {
+		return nil, fmt.Errorf("index: bad magic: %w", ErrFormat)
+	}
+	b = b[len(magic):]
+	np, k := binary.Uvarint(b)
+	if k <= 0 || np > uint64(len(b)/(blob.IDSize+1)) {
+		return nil, fmt.Errorf("index: bad pack count: %w", ErrFormat)
+	}
+	b = b[k:]
+	packs := make([]Pack, 0, np)
+	for i := uint64(0); i < np; i++ {
+		if len(b) < blob.IDSize {
+			return nil, fmt.Errorf("index: pack %d truncated: %w", i, ErrFormat)
+		}
+		var p Pack
+		copy(p.ID[:], b)
+		b = b[blob.IDSize:]
+		ne, k := binary.Uvarint(b)
+		if k <= 0 || ne > uint64(len(b)/(1+blob.IDSize+3)) {
+			return nil, fmt.Errorf("index: pack %d: bad entry count: %w", i, ErrFormat)
+		}
+		b = b[k:]
+		p.Entries = make([]pack.Entry, 0, ne)
+		for j := uint64(0); j < ne; j++ {
+			if len(b) < 1+blob.IDSize {
+				return nil, fmt.Errorf("index: pack %d entry %d truncated: %w", i, j, ErrFormat)
+			}
+			e := pack.Entry{Type: blob.Type(b[0])}
+			if !e.Type.Valid() {
+				return nil, fmt.Errorf("index: pack %d entry %d: unknown type %d: %w", i, j, b[0], ErrFormat)
+			}
+			copy(e.ID[:], b[1:])
+			b = b[1+blob.IDSize:]
+			var v [3]uint32
+			for f := range v {
+				x, k := binary.Uvarint(b)
+				if k <= 0 || x > 1<<32-1 {
+					return nil, fmt.Errorf("index: pack %d entry %d field %d: %w", i, j, f, ErrFormat)
+				}
+				v[f] = uint32(x)
+				b = b[k:]
+			}
+			e.Offset, e.Length, e.RawLength = v[0], v[1], v[2]
+			p.Entries = append(p.Entries, e)
+		}
+		packs = append(packs, p)
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("index: %d trailing bytes: %w", len(b), ErrFormat)
+	}
+	return packs, nil
+}
+
+// Location is where a blob is stored.
+type Location struct {
+	Pack      blob.ID
+	Type      blob.Type
+	Offset    uint32
+	Length    uint32
+	RawLength uint32
+}
+
+type slot struct {
+	pack      uint32 // into Index.packs
+	typ       blob.Type
+	offset    uint32
+	length    uint32
+	rawLength uint32
+}
+
+// Index is the in-memory union of index files; safe for concurrent use.
+// A blob stored in several packs (two concurrent backups both saved it) is
+// kept at its first location.
+type Index struct {
+	mu      sync.RWMutex
+	blobs   map[blob.ID]slot
+	packs   []blob.ID
+	packNum map[blob.ID]uint32
+}
+
+// New returns an empty index.
+func New() *Index {
+	return &Index{blobs: map[blob.ID]slot{}, packNum: map[blob.ID]uint32{}}
+}
+
+// Add records the blobs of a pack.
+func (x *Index) Add(p Pack) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n, ok := x.packNum[p.ID]
+	if !ok {
+		n = uint32(len(x.packs))
+		x.packs = append(x.packs, p.ID)
+		x.packNum[p.ID] = n
+	}
+	for _, e := range p.Entries {
+		if _, dup := x.blobs[e.ID]; dup {
+			continue
+		}
+		x.blobs[e.ID] = slot{pack: n, typ: e.Type, offset: e.Offset, length: e.Length, rawLength: e.RawLength}
+	}
+}
+
+// Lookup returns where a blob is stored.
+func (x *Index) Lookup(id blob.ID) (Location, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	s, ok := x.blobs[id]
+	if !ok {
+		return Location{}, false
+	}
+	return Location{Pack: x.packs[s.pack], Type: s.typ, Offset: s.offset, Length: s.length, RawLength: s.rawLength}, true
+}
+
+// Has reports whether a blob is indexed.
+func (x *Index) Has(id blob.ID) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	_, ok := x.blobs[id]
+	return ok
+}
+
+// Len is the number of distinct blobs.
+func (x *Index) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.blobs)
+}
+
+// HasPack reports whether any index file names the pack.
+func (x *Index) HasPack(id blob.ID) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	_, ok := x.packNum[id]
+	return ok
+}
+
+// Each calls fn for every blob until fn returns false.
+func (x *Index) Each(fn func(id blob.ID, loc Location) bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for id, s := range x.blobs {
+		if !fn(id, Location{Pack: x.packs[s.pack], Type: s.typ, Offset: s.offset, Length: s.length, RawLength: s.rawLength}) {
+			return
+		}
+	}
+}
+
+// Packs returns the IDs of every pack the index names.
+func (x *Index) Packs() []blob.ID {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return append([]blob.ID(nil), x.packs...)
+}

@@ -1,0 +1,197 @@
+package repo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cairn-backup/cairn/internal/repo/blob"
+	"github.com/cairn-backup/cairn/internal/repo/chunker"
+	"github.com/cairn-backup/cairn/internal/repo/crypto"
+	"github.com/cairn-backup/cairn/internal/repo/index"
+	"github.com/cairn-backup/cairn/internal/store"
+)
+
+// Options tune an opened repository. The zero value is usable.
+type Options struct {
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Uploads bounds concurrent pack uploads (default 4).
+	Uploads int
+	// IndexEvery writes an index file after this many new packs, so that a
+	// backup killed half-way leaves its uploaded data findable (default 16).
+	IndexEvery int
+}
+
+// Repository is an opened repository. Its methods are safe for concurrent use.
+type Repository struct {
+	store  store.Store
+	cfg    Config
+	master []byte
+	keyID  string
+	keys   *crypto.Keys
+	table  *chunker.Table
+	opts   Options
+
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+
+	idx *index.Index
+
+	mu        sync.Mutex
+	pending   map[blob.ID]struct{} // saved, not yet uploaded
+	open      map[blob.Type]*packWriter
+	unindexed []index.Pack // uploaded, not yet in an index file
+	uploads   *errgroup.Group
+	uploadErr error
+	stats     SaveStats
+}
+
+// SaveStats counts what SaveBlob did since Open.
+type SaveStats struct {
+	Blobs       int64 `json:"blobs"`        // new blobs stored
+	Duplicates  int64 `json:"duplicates"`   // blobs already present
+	RawBytes    int64 `json:"raw_bytes"`    // plaintext of new blobs
+	StoredBytes int64 `json:"stored_bytes"` // sealed bytes of new blobs
+	Packs       int64 `json:"packs"`
+}
+
+func (o *Options) fill() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Uploads <= 0 {
+		o.Uploads = 4
+	}
+	if o.IndexEvery <= 0 {
+		o.IndexEvery = 16
+	}
+}
+
+// Init creates a repository in an empty store, protected by passphrase.
+func Init(ctx context.Context, s store.Store, passphrase []byte, opts Options) (*Repository, error) {
+	opts.fill()
+	if len(passphrase) == 0 {
+		return nil, ErrNoPassword
+	}
+	if _, err := s.Stat(ctx, ConfigKey); err == nil {
+		return nil, fmt.Errorf("%s: %w", s.Location(), ErrAlreadyInitialized)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("repo: init: %w", err)
+	}
+	cfg, err := newConfig(opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	master, err := crypto.NewMasterKey()
+	if err != nil {
+		return nil, err
+	}
+	// The key goes first: a config without a key would be a repository no
+	// one can open, and Init refuses to run where a config exists.
+	keyID, err := writeKey(ctx, s, opts.Now(), passphrase, master, "initial")
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Put(ctx, ConfigKey, b); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return nil, fmt.Errorf("%s: %w", s.Location(), ErrAlreadyInitialized)
+		}
+		return nil, fmt.Errorf("repo: write config: %w", err)
+	}
+	return newRepository(s, cfg, master, keyID, opts)
+}
+
+// Open opens the repository in s with passphrase and loads its index.
+// A wrong passphrase is ErrWrongPassword; nothing is written.
+func Open(ctx context.Context, s store.Store, passphrase []byte, opts Options) (*Repository, error) {
+	opts.fill()
+	cfg, err := LoadConfig(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	master, keyID, err := openMaster(ctx, s, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newRepository(s, cfg, master, keyID, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.LoadIndex(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func newRepository(s store.Store, cfg Config, master []byte, keyID string, opts Options) (*Repository, error) {
+	keys, err := crypto.Derive(master)
+	if err != nil {
+		return nil, err
+	}
+	level := zstd.SpeedDefault
+	switch cfg.Compression {
+	case "zstd-fastest":
+		level = zstd.SpeedFastest
+	case "zstd-better":
+		level = zstd.SpeedBetterCompression
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true))
+	if err != nil {
+		return nil, fmt.Errorf("repo: zstd: %w", err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithDecoderMaxMemory(chunker.MaxSize+1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("repo: zstd: %w", err)
+	}
+	r := &Repository{
+		store: s, cfg: cfg, master: master, keyID: keyID, keys: keys,
+		table: chunker.NewTable(keys.ChunkerSeed()), opts: opts, enc: enc, dec: dec,
+		idx: index.New(), pending: map[blob.ID]struct{}{}, open: map[blob.Type]*packWriter{},
+	}
+	r.uploads = new(errgroup.Group)
+	r.uploads.SetLimit(opts.Uploads)
+	return r, nil
+}
+
+// Config returns the repository config.
+func (r *Repository) Config() Config { return r.cfg }
+
+// Store returns the underlying store.
+func (r *Repository) Store() store.Store { return r.store }
+
+// Index returns the in-memory index.
+func (r *Repository) Index() *index.Index { return r.idx }
+
+// ChunkerTable returns the repository's secret gear table.
+func (r *Repository) ChunkerTable() *chunker.Table { return r.table }
+
+// BlobID computes the ID data would be stored under.
+func (r *Repository) BlobID(data []byte) blob.ID { return r.keys.BlobID(data) }
+
+// Stats returns what SaveBlob has done so far.
+func (r *Repository) Stats() SaveStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+func (r *Repository) now() time.Time { return r.opts.Now() }
+
+// Close releases resources. It does not flush.
+func (r *Repository) Close() {
+	r.enc.Close()
+	r.dec.Close()
+}
