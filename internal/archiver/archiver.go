@@ -30,13 +30,13 @@ type Options struct {
 	Excludes []string // globs: matched against the base name, or the full path when they contain '/'
 	Tags     []string
 	Labels   map[string]string
-	Host     string              // default: os.Hostname
-	Parent   *snapshot.Snapshot  // files unchanged since it are not read again
-	Expires  *time.Time          // the snapshot's own expiry
-	Workers  int                 // files read in parallel (default GOMAXPROCS+1)
-	Now      func() time.Time    // clock (default time.Now)
-	Progress *Progress           // counters updated as work proceeds (may be nil)
-	Program  string              // recorded in the manifest
+	Host     string             // default: os.Hostname
+	Parent   *snapshot.Snapshot // files unchanged since it are not read again
+	Expires  *time.Time         // the snapshot's own expiry
+	Workers  int                // files read in parallel (default GOMAXPROCS+1)
+	Now      func() time.Time   // clock (default time.Now)
+	Progress *Progress          // counters updated as work proceeds (may be nil)
+	Program  string             // recorded in the manifest
 }
 
 // Progress counts work done; safe to read concurrently (atomics).
@@ -85,6 +85,9 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*snapshot.Snaps
 		paths[i] = abs
 	}
 	sort.Strings(paths)
+	if _, err := r.AdoptOrphans(ctx); err != nil {
+		return nil, err
+	}
 	a := &archiver{r: r, opts: opts, jobs: make(chan fileJob, 4*opts.Workers), start: opts.Now(), statsBefore: r.Stats()}
 	snap, err := a.run(ctx, paths)
 	if err != nil {

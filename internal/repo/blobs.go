@@ -315,3 +315,30 @@ func hashName(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
+
+// CopySealed adds an already sealed blob (read from another pack) to a new
+// pack without decrypting it again; prune uses it to keep the live blobs of
+// a pack it rewrites. It returns false if the blob is already pending.
+func (r *Repository) CopySealed(ctx context.Context, t blob.Type, id blob.ID, sealed []byte, rawLength int) (bool, error) {
+	r.mu.Lock()
+	if _, ok := r.pending[id]; ok {
+		r.mu.Unlock()
+		return false, nil
+	}
+	r.pending[id] = struct{}{}
+	r.mu.Unlock()
+	if err := r.addToPack(ctx, t, id, append([]byte(nil), sealed...), rawLength); err != nil {
+		r.release(id)
+		return false, err
+	}
+	return true, nil
+}
+
+// ReloadIndex drops the in-memory index and reads the index files again
+// (after prune has replaced them).
+func (r *Repository) ReloadIndex(ctx context.Context) error {
+	r.mu.Lock()
+	r.idx = index.New()
+	r.mu.Unlock()
+	return r.LoadIndex(ctx)
+}

@@ -24,8 +24,8 @@ type Config struct {
 	Version     int       `json:"version"`
 	ID          string    `json:"id"`
 	Created     time.Time `json:"created"`
-	PackSize    int       `json:"pack_size"`    // target pack size in bytes
-	Compression string    `json:"compression"`  // "zstd-fastest", "zstd-default", "zstd-better", "none"
+	PackSize    int       `json:"pack_size"`   // target pack size in bytes
+	Compression string    `json:"compression"` // "zstd-fastest", "zstd-default", "zstd-better", "none"
 	ObjectLock  string    `json:"object_lock,omitempty"`
 }
 

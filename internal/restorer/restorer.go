@@ -432,4 +432,3 @@ func (rs *restorer) verifyFile(ctx context.Context, j verifyJob) error {
 	}
 	return nil
 }
-
