@@ -1,0 +1,124 @@
+// Package layout is the contract between cluster backup and cluster
+// restore: where each Kubernetes object lives inside a snapshot's tree and
+// what the backup manifest records. It is documented in
+// docs/design/cluster-backup-layout.md and must change only compatibly.
+//
+//	manifest.json                                           the Manifest below
+//	resources/<group>/<resource>/namespaces/<ns>/<name>.json  a namespaced object
+//	resources/<group>/<resource>/cluster/<name>.json          a cluster-scoped object
+//
+// <group> is the API group, "core" for the legacy group; each object's JSON
+// carries its apiVersion and kind. Objects are stored as the API server
+// returned them (managedFields removed); cleaning happens at restore.
+package layout
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ManifestPath is the manifest's path in the snapshot tree.
+const ManifestPath = "manifest.json"
+
+// Snapshot labels that mark a cluster backup.
+const (
+	LabelKind     = "cairn.dev/kind" // "cluster"
+	KindCluster   = "cluster"
+	LabelBackup   = "cairn.dev/backup"   // the backup's name
+	LabelSchedule = "cairn.dev/schedule" // the schedule that made it, if any
+)
+
+// CoreGroup names the legacy API group in paths.
+const CoreGroup = "core"
+
+// ObjectPath returns the tree path of an object. namespace is empty for
+// cluster-scoped objects.
+func ObjectPath(group, resource, namespace, name string) string {
+	if group == "" {
+		group = CoreGroup
+	}
+	if namespace == "" {
+		return "resources/" + group + "/" + resource + "/cluster/" + name + ".json"
+	}
+	return "resources/" + group + "/" + resource + "/namespaces/" + namespace + "/" + name + ".json"
+}
+
+// ObjectRef is what ParsePath recovers from a path.
+type ObjectRef struct {
+	Group     string // "" for core
+	Resource  string
+	Namespace string // "" for cluster-scoped
+	Name      string
+}
+
+// ParsePath is the inverse of ObjectPath.
+func ParsePath(p string) (ObjectRef, error) {
+	parts := strings.Split(p, "/")
+	bad := fmt.Errorf("not an object path: %q", p)
+	if len(parts) < 5 || parts[0] != "resources" || !strings.HasSuffix(parts[len(parts)-1], ".json") {
+		return ObjectRef{}, bad
+	}
+	ref := ObjectRef{Group: parts[1], Resource: parts[2], Name: strings.TrimSuffix(parts[len(parts)-1], ".json")}
+	if ref.Group == CoreGroup {
+		ref.Group = ""
+	}
+	switch {
+	case len(parts) == 5 && parts[3] == "cluster":
+	case len(parts) == 6 && parts[3] == "namespaces":
+		ref.Namespace = parts[4]
+	default:
+		return ObjectRef{}, bad
+	}
+	return ref, nil
+}
+
+// Phases of a backup, as Velero names them.
+const (
+	PhaseCompleted       = "Completed"
+	PhasePartiallyFailed = "PartiallyFailed"
+	PhaseFailed          = "Failed"
+)
+
+// Manifest records what a cluster backup did.
+type Manifest struct {
+	Name           string    `json:"name"`
+	Phase          string    `json:"phase"`
+	Cluster        string    `json:"cluster"`         // API server URL
+	ClusterVersion string    `json:"cluster_version"` // e.g. v1.34.4
+	Start          time.Time `json:"start"`
+	End            time.Time `json:"end"`
+	Selection      Selection `json:"selection"`
+	// Resources lists every resource type backed up, with its served
+	// version, kind and scope, so restore can map paths back to GVKs.
+	Resources []Resource `json:"resources"`
+	Items     int        `json:"items"`
+	// CountsByNamespace counts objects per namespace ("" = cluster-scoped).
+	CountsByNamespace map[string]int `json:"counts_by_namespace"`
+	Warnings          []string       `json:"warnings,omitempty"`
+	Errors            []string       `json:"errors,omitempty"` // each says what failed and why
+	TTL               string         `json:"ttl,omitempty"`
+	Expires           *time.Time     `json:"expires,omitempty"`
+}
+
+// Resource is one backed-up resource type.
+type Resource struct {
+	Group      string `json:"group"` // "" for core
+	Version    string `json:"version"`
+	Resource   string `json:"resource"`
+	Kind       string `json:"kind"`
+	Namespaced bool   `json:"namespaced"`
+	Count      int    `json:"count"`
+}
+
+// Selection is what the backup was asked to include.
+type Selection struct {
+	IncludeNamespaces       []string `json:"include_namespaces,omitempty"`
+	ExcludeNamespaces       []string `json:"exclude_namespaces,omitempty"`
+	IncludeResources        []string `json:"include_resources,omitempty"`
+	ExcludeResources        []string `json:"exclude_resources,omitempty"`
+	Selector                string   `json:"selector,omitempty"`
+	IncludeClusterResources string   `json:"include_cluster_resources,omitempty"` // auto|true|false
+	PlatformNamespaces      []string `json:"platform_namespaces,omitempty"`
+	OptOutLabel             string   `json:"opt_out_label,omitempty"`
+}
