@@ -374,7 +374,7 @@ func (a *archiver) excluded(path, name string) bool {
 }
 
 func (a *archiver) worker(ctx context.Context) {
-	buf := make([]byte, 2*chunker.MaxSize)
+	buf := make([]byte, chunker.BufferSize)
 	c := chunker.New(a.r.ChunkerTable(), nil, buf)
 	for job := range a.jobs {
 		err := a.saveFile(ctx, c, job)

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"sync"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 
 	"github.com/cairn-backup/cairn/internal/repo/blob"
+	"github.com/cairn-backup/cairn/internal/repo/chunker"
 	"github.com/cairn-backup/cairn/internal/repo/crypto"
 	"github.com/cairn-backup/cairn/internal/repo/index"
 	"github.com/cairn-backup/cairn/internal/repo/pack"
@@ -24,6 +26,21 @@ const (
 // packWriter is a pack being filled.
 type packWriter struct {
 	w *pack.Writer
+}
+
+// packBufs recycles pack buffers once a pack is stored.
+var packBufs sync.Pool
+
+// packBuffer returns an empty buffer for a new pack of type t: data packs
+// get a full-size (recycled) one; tree packs, usually small, start small.
+func (r *Repository) packBuffer(t blob.Type) []byte {
+	if t == blob.Tree {
+		return make([]byte, 0, 256<<10)
+	}
+	if b, ok := packBufs.Get().([]byte); ok {
+		return b
+	}
+	return make([]byte, 0, r.cfg.PackSize+chunker.MaxSize+1<<20)
 }
 
 // PackKey is the store key of a pack: data/<first two hex digits>/<sha256>.
@@ -46,12 +63,14 @@ func (r *Repository) SaveBlobID(ctx context.Context, t blob.Type, id blob.ID, da
 	if !r.reserve(id) {
 		return false, nil
 	}
-	sealed, err := r.seal(t, id, data)
+	sealed, bp, err := r.seal(t, id, data)
 	if err != nil {
 		r.release(id)
 		return false, err
 	}
-	if err := r.addToPack(ctx, t, id, sealed, len(data)); err != nil {
+	err = r.addToPack(ctx, t, id, sealed, len(data))
+	sealBufs.Put(bp)
+	if err != nil {
 		r.release(id)
 		return false, err
 	}
@@ -92,22 +111,63 @@ func (r *Repository) release(id blob.ID) {
 	r.mu.Unlock()
 }
 
-// seal compresses (when it pays) and encrypts a blob's plaintext.
-func (r *Repository) seal(t blob.Type, id blob.ID, data []byte) ([]byte, error) {
-	plain := make([]byte, 1, len(data)+1)
-	plain[0] = encodingRaw
-	if r.cfg.Compression != "none" && len(data) >= 64 {
-		z := r.enc.EncodeAll(data, []byte{encodingZstd})
+// sealBufs recycles the buffers blobs are compressed and sealed in.
+var sealBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// seal compresses (when it pays) and encrypts a blob's plaintext into a
+// pooled buffer; the caller hands the buffer back with putSealBuf.
+func (r *Repository) seal(t blob.Type, id blob.ID, data []byte) ([]byte, *[]byte, error) {
+	bp := sealBufs.Get().(*[]byte)
+	need := crypto.NonceSize + 1 + len(data) + len(data)/64 + 64 + crypto.TagSize
+	if cap(*bp) < need {
+		*bp = make([]byte, 0, need)
+	}
+	buf := (*bp)[:crypto.NonceSize+1]
+	buf[crypto.NonceSize] = encodingRaw
+	if r.compressible(data) {
+		buf[crypto.NonceSize] = encodingZstd
+		z := r.enc.EncodeAll(data, buf)
 		// Keep the compressed form only when it saves at least 1/32.
-		if len(z)-1 < len(data)-len(data)/32 {
-			plain = z
+		if len(z)-len(buf) < len(data)-len(data)/32 && cap(z) >= len(z)+crypto.TagSize {
+			buf = z
+		} else {
+			buf = buf[:crypto.NonceSize+1]
+			buf[crypto.NonceSize] = encodingRaw
 		}
 	}
-	if plain[0] == encodingRaw {
-		plain = append(plain, data...)
+	if buf[crypto.NonceSize] == encodingRaw {
+		buf = append(buf, data...)
 	}
-	out := make([]byte, 0, len(plain)+40)
-	return r.keys.Seal(out, plain, pack.BlobAD(t, id))
+	sealed, err := r.keys.SealInPlace(buf, len(buf)-crypto.NonceSize, pack.BlobAD(t, id))
+	if err != nil {
+		sealBufs.Put(bp)
+		return nil, nil, err
+	}
+	*bp = sealed[:0]
+	return sealed, bp, nil
+}
+
+// probeSize is how much of a large blob is test-compressed first.
+const probeSize = 64 << 10
+
+// compressible guesses whether zstd will shrink data: small blobs are
+// simply tried; of a large one a 64 KiB sample from its middle is
+// compressed with the fastest level, and incompressible data (media,
+// archives, encrypted files) skips compression altogether.
+func (r *Repository) compressible(data []byte) bool {
+	if r.cfg.Compression == "none" || len(data) < 64 {
+		return false
+	}
+	if len(data) < 4*probeSize {
+		return true
+	}
+	mid := len(data)/2 - probeSize/2
+	sample := data[mid : mid+probeSize]
+	bp := sealBufs.Get().(*[]byte)
+	z := r.probe.EncodeAll(sample, (*bp)[:0])
+	*bp = z[:0]
+	sealBufs.Put(bp)
+	return len(z) < probeSize-probeSize/16
 }
 
 func (r *Repository) addToPack(ctx context.Context, t blob.Type, id blob.ID, sealed []byte, rawLen int) error {
@@ -119,7 +179,7 @@ func (r *Repository) addToPack(ctx context.Context, t blob.Type, id blob.ID, sea
 	}
 	pw := r.open[t]
 	if pw == nil {
-		pw = &packWriter{w: pack.NewWriter(r.cfg.PackSize + r.cfg.PackSize/8)}
+		pw = &packWriter{w: pack.NewWriter(r.packBuffer(t))}
 		r.open[t] = pw
 	}
 	pw.w.Add(t, id, sealed, rawLen)
@@ -159,7 +219,11 @@ func (r *Repository) storePack(ctx context.Context, pw *packWriter) error {
 		return err
 	}
 	id := blob.ID(sha256.Sum256(data))
-	if err := r.store.Put(ctx, PackKey(id), data); err != nil && !errors.Is(err, store.ErrExists) {
+	err = r.store.Put(ctx, PackKey(id), data)
+	if cap(data) >= r.cfg.PackSize {
+		packBufs.Put(data[:0])
+	}
+	if err != nil && !errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("repo: store pack %s: %w", id.Short(), err)
 	}
 	p := index.Pack{ID: id, Entries: entries}
@@ -327,7 +391,7 @@ func (r *Repository) CopySealed(ctx context.Context, t blob.Type, id blob.ID, se
 	}
 	r.pending[id] = struct{}{}
 	r.mu.Unlock()
-	if err := r.addToPack(ctx, t, id, append([]byte(nil), sealed...), rawLength); err != nil {
+	if err := r.addToPack(ctx, t, id, sealed, rawLength); err != nil {
 		r.release(id)
 		return false, err
 	}

@@ -25,6 +25,9 @@ type Options struct {
 	Now func() time.Time
 	// Uploads bounds concurrent pack uploads (default 4).
 	Uploads int
+	// Compression is the zstd level Init records in the config:
+	// "zstd-fastest", "zstd-default" (the default), "zstd-better" or "none".
+	Compression string
 	// IndexEvery writes an index file after this many new packs, so that a
 	// backup killed half-way leaves its uploaded data findable (default 16).
 	IndexEvery int
@@ -40,8 +43,9 @@ type Repository struct {
 	table  *chunker.Table
 	opts   Options
 
-	enc *zstd.Encoder
-	dec *zstd.Decoder
+	enc   *zstd.Encoder
+	probe *zstd.Encoder // fastest level, for compressibility probes
+	dec   *zstd.Decoder
 
 	idx *index.Index
 
@@ -68,7 +72,7 @@ func (o *Options) fill() {
 		o.Now = time.Now
 	}
 	if o.Uploads <= 0 {
-		o.Uploads = 4
+		o.Uploads = 2
 	}
 	if o.IndexEvery <= 0 {
 		o.IndexEvery = 16
@@ -89,6 +93,13 @@ func Init(ctx context.Context, s store.Store, passphrase []byte, opts Options) (
 	cfg, err := newConfig(opts.Now())
 	if err != nil {
 		return nil, err
+	}
+	switch opts.Compression {
+	case "":
+	case "zstd-fastest", "zstd-default", "zstd-better", "none":
+		cfg.Compression = opts.Compression
+	default:
+		return nil, fmt.Errorf("repo: unknown compression %q (want zstd-fastest, zstd-default, zstd-better or none)", opts.Compression)
 	}
 	master, err := crypto.NewMasterKey()
 	if err != nil {
@@ -152,13 +163,18 @@ func newRepository(s store.Store, cfg Config, master []byte, keyID string, opts 
 	if err != nil {
 		return nil, fmt.Errorf("repo: zstd: %w", err)
 	}
+	probe, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, fmt.Errorf("repo: zstd: %w", err)
+	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithDecoderMaxMemory(chunker.MaxSize+1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("repo: zstd: %w", err)
 	}
 	r := &Repository{
 		store: s, cfg: cfg, master: master, keyID: keyID, keys: keys,
-		table: chunker.NewTable(keys.ChunkerSeed()), opts: opts, enc: enc, dec: dec,
+		table: chunker.NewTable(keys.ChunkerSeed()), opts: opts, enc: enc, probe: probe, dec: dec,
 		idx: index.New(), pending: map[blob.ID]struct{}{}, open: map[blob.Type]*packWriter{},
 	}
 	r.uploads = new(errgroup.Group)
@@ -193,5 +209,6 @@ func (r *Repository) now() time.Time { return r.opts.Now() }
 // Close releases resources. It does not flush.
 func (r *Repository) Close() {
 	r.enc.Close()
+	r.probe.Close()
 	r.dec.Close()
 }

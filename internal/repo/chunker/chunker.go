@@ -19,7 +19,7 @@ import (
 const (
 	MinSize = 256 << 10 // no cut before this
 	AvgSize = 1 << 20   // target average
-	MaxSize = 8 << 20   // forced cut
+	MaxSize = 4 << 20   // forced cut
 
 	bitsAvg = 20
 	// Normalized chunking, level 2: a harder mask before AvgSize, an easier
@@ -86,11 +86,15 @@ type Chunker struct {
 	eof   bool
 }
 
-// New returns a chunker over r. buf, if at least 2*MaxSize long, is used as
+// BufferSize is the read buffer a chunker needs: refilling moves at most
+// MaxSize bytes to the front for every 3*MaxSize read.
+const BufferSize = 4 * MaxSize
+
+// New returns a chunker over r. buf, if at least BufferSize long, is used as
 // the read buffer (callers reuse it across files); otherwise one is made.
 func New(table *Table, r io.Reader, buf []byte) *Chunker {
-	if len(buf) < 2*MaxSize {
-		buf = make([]byte, 2*MaxSize)
+	if len(buf) < BufferSize {
+		buf = make([]byte, BufferSize)
 	}
 	return &Chunker{table: table, r: r, buf: buf}
 }

@@ -127,3 +127,20 @@ func open(aead cipher.AEAD, dst, sealed, ad []byte) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// SealInPlace encrypts buf[NonceSize:NonceSize+n] in place: it writes a
+// fresh nonce into buf[:NonceSize] and the tag after the ciphertext, and
+// returns buf[:NonceSize+n+TagSize]. cap(buf) must be at least
+// NonceSize+n+TagSize. The result is the same format as Seal's.
+func (k *Keys) SealInPlace(buf []byte, n int, ad []byte) ([]byte, error) {
+	if cap(buf) < NonceSize+n+TagSize {
+		return nil, fmt.Errorf("crypto: buffer of %d bytes too small for %d", cap(buf), n)
+	}
+	buf = buf[:NonceSize+n]
+	if _, err := rand.Read(buf[:NonceSize]); err != nil {
+		return nil, fmt.Errorf("crypto: nonce: %w", err)
+	}
+	pt := buf[NonceSize : NonceSize+n]
+	out := k.aead.Seal(pt[:0], buf[:NonceSize], pt, ad)
+	return buf[:NonceSize+len(out)], nil
+}

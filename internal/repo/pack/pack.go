@@ -124,9 +124,9 @@ type Writer struct {
 	entries []Entry
 }
 
-// NewWriter returns a writer whose buffer starts with capacity sizeHint.
-func NewWriter(sizeHint int) *Writer {
-	return &Writer{buf: make([]byte, 0, sizeHint)}
+// NewWriter returns a writer that appends to buf[:0].
+func NewWriter(buf []byte) *Writer {
+	return &Writer{buf: buf[:0]}
 }
 
 // Add appends a sealed blob.
