@@ -40,9 +40,9 @@ results=$work/results.tsv
 # t TOOL DATASET STEP CMD... : time a command, record seconds and max RSS (KiB).
 t() {
   local tool=$1 ds=$2 step=$3; shift 3
-  local out; out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>"$work/err.log"; } 2>&1 ) || { cat "$work/err.log" >&2; echo "bench: $tool $step failed" >&2; exit 1; }
-  out=$(tail -n 1 <<<"$out")
-  printf '%s\t%s\t%s\t%s\t%s\n' "$ds" "$tool" "$step" ${out} >> "$results"
+  /usr/bin/time -o "$work/time.txt" -f "%e %M" "$@" >/dev/null 2>"$work/err.log" || { cat "$work/err.log" >&2; echo "bench: $tool $step failed" >&2; exit 1; }
+  local secs rss; read -r secs rss < <(tail -n 1 "$work/time.txt")
+  printf '%s\t%s\t%s\t%s\t%s\n' "$ds" "$tool" "$step" "$secs" "$rss" >> "$results"
 }
 
 bench_tool() { # TOOL DATASET DIR MUTATE

@@ -2,12 +2,12 @@ package repo
 
 import (
 	"context"
-	"sync"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/cairn-backup/cairn/internal/repo/blob"
 	"github.com/cairn-backup/cairn/internal/repo/chunker"
@@ -152,8 +152,8 @@ const probeSize = 64 << 10
 
 // compressible guesses whether zstd will shrink data: small blobs are
 // simply tried; of a large one a 64 KiB sample from its middle is
-// compressed with the fastest level, and incompressible data (media,
-// archives, encrypted files) skips compression altogether.
+// compressed with the fastest level, and data whose sample does not shrink
+// by 1/64 (media, archives, encrypted files) skips compression altogether.
 func (r *Repository) compressible(data []byte) bool {
 	if r.cfg.Compression == "none" || len(data) < 64 {
 		return false
@@ -167,7 +167,7 @@ func (r *Repository) compressible(data []byte) bool {
 	z := r.probe.EncodeAll(sample, (*bp)[:0])
 	*bp = z[:0]
 	sealBufs.Put(bp)
-	return len(z) < probeSize-probeSize/16
+	return len(z) < probeSize-probeSize/64
 }
 
 func (r *Repository) addToPack(ctx context.Context, t blob.Type, id blob.ID, sealed []byte, rawLen int) error {

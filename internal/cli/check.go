@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairn-backup/cairn/internal/check"
+	"github.com/cairn-backup/cairn/internal/repo"
+)
+
+func (a *app) checkCommand() *cobra.Command {
+	var readData bool
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Check the repository's structure (and all data with --read-data)",
+		Long: `Check that every index, snapshot and tree loads and that every blob a
+snapshot needs is indexed and stored. With --read-data, also read every pack
+and verify every blob. Problems are listed with the files they affect, and
+the exit code is 1.`,
+		Args: args(0, 0, "no arguments"),
+		RunE: a.runE(func(ctx context.Context, _ []string) error {
+			return a.withRepo(ctx, func(r *repo.Repository) error {
+				return withLock(ctx, r, false, "check", func() error { return a.check(ctx, r, readData) })
+			})
+		}),
+	}
+	cmd.Flags().BoolVar(&readData, "read-data", false, "read and verify all data (slow: reads the whole repository)")
+	return cmd
+}
+
+func (a *app) check(ctx context.Context, r *repo.Repository, readData bool) error {
+	var done, total atomic.Int64
+	opts := check.Options{ReadData: readData}
+	if readData {
+		opts.Progress = func(d, t int) { done.Store(int64(d)); total.Store(int64(t)) }
+	}
+	stop := func() {}
+	if readData {
+		stop = a.startProgress("check", func() sample {
+			return sample{Done: done.Load(), Total: total.Load(), Unit: "packs"}
+		})
+	}
+	rep, err := check.Run(ctx, r, opts)
+	stop()
+	if rep == nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	if a.machine() {
+		if eerr := a.emit(rep); eerr != nil {
+			return eerr
+		}
+	} else if !a.quiet {
+		w := a.table()
+		fields(w, rep)
+		if ferr := w.Flush(); ferr != nil {
+			return ferr
+		}
+		if err == nil {
+			a.say("no problems found")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	return nil
+}

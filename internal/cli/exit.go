@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cairn-backup/cairn/internal/archiver"
+	"github.com/cairn-backup/cairn/internal/check"
+	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/restorer"
+	"github.com/cairn-backup/cairn/internal/snapshot"
+)
+
+// Exit codes (PRODUCT.md, "Names and conventions").
+const (
+	exitOK      = 0
+	exitFailure = 1 // the work failed
+	exitUsage   = 2 // bad usage or bad input: the command line must change
+	exitPartial = 3 // the work finished but parts of it failed
+)
+
+// usageError marks an error as bad usage or bad input (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// badInput returns a bad-input error (exit 2).
+func badInput(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// exitCode maps an error to the exit code. This is the only place that
+// does: commands return errors wrapping the engine's sentinels.
+func exitCode(err error, started bool) int {
+	var usage usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case !started, errors.As(err, &usage):
+		return exitUsage
+	case errors.Is(err, archiver.ErrPartial), errors.Is(err, restorer.ErrPartial):
+		return exitPartial
+	case errors.Is(err, repo.ErrNoPassword),
+		errors.Is(err, repo.ErrWrongPassword),
+		errors.Is(err, repo.ErrNotRepository),
+		errors.Is(err, repo.ErrAlreadyInitialized),
+		errors.Is(err, repo.ErrKeyInUse),
+		errors.Is(err, snapshot.ErrNotFound):
+		return exitUsage
+	case errors.Is(err, check.ErrDamaged):
+		return exitFailure
+	}
+	return exitFailure
+}
+
+// message renders err as one actionable line (without the "cairn: " prefix).
+func message(err error) string {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, context.Canceled):
+		msg = "interrupted: " + msg
+	case errors.Is(err, repo.ErrWrongPassword):
+		msg += " (check --password-file, CAIRN_PASSWORD_FILE or CAIRN_PASSWORD)"
+	}
+	return strings.ReplaceAll(strings.TrimSpace(msg), "\n", "; ")
+}

@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairn-backup/cairn/internal/prune"
+	"github.com/cairn-backup/cairn/internal/repo"
+)
+
+func (a *app) pruneCommand() *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove data that no snapshot uses any more",
+		Long: `Delete packs no snapshot needs, rewrite packs that are mostly unused, and
+remove packs left by interrupted backups. Takes the exclusive lock: no backup
+or restore can run meanwhile. Run it after forget (or use forget --prune).`,
+		Args: args(0, 0, "no arguments"),
+		RunE: a.runE(func(ctx context.Context, _ []string) error {
+			return a.withRepo(ctx, func(r *repo.Repository) error {
+				rep, err := a.prune(ctx, r, dryRun)
+				if err != nil {
+					return err
+				}
+				return a.showPrune(rep)
+			})
+		}),
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only report what would be removed")
+	return cmd
+}
+
+// prune runs a prune under the exclusive lock.
+func (a *app) prune(ctx context.Context, r *repo.Repository, dryRun bool) (*prune.Report, error) {
+	var rep *prune.Report
+	err := withLock(ctx, r, true, "prune", func() error {
+		var err error
+		rep, err = prune.Run(ctx, r, prune.Options{DryRun: dryRun, Now: a.now})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	return rep, nil
+}
+
+func (a *app) showPrune(rep *prune.Report) error {
+	if a.machine() {
+		return a.emit(rep)
+	}
+	if a.quiet {
+		return nil
+	}
+	w := a.table()
+	fields(w, rep)
+	return w.Flush()
+}

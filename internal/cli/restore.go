@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/restorer"
+	"github.com/cairn-backup/cairn/internal/snapshot"
+)
+
+// restoreOptions are the flags of `fs restore`.
+type restoreOptions struct {
+	target   string
+	includes []string
+	verify   bool
+}
+
+func (a *app) restoreCommand() *cobra.Command {
+	var o restoreOptions
+	cmd := &cobra.Command{
+		Use:   "restore SNAPSHOT --target DIR",
+		Short: "Restore a snapshot into a directory",
+		Long: `Restore a snapshot (an ID, a unique ID prefix, or "latest") into --target.
+Files of the snapshot replace files of the same name in the target; every
+other file in the target is left as it was. Exit code 3 means some entries
+could not be restored; they are listed.`,
+		Args: args(1, 1, "the snapshot (ID, unique prefix or latest)"),
+		RunE: a.runE(func(ctx context.Context, args []string) error { return a.restore(ctx, args[0], o) }),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.target, "target", "", "directory to restore into (created if missing)")
+	f.StringArrayVar(&o.includes, "include", nil, "restore only this path of the snapshot (repeatable)")
+	f.BoolVar(&o.verify, "verify", false, "re-read every restored file and check it against the snapshot")
+	_ = cmd.MarkFlagRequired("target")
+	return cmd
+}
+
+// restoreResult is the output of `fs restore`.
+type restoreResult struct {
+	Snapshot string           `json:"snapshot"`
+	Target   string           `json:"target"`
+	Duration string           `json:"duration"`
+	Result   *restorer.Result `json:"result"`
+}
+
+func (a *app) restore(ctx context.Context, ref string, o restoreOptions) error {
+	return a.withRepo(ctx, func(r *repo.Repository) error {
+		return withLock(ctx, r, false, "restore", func() error {
+			sn, err := findSnapshot(ctx, r, ref)
+			if err != nil {
+				return err
+			}
+			target, err := filepath.Abs(o.target)
+			if err != nil {
+				return badInput("--target %s: %v", o.target, err)
+			}
+			var includes []string
+			for _, p := range o.includes {
+				rel := snapshotPath(sn, p)
+				if rel == "" { // the whole snapshot
+					includes = nil
+					break
+				}
+				includes = append(includes, rel)
+			}
+			return a.runRestore(ctx, r, sn, restorer.Options{Target: target, Include: includes, Verify: o.verify, Progress: &restorer.Progress{}})
+		})
+	})
+}
+
+func (a *app) runRestore(ctx context.Context, r *repo.Repository, sn *snapshot.Snapshot, opts restorer.Options) error {
+	var total, files int64
+	if s := sn.Summary; s != nil && len(opts.Include) == 0 {
+		total, files = s.TotalBytes, s.FilesNew+s.FilesChanged+s.FilesUnchanged
+	}
+	p := opts.Progress
+	stop := a.startProgress("restore", func() sample {
+		return sample{Done: p.Bytes.Load(), Total: total, Files: p.Files.Load(), TotalFiles: files}
+	})
+	start := a.now()
+	res, err := restorer.Run(ctx, r, sn, opts)
+	stop()
+	if res == nil {
+		return fmt.Errorf("restore %s: %w", sn.ShortID(), err)
+	}
+	out := restoreResult{Snapshot: sn.ID, Target: opts.Target, Duration: a.now().Sub(start).String(), Result: res}
+	if a.machine() {
+		if eerr := a.emit(out); eerr != nil {
+			return eerr
+		}
+	} else {
+		a.showRestore(sn, opts.Target, res, a.now().Sub(start))
+	}
+	if err != nil {
+		for _, e := range res.Errors {
+			a.warn("%s", e)
+		}
+		return fmt.Errorf("restore %s: %w", sn.ShortID(), err)
+	}
+	return nil
+}
+
+func (a *app) showRestore(sn *snapshot.Snapshot, target string, res *restorer.Result, took time.Duration) {
+	a.say("restored snapshot %s to %s", sn.ShortID(), target)
+	a.say("files:    %d (%s), %d dirs, %d hard links, %d others", res.Files, humanBytes(res.Bytes), res.Dirs, res.Links, res.Others)
+	if res.Verified > 0 {
+		a.say("verified: %d files", res.Verified)
+	}
+	if len(res.Skipped) > 0 {
+		a.say("skipped:  %d entries that cannot be restored (sockets)", len(res.Skipped))
+	}
+	if len(res.Errors) > 0 {
+		a.say("errors:   %d entries failed", len(res.Errors))
+	}
+	a.say("duration: %s", humanDuration(took))
+}
