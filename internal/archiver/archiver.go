@@ -63,7 +63,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*snapshot.Snaps
 		opts.Now = time.Now
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = runtime.GOMAXPROCS(0) + 1
+		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	if opts.Progress == nil {
 		opts.Progress = &Progress{}

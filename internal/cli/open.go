@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/cairn-backup/cairn/internal/repo"
@@ -88,6 +89,9 @@ func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open repository %s: %w", dir, err)
 	}
+	// The key derivation's 64 MiB is garbage now: give it back before the
+	// real work starts, so it does not add to peak memory.
+	debug.FreeOSMemory()
 	return r, nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/cairn-backup/cairn/internal/repo/blob"
-	"github.com/cairn-backup/cairn/internal/repo/chunker"
 	"github.com/cairn-backup/cairn/internal/repo/crypto"
 	"github.com/cairn-backup/cairn/internal/repo/index"
 	"github.com/cairn-backup/cairn/internal/repo/pack"
@@ -25,7 +24,8 @@ const (
 
 // packWriter is a pack being filled.
 type packWriter struct {
-	w *pack.Writer
+	typ blob.Type
+	w   *pack.Writer
 }
 
 // packBufs recycles pack buffers once a pack is stored.
@@ -33,14 +33,28 @@ var packBufs sync.Pool
 
 // packBuffer returns an empty buffer for a new pack of type t: data packs
 // get a full-size (recycled) one; tree packs, usually small, start small.
+// At most Uploads+1 data pack buffers exist at once (one filling, the rest
+// uploading): taking one waits for an upload to finish, which bounds memory.
 func (r *Repository) packBuffer(t blob.Type) []byte {
 	if t == blob.Tree {
 		return make([]byte, 0, 256<<10)
 	}
+	<-r.packTokens
 	if b, ok := packBufs.Get().([]byte); ok {
 		return b
 	}
-	return make([]byte, 0, r.cfg.PackSize+chunker.MaxSize+1<<20)
+	return make([]byte, 0, r.cfg.PackSize+64<<10)
+}
+
+// releasePackBuffer recycles a data pack's buffer once it is stored.
+func (r *Repository) releasePackBuffer(t blob.Type, data []byte) {
+	if t != blob.Data {
+		return
+	}
+	if cap(data) >= r.cfg.PackSize {
+		packBufs.Put(data[:0])
+	}
+	r.packTokens <- struct{}{}
 }
 
 // PackKey is the store key of a pack: data/<first two hex digits>/<sha256>.
@@ -177,22 +191,24 @@ func (r *Repository) addToPack(ctx context.Context, t blob.Type, id blob.ID, sea
 		r.mu.Unlock()
 		return err
 	}
+	// A pack is finished before a blob would take it past the target size,
+	// so pack buffers never grow beyond it.
+	var full *packWriter
 	pw := r.open[t]
+	if pw != nil && pw.w.Count() > 0 && pw.w.Size()+len(sealed) > r.cfg.PackSize {
+		full, pw = pw, nil
+	}
 	if pw == nil {
-		pw = &packWriter{w: pack.NewWriter(r.packBuffer(t))}
+		pw = &packWriter{typ: t, w: pack.NewWriter(r.packBuffer(t))}
 		r.open[t] = pw
 	}
 	pw.w.Add(t, id, sealed, rawLen)
 	r.stats.Blobs++
 	r.stats.RawBytes += int64(rawLen)
 	r.stats.StoredBytes += int64(len(sealed))
-	full := pw.w.Size() >= r.cfg.PackSize
-	if full {
-		delete(r.open, t)
-	}
 	r.mu.Unlock()
-	if full {
-		r.upload(ctx, pw)
+	if full != nil {
+		r.upload(ctx, full)
 	}
 	return nil
 }
@@ -216,13 +232,12 @@ func (r *Repository) upload(ctx context.Context, pw *packWriter) {
 func (r *Repository) storePack(ctx context.Context, pw *packWriter) error {
 	data, entries, err := pw.w.Finish(r.keys)
 	if err != nil {
+		r.releasePackBuffer(pw.typ, nil)
 		return err
 	}
 	id := blob.ID(sha256.Sum256(data))
 	err = r.store.Put(ctx, PackKey(id), data)
-	if cap(data) >= r.cfg.PackSize {
-		packBufs.Put(data[:0])
-	}
+	r.releasePackBuffer(pw.typ, data)
 	if err != nil && !errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("repo: store pack %s: %w", id.Short(), err)
 	}

@@ -23,7 +23,8 @@ import (
 type Options struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// Uploads bounds concurrent pack uploads (default 4).
+	// Uploads bounds concurrent pack uploads (default 1, right for local
+	// disks; remote stores want more). Each costs a pack buffer of memory.
 	Uploads int
 	// Compression is the zstd level Init records in the config:
 	// "zstd-fastest", "zstd-default" (the default), "zstd-better" or "none".
@@ -54,8 +55,10 @@ type Repository struct {
 	open      map[blob.Type]*packWriter
 	unindexed []index.Pack // uploaded, not yet in an index file
 	uploads   *errgroup.Group
-	uploadErr error
-	stats     SaveStats
+	// packTokens bounds the data pack buffers in existence (Uploads+1).
+	packTokens chan struct{}
+	uploadErr  error
+	stats      SaveStats
 }
 
 // SaveStats counts what SaveBlob did since Open.
@@ -72,7 +75,7 @@ func (o *Options) fill() {
 		o.Now = time.Now
 	}
 	if o.Uploads <= 0 {
-		o.Uploads = 2
+		o.Uploads = 1
 	}
 	if o.IndexEvery <= 0 {
 		o.IndexEvery = 16
@@ -159,7 +162,7 @@ func newRepository(s store.Store, cfg Config, master []byte, keyID string, opts 
 		level = zstd.SpeedBetterCompression
 	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-		zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true))
+		zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true), zstd.WithWindowSize(chunker.MaxSize), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return nil, fmt.Errorf("repo: zstd: %w", err)
 	}
@@ -179,6 +182,10 @@ func newRepository(s store.Store, cfg Config, master []byte, keyID string, opts 
 	}
 	r.uploads = new(errgroup.Group)
 	r.uploads.SetLimit(opts.Uploads)
+	r.packTokens = make(chan struct{}, opts.Uploads+1)
+	for i := 0; i < opts.Uploads+1; i++ {
+		r.packTokens <- struct{}{}
+	}
 	return r, nil
 }
 

@@ -87,8 +87,8 @@ type Chunker struct {
 }
 
 // BufferSize is the read buffer a chunker needs: refilling moves at most
-// MaxSize bytes to the front for every 3*MaxSize read.
-const BufferSize = 4 * MaxSize
+// MaxSize bytes to the front for every MaxSize read.
+const BufferSize = 2 * MaxSize
 
 // New returns a chunker over r. buf, if at least BufferSize long, is used as
 // the read buffer (callers reuse it across files); otherwise one is made.
