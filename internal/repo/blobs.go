@@ -40,8 +40,8 @@ func (r *Repository) packBuffer(t blob.Type) []byte {
 		return make([]byte, 0, 256<<10)
 	}
 	<-r.packTokens
-	if b, ok := packBufs.Get().([]byte); ok {
-		return b
+	if b, ok := packBufs.Get().(*[]byte); ok {
+		return (*b)[:0]
 	}
 	return make([]byte, 0, r.cfg.PackSize+64<<10)
 }
@@ -52,7 +52,8 @@ func (r *Repository) releasePackBuffer(t blob.Type, data []byte) {
 		return
 	}
 	if cap(data) >= r.cfg.PackSize {
-		packBufs.Put(data[:0])
+		b := data[:0]
+		packBufs.Put(&b)
 	}
 	r.packTokens <- struct{}{}
 }

@@ -249,7 +249,9 @@ func Walk(ctx context.Context, r *repo.Repository, tree blob.ID, fn func(path st
 	return walk(ctx, r, tree, "", fn)
 }
 
-// SkipDir tells Walk not to descend.
+// SkipDir tells Walk not to descend (named like fs.SkipDir, which it mirrors).
+//
+//lint:ignore ST1012 named after fs.SkipDir on purpose
 var SkipDir = errors.New("skip directory")
 
 func walk(ctx context.Context, r *repo.Repository, id blob.ID, prefix string, fn func(string, *Node) error) error {
