@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Storage-engine benchmark: cairn against restic, side by side in one run,
 # on the same data. Usage: hack/bench/run.sh [--runs N] [--size MiB] [--real DIR]
+# (CAIRN_BIN=path uses that binary instead of building bin/cairn).
 #
 # For each run and each dataset it measures, for both tools alternately:
 # first backup, backup after `mkdata --mutate 2`, backup of unchanged data,
@@ -24,8 +25,12 @@ if ! command -v restic >/dev/null; then
   echo "bench: installing restic from Debian's packages" >&2
   (apt-get update -qq && apt-get install -y -qq restic) >/dev/null
 fi
-make -s build
-cairn=$PWD/bin/cairn
+if [ -n "${CAIRN_BIN:-}" ]; then
+  cairn=$CAIRN_BIN
+else
+  make -s build
+  cairn=$PWD/bin/cairn
+fi
 work=${BENCH_DIR:-$PWD/.cache/bench}
 mkdir -p "$work"
 pristine=$work/data-$size

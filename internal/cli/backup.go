@@ -160,6 +160,9 @@ func (a *app) runBackup(ctx context.Context, r *repo.Repository, opts archiver.O
 	if serr := a.showBackup(sn); serr != nil {
 		return serr
 	}
+	if lerr := a.retainSnapshot(ctx, r, sn); lerr != nil {
+		return fmt.Errorf("backup: snapshot %s saved, but %w", sn.ShortID(), lerr)
+	}
 	if err != nil {
 		for _, e := range sn.Summary.Errors {
 			a.warn("%s", e)

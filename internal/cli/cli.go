@@ -30,6 +30,7 @@ type app struct {
 	quiet            bool
 	noProgress       bool
 	progressInterval time.Duration
+	s3               s3Flags // s3flags.go
 
 	// started is set when a command's own code begins to run: an error
 	// before that (flags, arguments) is bad usage.
@@ -80,6 +81,7 @@ CAIRN_PASSWORD (or a prompt on a terminal); there is no default.`,
 	f.BoolVarP(&a.quiet, "quiet", "q", false, "print only results and errors, no summaries or progress")
 	f.BoolVar(&a.noProgress, "no-progress", false, "do not show progress")
 	f.DurationVar(&a.progressInterval, "progress-interval", 0, "how often progress is shown (default 200ms on a terminal, 10s otherwise)")
+	a.addS3Flags(f)
 	root.AddCommand(a.repoCommand(), a.fsCommand(), a.snapshotsCommand(), a.lsCommand(), a.forgetCommand(), a.versionCommand())
 	return root
 }

@@ -12,22 +12,36 @@ import (
 	"strings"
 
 	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/store"
 	"github.com/cairn-backup/cairn/internal/store/local"
 )
 
-// repoDir resolves --repo or CAIRN_REPOSITORY to the directory of a local
-// store. Other stores are bad input for now.
-func (a *app) repoDir() (string, error) {
+// repoLocation is --repo or CAIRN_REPOSITORY.
+func (a *app) repoLocation() (string, error) {
 	loc := a.repoFlag
 	if loc == "" {
 		loc = a.env("CAIRN_REPOSITORY")
 	}
+	if loc == "" {
+		return "", badInput("no repository given: set --repo or CAIRN_REPOSITORY")
+	}
+	return loc, nil
+}
+
+// isS3 tells an S3 repository URL (s3flags.go) from a local one.
+func isS3(loc string) bool { return strings.HasPrefix(loc, "s3://") }
+
+// repoDir resolves --repo or CAIRN_REPOSITORY to the directory of a local
+// store.
+func (a *app) repoDir() (string, error) {
+	loc, err := a.repoLocation()
+	if err != nil {
+		return "", err
+	}
 	p := loc
 	switch {
-	case loc == "":
-		return "", badInput("no repository given: set --repo or CAIRN_REPOSITORY")
-	case strings.HasPrefix(loc, "s3://"):
-		return "", badInput("repository %s: S3 store not built yet; use a local path or file:// URL", loc)
+	case isS3(loc):
+		return "", badInput("repository %s is not a local directory", loc)
 	case strings.HasPrefix(loc, "file://"):
 		u, err := url.Parse(loc)
 		if err != nil {
@@ -73,7 +87,7 @@ func (a *app) existingRepoDir() (string, error) {
 // openRepo opens the repository named by the global flags. The caller
 // closes it.
 func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
-	dir, err := a.existingRepoDir()
+	s, err := a.openStore(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -81,18 +95,77 @@ func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := local.New(dir)
+	r, err := repo.Open(ctx, s, pass, a.repoOptions(s))
 	if err != nil {
-		return nil, fmt.Errorf("open repository: %w", err)
-	}
-	r, err := repo.Open(ctx, s, pass, repo.Options{Now: a.now})
-	if err != nil {
-		return nil, fmt.Errorf("open repository %s: %w", dir, err)
+		return nil, fmt.Errorf("open repository %s: %w", s.Location(), err)
 	}
 	// The key derivation's 64 MiB is garbage now: give it back before the
 	// real work starts, so it does not add to peak memory.
 	debug.FreeOSMemory()
 	return r, nil
+}
+
+// openStore opens the store named by --repo; a local one must exist and
+// hold a repository.
+func (a *app) openStore(ctx context.Context) (store.Store, error) {
+	loc, err := a.repoLocation()
+	if err != nil {
+		return nil, err
+	}
+	if isS3(loc) {
+		return a.openS3(ctx, loc)
+	}
+	dir, err := a.existingRepoDir()
+	if err != nil {
+		return nil, err
+	}
+	s, err := local.New(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open repository: %w", err)
+	}
+	return s, nil
+}
+
+// initStore checks that --repo holds no repository yet and returns the
+// function that makes its store, to call once the passphrase is known
+// (a local store creates its directory).
+func (a *app) initStore(ctx context.Context) (func() (store.Store, error), error) {
+	loc, err := a.repoLocation()
+	if err != nil {
+		return nil, err
+	}
+	if isS3(loc) {
+		s, err := a.openS3(ctx, loc)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.Stat(ctx, repo.ConfigKey); err == nil {
+			return nil, fmt.Errorf("%s: %w", loc, repo.ErrAlreadyInitialized)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("repository %s: %w", loc, err)
+		}
+		return func() (store.Store, error) { return s, nil }, nil
+	}
+	dir, err := a.repoDir()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, repo.ConfigKey)); err == nil {
+		return nil, fmt.Errorf("%s: %w", dir, repo.ErrAlreadyInitialized)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("repository %s: %w", dir, err)
+	}
+	return func() (store.Store, error) { return local.New(dir) }, nil
+}
+
+// repoOptions are the engine's options for store s: remote stores get
+// parallel uploads (round trips, not the disk, are what is slow there).
+func (a *app) repoOptions(s store.Store) repo.Options {
+	o := repo.Options{Now: a.now}
+	if isS3(s.Location()) {
+		o.Uploads = 4
+	}
+	return o
 }
 
 // withLock runs fn holding a repository lock.

@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cairn-backup/cairn/internal/repo"
-	"github.com/cairn-backup/cairn/internal/store/local"
+	"github.com/cairn-backup/cairn/internal/store"
 )
 
 func (a *app) repoCommand() *cobra.Command {
@@ -22,54 +19,82 @@ func (a *app) repoCommand() *cobra.Command {
 }
 
 func (a *app) initCommand() *cobra.Command {
-	return &cobra.Command{
+	var lockMode string
+	var margin string
+	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a repository protected by the passphrase",
 		Long: `Create a repository at --repo, protected by the passphrase from
 --password-file, CAIRN_PASSWORD_FILE or CAIRN_PASSWORD (asked twice on a
-terminal). Keep the passphrase safe: without it the backups cannot be read.`,
+terminal). Keep the passphrase safe: without it the backups cannot be read.
+
+With --object-lock (an S3 bucket created with object lock enabled), every
+backup locks what it needs until its expiry plus --lock-margin: see
+docs/design/object-lock.md.`,
 		Args: args(0, 0, "no arguments"),
-		RunE: a.runE(func(ctx context.Context, _ []string) error { return a.initRepo(ctx) }),
+		RunE: a.runE(func(ctx context.Context, _ []string) error {
+			o := repo.Options{ObjectLock: lockMode}
+			if margin != "" {
+				d, err := parseDuration("--lock-margin", margin)
+				if err != nil {
+					return err
+				}
+				o.LockMargin = d
+			}
+			switch lockMode {
+			case "", store.RetentionCompliance, store.RetentionGovernance:
+			default:
+				return badInput("--object-lock %q: want compliance or governance", lockMode)
+			}
+			return a.initRepo(ctx, o)
+		}),
 	}
+	cmd.Flags().StringVar(&lockMode, "object-lock", "", "lock backups with S3 object lock: compliance or governance")
+	cmd.Flags().StringVar(&margin, "lock-margin", "", "with --object-lock: how long past a backup's expiry its data stays locked (default 7d)")
+	return cmd
 }
 
 // initResult is the output of `repo init`.
 type initResult struct {
-	ID       string `json:"id"`
-	Location string `json:"location"`
-	Key      string `json:"key"`
+	ID         string `json:"id"`
+	Location   string `json:"location"`
+	Key        string `json:"key"`
+	ObjectLock string `json:"object_lock,omitempty"`
 }
 
-func (a *app) initRepo(ctx context.Context) error {
-	dir, err := a.repoDir()
-	if err != nil {
-		return err
-	}
+func (a *app) initRepo(ctx context.Context, o repo.Options) error {
 	// Checked before asking for a passphrase, and before the store
 	// creates anything.
-	if _, err := os.Stat(filepath.Join(dir, repo.ConfigKey)); err == nil {
-		return fmt.Errorf("%s: %w", dir, repo.ErrAlreadyInitialized)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("repository %s: %w", dir, err)
+	newStore, err := a.initStore(ctx)
+	if err != nil {
+		return err
 	}
 	pass, err := a.passphrase(true)
 	if err != nil {
 		return err
 	}
-	s, err := local.New(dir)
+	s, err := newStore()
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
-	r, err := repo.Init(ctx, s, pass, repo.Options{Now: a.now})
+	opts := a.repoOptions(s)
+	opts.ObjectLock, opts.LockMargin = o.ObjectLock, o.LockMargin
+	r, err := repo.Init(ctx, s, pass, opts)
 	if err != nil {
+		if errors.Is(err, repo.ErrNoObjectLock) {
+			return badInput("init: %v", err)
+		}
 		return fmt.Errorf("init: %w", err)
 	}
 	defer r.Close()
-	res := initResult{ID: r.Config().ID, Location: s.Location(), Key: r.KeyID()}
+	res := initResult{ID: r.Config().ID, Location: s.Location(), Key: r.KeyID(), ObjectLock: r.Config().ObjectLock}
 	if a.machine() {
 		return a.emit(res)
 	}
 	a.say("created repository %s at %s", shortID(res.ID), res.Location)
+	if res.ObjectLock != "" {
+		a.say("object lock: %s mode, backups locked until their expiry plus %s", res.ObjectLock, r.Config().LockMarginDuration())
+	}
 	a.say("keep the passphrase safe: without it the backups cannot be read")
 	return nil
 }

@@ -99,7 +99,7 @@ func TestRepositoryLocation(t *testing.T) {
 		{"none", "", "CAIRN_REPOSITORY"},
 		{"missing", filepath.Join(base, "missing"), "does not exist"},
 		{"not a repository", notRepo, "cairn repo init"},
-		{"s3", "s3://bucket/prefix", "S3 store not built yet"},
+		{"s3 without credentials", "s3://bucket/prefix", "AWS_ACCESS_KEY_ID"},
 		{"other scheme", "ftp://host/x", "unsupported"},
 	}
 	for _, c := range cases {

@@ -24,9 +24,10 @@ type Config struct {
 	Version     int       `json:"version"`
 	ID          string    `json:"id"`
 	Created     time.Time `json:"created"`
-	PackSize    int       `json:"pack_size"`   // target pack size in bytes
-	Compression string    `json:"compression"` // "zstd-fastest", "zstd-default", "zstd-better", "none"
-	ObjectLock  string    `json:"object_lock,omitempty"`
+	PackSize    int       `json:"pack_size"`             // target pack size in bytes
+	Compression string    `json:"compression"`           // "zstd-fastest", "zstd-default", "zstd-better", "none"
+	ObjectLock  string    `json:"object_lock,omitempty"` // "", "compliance" or "governance" (docs/design/object-lock.md)
+	LockMargin  string    `json:"lock_margin,omitempty"` // Go duration added to retention; default 168h
 }
 
 // DefaultPackSize is the target size of pack files.

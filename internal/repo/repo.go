@@ -32,6 +32,11 @@ type Options struct {
 	// IndexEvery writes an index file after this many new packs, so that a
 	// backup killed half-way leaves its uploaded data findable (default 16).
 	IndexEvery int
+	// ObjectLock is the retention mode Init records in the config ("",
+	// "compliance" or "governance"); LockMargin the margin (default 7 days).
+	// See ExtendRetention.
+	ObjectLock string
+	LockMargin time.Duration
 }
 
 // Repository is an opened repository. Its methods are safe for concurrent use.
@@ -103,6 +108,9 @@ func Init(ctx context.Context, s store.Store, passphrase []byte, opts Options) (
 		cfg.Compression = opts.Compression
 	default:
 		return nil, fmt.Errorf("repo: unknown compression %q (want zstd-fastest, zstd-default, zstd-better or none)", opts.Compression)
+	}
+	if err := setObjectLock(ctx, s, &cfg, opts); err != nil {
+		return nil, err
 	}
 	master, err := crypto.NewMasterKey()
 	if err != nil {
