@@ -8,6 +8,8 @@ import (
 
 	"github.com/cairn-backup/cairn/internal/archiver"
 	"github.com/cairn-backup/cairn/internal/check"
+	clusterbackup "github.com/cairn-backup/cairn/internal/cluster/backup"
+	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/restorer"
 	"github.com/cairn-backup/cairn/internal/snapshot"
@@ -41,7 +43,8 @@ func exitCode(err error, started bool) int {
 		return exitOK
 	case !started, errors.As(err, &usage):
 		return exitUsage
-	case errors.Is(err, archiver.ErrPartial), errors.Is(err, restorer.ErrPartial):
+	case errors.Is(err, archiver.ErrPartial), errors.Is(err, restorer.ErrPartial), errors.Is(err, clusterrestore.ErrPartial),
+		errors.Is(err, clusterbackup.ErrPartial):
 		return exitPartial
 	case errors.Is(err, repo.ErrNoPassword),
 		errors.Is(err, repo.ErrWrongPassword),

@@ -1,0 +1,155 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// BackupSpec says what to back up, where to, and for how long. The
+// selection fields mean what the flags of `cairn backup run` mean.
+type BackupSpec struct {
+	// IncludedNamespaces are glob patterns of the namespaces to back up.
+	// Empty means every namespace but the platform's (platformNamespaces);
+	// a platform namespace is backed up only when a pattern here matches
+	// it, and "*" alone selects every namespace.
+	// +optional
+	IncludedNamespaces []string `json:"includedNamespaces,omitempty"`
+
+	// ExcludedNamespaces are glob patterns of namespaces not to back up.
+	// +optional
+	ExcludedNamespaces []string `json:"excludedNamespaces,omitempty"`
+
+	// IncludedResources names the resource types to back up: a plural
+	// ("configmaps", any group), plural.group ("deployments.apps") or "*".
+	// Empty means all.
+	// +optional
+	IncludedResources []string `json:"includedResources,omitempty"`
+
+	// ExcludedResources names resource types not to back up.
+	// +optional
+	ExcludedResources []string `json:"excludedResources,omitempty"`
+
+	// LabelSelector is a label selector in kubectl's syntax (e.g.
+	// "velero=backup" for opt-in backups) applied to every list.
+	// Cluster-scoped objects the selected objects need are added without
+	// it. Empty selects everything.
+	// +optional
+	LabelSelector string `json:"labelSelector,omitempty"`
+
+	// IncludeClusterResources: "auto" (default) backs up the cluster-scoped
+	// objects the selected namespaced objects need (all of them when every
+	// namespace is selected), "true" every cluster-scoped type, "false"
+	// none but the selected namespaces themselves.
+	// +kubebuilder:validation:Enum=auto;"true";"false"
+	// +optional
+	IncludeClusterResources string `json:"includeClusterResources,omitempty"`
+
+	// PlatformNamespaces are the platform's own namespaces, left out unless
+	// includedNamespaces names them. Unset means kube-system, kube-public,
+	// kube-node-lease and cairn-system.
+	// +optional
+	PlatformNamespaces []string `json:"platformNamespaces,omitempty"`
+
+	// OptOutLabel is a label key: objects and namespaces carrying it (any
+	// value) are not backed up. Empty means compliantkubernetes.io/nobackup.
+	// velero.io/exclude-from-backup=true is honoured too.
+	// +optional
+	OptOutLabel string `json:"optOutLabel,omitempty"`
+
+	// TTL is how long the backup is kept after it starts (e.g. "720h");
+	// then the controller deletes the Backup, forgets its snapshot and
+	// prunes the data no other backup uses. Unset means the controller's
+	// default (720h); "0s" means never, if the retention guardrails allow.
+	// +optional
+	TTL *metav1.Duration `json:"ttl,omitempty"`
+
+	// StorageLocation is the name of the BackupLocation (in the
+	// controller's namespace) to store the backup in. Empty means the one
+	// marked default.
+	// +optional
+	StorageLocation string `json:"storageLocation,omitempty"`
+}
+
+// BackupStatus is what the controller observed. Nothing of it is written
+// to the repository.
+type BackupStatus struct {
+	// Phase: New, InProgress, Completed, PartiallyFailed, Failed or
+	// Deleting.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+
+	// FailureReason says why the backup failed or partially failed, in
+	// words a person can act on (e.g. which resource types could not be
+	// listed and the API server's answer).
+	// +optional
+	FailureReason string `json:"failureReason,omitempty"`
+
+	// StorageLocation is the BackupLocation the backup went to (the
+	// default one resolved).
+	// +optional
+	StorageLocation string `json:"storageLocation,omitempty"`
+
+	// SnapshotID is the ID of the backup's snapshot in the repository.
+	// +optional
+	SnapshotID string `json:"snapshotID,omitempty"`
+
+	// StartTimestamp is when the backup started.
+	// +optional
+	StartTimestamp *metav1.Time `json:"startTimestamp,omitempty"`
+
+	// CompletionTimestamp is when it ended.
+	// +optional
+	CompletionTimestamp *metav1.Time `json:"completionTimestamp,omitempty"`
+
+	// Expiration is when the backup will be deleted (start + ttl).
+	// +optional
+	Expiration *metav1.Time `json:"expiration,omitempty"`
+
+	// Items is the number of objects backed up.
+	// +optional
+	Items int `json:"items,omitempty"`
+
+	// Warnings counts the backup's warnings; `cairn ctl backup logs`
+	// shows them.
+	// +optional
+	Warnings int `json:"warnings,omitempty"`
+
+	// Errors counts what could not be backed up; each is in the logs.
+	// +optional
+	Errors int `json:"errors,omitempty"`
+
+	// Conditions: Ready, with a reason and a message.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Backup is one backup of the cluster's resources into a repository.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=cairn
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Items",type=integer,JSONPath=`.status.items`
+// +kubebuilder:printcolumn:name="Errors",type=integer,JSONPath=`.status.errors`
+// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.expiration`
+// +kubebuilder:printcolumn:name="Location",type=string,JSONPath=`.status.storageLocation`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Backup struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   BackupSpec   `json:"spec,omitempty"`
+	Status BackupStatus `json:"status,omitempty"`
+}
+
+// BackupList is a list of Backups.
+//
+// +kubebuilder:object:root=true
+type BackupList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Backup `json:"items"`
+}
+
+func init() { SchemeBuilder.Register(&Backup{}, &BackupList{}) }

@@ -1,0 +1,140 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// AccessMode says whether the controller may write to a location.
+type AccessMode string
+
+// Access modes.
+const (
+	// ReadWrite: backups are written, expired ones forgotten and pruned.
+	ReadWrite AccessMode = "ReadWrite"
+	// ReadOnly: backups are only listed and restored (e.g. a bucket of
+	// another cluster, or while migrating); nothing is written.
+	ReadOnly AccessMode = "ReadOnly"
+)
+
+// BackupLocationSpec says where a repository is and how to open it.
+type BackupLocationSpec struct {
+	// Repository is the repository's URL: s3://bucket/prefix for object
+	// storage, or a path / file:// URL on the controller's file system.
+	// The repository must exist (`cairn repo init`).
+	// +kubebuilder:validation:MinLength=1
+	Repository string `json:"repository"`
+
+	// Passphrase selects the key of a Secret (in the controller's
+	// namespace) that holds the repository's passphrase. There is no
+	// default passphrase. The controller never logs it.
+	Passphrase corev1.SecretKeySelector `json:"passphrase"`
+
+	// Credentials names a Secret (in the controller's namespace) with the
+	// object store's credentials: keys AWS_ACCESS_KEY_ID,
+	// AWS_SECRET_ACCESS_KEY and optionally AWS_SESSION_TOKEN. Unset means
+	// the controller's environment (e.g. a workload identity).
+	// +optional
+	Credentials *corev1.LocalObjectReference `json:"credentials,omitempty"`
+
+	// Endpoint is the S3 endpoint URL (e.g. https://s3.example.com);
+	// empty means AWS.
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// Region is the S3 region; empty means the environment's, else
+	// us-east-1.
+	// +optional
+	Region string `json:"region,omitempty"`
+
+	// PathStyle puts the bucket in the URL path (most non-AWS servers).
+	// +optional
+	PathStyle bool `json:"pathStyle,omitempty"`
+
+	// Default marks the location Backups without storageLocation use. At
+	// most one location should be default; if several are, the one whose
+	// name sorts first wins.
+	// +optional
+	Default bool `json:"default,omitempty"`
+
+	// AccessMode is ReadWrite (default) or ReadOnly.
+	// +kubebuilder:validation:Enum=ReadWrite;ReadOnly
+	// +kubebuilder:default=ReadWrite
+	// +optional
+	AccessMode AccessMode `json:"accessMode,omitempty"`
+}
+
+// LocationPhase says whether a location can be used.
+type LocationPhase string
+
+// Phases of a BackupLocation.
+const (
+	// LocationAvailable: the repository opened with the passphrase.
+	LocationAvailable LocationPhase = "Available"
+	// LocationUnavailable: it did not; status.message says why.
+	LocationUnavailable LocationPhase = "Unavailable"
+)
+
+// BackupLocationStatus is what the controller observed.
+type BackupLocationStatus struct {
+	// Phase: Available or Unavailable.
+	// +optional
+	Phase LocationPhase `json:"phase,omitempty"`
+
+	// Message says why the location is unavailable, and what to check.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// LastValidationTime is when the repository was last opened.
+	// +optional
+	LastValidationTime *metav1.Time `json:"lastValidationTime,omitempty"`
+
+	// LastSyncTime is when the repository's backups were last compared
+	// with the cluster's Backup objects.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+
+	// LastPruneTime is when data of expired backups was last pruned.
+	// +optional
+	LastPruneTime *metav1.Time `json:"lastPruneTime,omitempty"`
+
+	// Backups is the number of cluster backups in the repository.
+	// +optional
+	Backups int `json:"backups,omitempty"`
+
+	// Conditions: Ready, with a reason and a message.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// BackupLocation is a repository the controller backs up to and restores
+// from.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=cairn,shortName=bsl
+// +kubebuilder:printcolumn:name="Repository",type=string,JSONPath=`.spec.repository`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Default",type=boolean,JSONPath=`.spec.default`
+// +kubebuilder:printcolumn:name="Access",type=string,JSONPath=`.spec.accessMode`
+// +kubebuilder:printcolumn:name="Backups",type=integer,JSONPath=`.status.backups`
+type BackupLocation struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   BackupLocationSpec   `json:"spec,omitempty"`
+	Status BackupLocationStatus `json:"status,omitempty"`
+}
+
+// BackupLocationList is a list of BackupLocations.
+//
+// +kubebuilder:object:root=true
+type BackupLocationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []BackupLocation `json:"items"`
+}
+
+func init() { SchemeBuilder.Register(&BackupLocation{}, &BackupLocationList{}) }

@@ -1,0 +1,65 @@
+package v1alpha1
+
+// Labels the controller sets on the objects it creates, and reads.
+const (
+	// LabelSchedule names the Schedule that created a Backup.
+	LabelSchedule = "cairn.dev/schedule"
+	// LabelLocation names the BackupLocation a Backup is stored in.
+	LabelLocation = "cairn.dev/location"
+	// LabelSynced marks a Backup that the controller re-created from the
+	// repository (bucket sync) rather than one that ran in this cluster.
+	LabelSynced = "cairn.dev/synced"
+)
+
+// Phase is where a Backup or a Restore is in its life.
+type Phase string
+
+// Phases of Backups and Restores (Velero's names).
+const (
+	// PhaseNew: created, not yet seen by the controller.
+	PhaseNew Phase = "New"
+	// PhaseInProgress: running.
+	PhaseInProgress Phase = "InProgress"
+	// PhaseCompleted: done, everything selected was handled.
+	PhaseCompleted Phase = "Completed"
+	// PhasePartiallyFailed: done, but parts failed; status.failureReason
+	// says which and why.
+	PhasePartiallyFailed Phase = "PartiallyFailed"
+	// PhaseFailed: nothing usable was produced, or the object was rejected
+	// (invalid spec, retention outside the guardrails, location missing);
+	// status.failureReason says why.
+	PhaseFailed Phase = "Failed"
+	// PhaseDeleting: the backup expired or was deleted; its snapshot is
+	// being forgotten in the repository (Backup only).
+	PhaseDeleting Phase = "Deleting"
+)
+
+// Finished reports whether p is a final phase of a run.
+func (p Phase) Finished() bool {
+	return p == PhaseCompleted || p == PhasePartiallyFailed || p == PhaseFailed
+}
+
+// Condition types.
+const (
+	// ConditionReady on a Backup or Restore: True when it completed, False
+	// with the reason otherwise. On a BackupLocation: the repository can
+	// be opened. On a Schedule: the schedule is valid and not paused.
+	ConditionReady = "Ready"
+)
+
+// Condition reasons (CamelCase, for machines; the message is for people).
+const (
+	ReasonCompleted        = "Completed"
+	ReasonInProgress       = "InProgress"
+	ReasonPartiallyFailed  = "PartiallyFailed"
+	ReasonFailed           = "Failed"
+	ReasonInvalidSpec      = "InvalidSpec"
+	ReasonRetention        = "RetentionOutsideGuardrails"
+	ReasonLocation         = "LocationUnavailable"
+	ReasonBackupNotFound   = "BackupNotFound"
+	ReasonReadOnlyLocation = "ReadOnlyLocation"
+	ReasonPaused           = "Paused"
+	ReasonAvailable        = "Available"
+	ReasonExpired          = "Expired"
+	ReasonInterrupted      = "Interrupted"
+)

@@ -1,0 +1,91 @@
+// Command cairn-controller runs cairn in a cluster: it reconciles the
+// Backup, Restore, Schedule and BackupLocation resources of one namespace
+// (package internal/controller). It runs in a Pod, or outside the cluster
+// from a kubeconfig:
+//
+//	cairn-controller --kubeconfig ~/.kube/config --namespace cairn
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/cairn-backup/cairn/internal/controller"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "cairn-controller:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("cairn-controller", flag.ContinueOnError)
+	var (
+		kubeconfig = fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config, else KUBECONFIG, else ~/.kube/config)")
+		kubeCtx    = fs.String("context", "", "kubeconfig context")
+		o          controller.ManagerOptions
+		verbose    = fs.Bool("v", false, "debug logging")
+	)
+	fs.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "cairn-system"), "namespace of the Backups, Restores, Schedules, BackupLocations and their Secrets")
+	fs.BoolVar(&o.LeaderElection, "leader-elect", true, "elect a leader so that only one replica works (turn off for tests and local runs)")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of /metrics (0 = off)")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 = off)")
+	fs.DurationVar(&o.Retention.Min, "min-retention", 0, "reject Backups and Schedules whose ttl is shorter (0 = no minimum)")
+	fs.DurationVar(&o.Retention.Max, "max-retention", 0, "reject Backups and Schedules whose ttl is longer, or keeps forever (0 = no maximum)")
+	fs.DurationVar(&o.Retention.Default, "default-ttl", 720*time.Hour, "ttl of a Backup that sets none")
+	fs.DurationVar(&o.SyncInterval, "sync-interval", time.Minute, "how often each BackupLocation is checked, synced and pruned")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.Retention.Min > 0 && o.Retention.Max > 0 && o.Retention.Min > o.Retention.Max {
+		return fmt.Errorf("--min-retention %s is longer than --max-retention %s", o.Retention.Min, o.Retention.Max)
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	o.Log = logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := restConfig(*kubeconfig, *kubeCtx)
+	if err != nil {
+		return err
+	}
+	return controller.Run(ctx, cfg, o)
+}
+
+// restConfig follows kubectl: --kubeconfig, else the in-cluster config,
+// else KUBECONFIG or ~/.kube/config.
+func restConfig(path, kubeCtx string) (*rest.Config, error) {
+	if path == "" && kubeCtx == "" {
+		if cfg, err := rest.InClusterConfig(); err == nil {
+			return cfg, nil
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeCtx}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w (set --kubeconfig or KUBECONFIG)", err)
+	}
+	return cfg, nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

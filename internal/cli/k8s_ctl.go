@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/cluster/backup"
+	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
+)
+
+// ctlFlags are the flags of every `cairn ctl` command.
+type ctlFlags struct {
+	kube      kubeFlags
+	namespace string
+}
+
+// ctlCommand is `cairn ctl`: Velero's verbs on the custom resources that
+// cairn-controller reconciles. The standalone commands (`cairn backup run`,
+// `cairn restore run`) work without a controller; these need one.
+func (a *app) ctlCommand() *cobra.Command {
+	f := &ctlFlags{}
+	cmd := &cobra.Command{
+		Use:   "ctl",
+		Short: "Drive cairn-controller in a cluster: backups, restores, schedules (Velero's verbs)",
+		Long: `Create and inspect the Backup, Restore, Schedule and BackupLocation objects
+that cairn-controller reconciles, with Velero's verbs: a Velero runbook
+translates by replacing "velero" with "cairn ctl", e.g.
+
+  cairn ctl restore create --from-schedule daily-backup --wait
+
+--wait exits 0 when the work completed, 3 when it partially failed and 1
+when it failed, and prints the reason (Velero exits 0 in all three cases).
+
+The objects live in --namespace (env CAIRN_NAMESPACE, default
+cairn-system), the controller's namespace.`,
+	}
+	a.group(cmd)
+	pf := cmd.PersistentFlags()
+	f.kube.register(pf)
+	pf.StringVarP(&f.namespace, "namespace", "n", "", "the controller's namespace (env CAIRN_NAMESPACE, default cairn-system)")
+	cmd.AddCommand(a.ctlBackupCommand(f), a.ctlRestoreCommand(f), a.ctlScheduleCommand(f), a.ctlLocationCommand(f))
+	return cmd
+}
+
+// ns returns the namespace the ctl commands work in.
+func (a *app) ns(f *ctlFlags) string {
+	switch {
+	case f.namespace != "":
+		return f.namespace
+	case a.env("CAIRN_NAMESPACE") != "":
+		return a.env("CAIRN_NAMESPACE")
+	}
+	return "cairn-system"
+}
+
+// kubeClient connects to the cluster with cairn's types known.
+func (a *app) kubeClient(f *ctlFlags) (client.Client, error) {
+	cfg, err := a.restConfig(f.kube)
+	if err != nil {
+		return nil, err
+	}
+	s := runtime.NewScheme()
+	if err := cairnv1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: s})
+	if err != nil {
+		return nil, fmt.Errorf("connect to the cluster: %w", err)
+	}
+	return c, nil
+}
+
+// waitPoll is how often --wait looks at the object.
+var waitPoll = time.Second
+
+// waitPhase polls get until the phase is final, printing each phase it
+// sees, and returns the error that gives the exit code: nil for
+// Completed, one wrapping partial for PartiallyFailed (exit 3), a plain
+// one for Failed (exit 1).
+func (a *app) waitPhase(ctx context.Context, what string, partial error, get func() (cairnv1.Phase, string, error)) error {
+	var last cairnv1.Phase = "-"
+	t := time.NewTicker(waitPoll)
+	defer t.Stop()
+	for {
+		phase, reason, err := get()
+		if err != nil {
+			return err
+		}
+		if phase != last {
+			shown := phase
+			if shown == "" {
+				shown = cairnv1.PhaseNew
+			}
+			a.say("%s: %s", what, shown)
+			last = phase
+		}
+		switch phase {
+		case cairnv1.PhaseCompleted:
+			return nil
+		case cairnv1.PhasePartiallyFailed:
+			return fmt.Errorf("%s partially failed: %s: %w", what, reason, partial)
+		case cairnv1.PhaseFailed:
+			return fmt.Errorf("%s failed: %s", what, reason)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// errPartialBackup and errPartialRestore are what a partial failure seen
+// with --wait wraps (exit code 3).
+var (
+	errPartialBackup  = backup.ErrPartial
+	errPartialRestore = clusterrestore.ErrPartial
+)
+
+// notFound turns a missing object into bad input with a hint.
+func notFound(err error, kind, name, list string) error {
+	if apierrors.IsNotFound(err) {
+		return badInput("%s %q not found (see `%s`)", kind, name, list)
+	}
+	return err
+}
+
+// humanPhase shows an empty phase as New.
+func humanPhase(p cairnv1.Phase) string {
+	if p == "" {
+		return string(cairnv1.PhaseNew)
+	}
+	return string(p)
+}
+
+// metaTime shows an optional time, "-" when unset.
+func metaTime(t *metav1.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return humanTime(t.Time)
+}

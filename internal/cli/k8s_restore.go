@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+)
+
+func (a *app) ctlRestoreCommand(f *ctlFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "restore", Short: "Restores run by the controller: create, get, describe, delete"}
+	a.group(cmd)
+	cmd.AddCommand(a.ctlRestoreCreateCommand(f), a.ctlRestoreGetCommand(f), a.ctlRestoreDescribeCommand(f), a.ctlRestoreDeleteCommand(f))
+	return cmd
+}
+
+func (a *app) ctlRestoreCreateCommand(f *ctlFlags) *cobra.Command {
+	var (
+		fromBackup, fromSchedule           string
+		includeNS, excludeNS               []string
+		includeResources, excludeResources []string
+		mappings                           []string
+		selector, includeCluster, policy   string
+		preserveNodePorts, wait            bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create [NAME] --from-backup BACKUP | --from-schedule SCHEDULE",
+		Short: "Create a Restore for the controller to run",
+		Long: `Create a Restore object; the controller restores the backup into the cluster.
+An object that exists is never changed (disaster recovery: delete it first
+to restore it) unless --existing-resource-policy=update.
+
+--from-schedule restores the newest Completed backup of the schedule.
+NAME defaults to <backup or schedule>-<UTC time>. With --wait, wait until it
+is done: exit 0 when it completed, 3 when it partially failed, 1 when it
+failed, with the reason.`,
+		Args: args(0, 1, "at most one restore name"),
+		RunE: a.runE(func(ctx context.Context, args []string) error {
+			if (fromBackup == "") == (fromSchedule == "") {
+				return badInput("give exactly one of --from-backup and --from-schedule")
+			}
+			spec := cairnv1.RestoreSpec{
+				BackupName: fromBackup, ScheduleName: fromSchedule,
+				IncludedNamespaces: includeNS, ExcludedNamespaces: excludeNS,
+				IncludedResources: includeResources, ExcludedResources: excludeResources,
+				LabelSelector: selector, IncludeClusterResources: includeCluster,
+				ExistingResourcePolicy: policy, PreserveNodePorts: preserveNodePorts,
+			}
+			for _, m := range mappings {
+				for _, pair := range strings.Split(m, ",") {
+					old, nu, ok := strings.Cut(pair, "=")
+					if !ok || old == "" || nu == "" {
+						return badInput("--namespace-mapping %q: use OLD=NEW", pair)
+					}
+					if spec.NamespaceMapping == nil {
+						spec.NamespaceMapping = map[string]string{}
+					}
+					spec.NamespaceMapping[old] = nu
+				}
+			}
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			} else {
+				name = fromBackup + fromSchedule + "-" + a.now().UTC().Format("20060102150405")
+			}
+			c, err := a.kubeClient(f)
+			if err != nil {
+				return err
+			}
+			rs := &cairnv1.Restore{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: a.ns(f)}, Spec: spec}
+			if err := c.Create(ctx, rs); err != nil {
+				return fmt.Errorf("create restore %s: %w", name, err)
+			}
+			a.say("restore %s created", name)
+			if !wait {
+				a.say("see `cairn ctl restore describe %s`", name)
+				return nil
+			}
+			err = a.waitPhase(ctx, "restore "+name, errPartialRestore, func() (cairnv1.Phase, string, error) {
+				if err := c.Get(ctx, client.ObjectKeyFromObject(rs), rs); err != nil {
+					return "", "", err
+				}
+				return rs.Status.Phase, rs.Status.FailureReason, nil
+			})
+			if rs.Status.Phase.Finished() {
+				a.say("restore %s of backup %s: %d created, %d updated, %d skipped, %d failed", name, rs.Status.BackupName,
+					rs.Status.Created, rs.Status.Updated, rs.Status.Skipped, rs.Status.Failed)
+			}
+			return err
+		}),
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&fromBackup, "from-backup", "", "the Backup to restore")
+	fl.StringVar(&fromSchedule, "from-schedule", "", "restore the newest Completed backup of this Schedule")
+	fl.StringArrayVar(&mappings, "namespace-mapping", nil, "restore namespace OLD as NEW: OLD=NEW (repeatable, or comma-separated)")
+	fl.StringSliceVar(&includeNS, "include-namespaces", nil, "restore only these namespaces (globs)")
+	fl.StringSliceVar(&excludeNS, "exclude-namespaces", nil, "do not restore these namespaces (globs)")
+	fl.StringSliceVar(&includeResources, "include-resources", nil, "restore only these resources (configmaps, deployments.apps, *)")
+	fl.StringSliceVar(&excludeResources, "exclude-resources", nil, "do not restore these resources")
+	fl.StringVarP(&selector, "selector", "l", "", "restore only objects matching this label selector")
+	fl.StringVar(&includeCluster, "include-cluster-resources", "", "cluster-scoped objects: auto (default), true or false")
+	fl.StringVar(&policy, "existing-resource-policy", "", "objects that exist and differ: none (default: leave them) or update")
+	fl.BoolVar(&preserveNodePorts, "preserve-nodeports", false, "keep the node ports of services")
+	fl.BoolVarP(&wait, "wait", "w", false, "wait until the restore is done; exit 0, 1 or 3 by its result")
+	return cmd
+}
+
+type restoreRow struct {
+	Name     string       `json:"name"`
+	Backup   string       `json:"backup"`
+	Phase    string       `json:"phase"`
+	Created  int          `json:"created"`
+	Updated  int          `json:"updated"`
+	Skipped  int          `json:"skipped"`
+	Failed   int          `json:"failed"`
+	Started  *metav1.Time `json:"started,omitempty"`
+	Reason   string       `json:"failureReason,omitempty"`
+	Failures []string     `json:"failures,omitempty"`
+}
+
+func viewRestoreCR(r *cairnv1.Restore) restoreRow {
+	b := r.Status.BackupName
+	if b == "" {
+		b = r.Spec.BackupName
+		if r.Spec.ScheduleName != "" {
+			b = "(newest of " + r.Spec.ScheduleName + ")"
+		}
+	}
+	return restoreRow{Name: r.Name, Backup: b, Phase: humanPhase(r.Status.Phase), Created: r.Status.Created, Updated: r.Status.Updated,
+		Skipped: r.Status.Skipped, Failed: r.Status.Failed, Started: r.Status.StartTimestamp, Reason: r.Status.FailureReason, Failures: r.Status.Failures}
+}
+
+func (a *app) ctlRestoreGetCommand(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get",
+		Short: "List Restores: name, backup, phase, counts",
+		Args:  args(0, 0, "no arguments"),
+		RunE: a.runE(func(ctx context.Context, _ []string) error {
+			c, err := a.kubeClient(f)
+			if err != nil {
+				return err
+			}
+			var l cairnv1.RestoreList
+			if err := c.List(ctx, &l, client.InNamespace(a.ns(f))); err != nil {
+				return err
+			}
+			rows := []restoreRow{}
+			for i := range l.Items {
+				rows = append(rows, viewRestoreCR(&l.Items[i]))
+			}
+			if a.machine() {
+				return a.emit(rows)
+			}
+			w := a.table()
+			row(w, "NAME", "BACKUP", "PHASE", "CREATED", "SKIPPED", "FAILED", "STARTED")
+			for _, r := range rows {
+				row(w, r.Name, r.Backup, r.Phase, r.Created, r.Skipped, r.Failed, metaTime(r.Started))
+			}
+			return w.Flush()
+		}),
+	}
+}
+
+func (a *app) ctlRestoreDescribeCommand(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Show a Restore: backup, phase, reason, counts, failed objects",
+		Args:  args(1, 1, "the restore's name"),
+		RunE: a.runE(func(ctx context.Context, args []string) error {
+			c, err := a.kubeClient(f)
+			if err != nil {
+				return err
+			}
+			var rs cairnv1.Restore
+			if err := c.Get(ctx, client.ObjectKey{Namespace: a.ns(f), Name: args[0]}, &rs); err != nil {
+				return notFound(err, "restore", args[0], "cairn ctl restore get")
+			}
+			if a.machine() {
+				return a.emit(&rs)
+			}
+			r := viewRestoreCR(&rs)
+			w := a.table()
+			row(w, "Name:", r.Name)
+			row(w, "Backup:", r.Backup)
+			row(w, "Phase:", r.Phase)
+			if r.Reason != "" {
+				row(w, "Reason:", r.Reason)
+			}
+			row(w, "Created:", r.Created)
+			row(w, "Updated:", r.Updated)
+			row(w, "Skipped:", r.Skipped)
+			row(w, "Failed:", r.Failed)
+			row(w, "Started:", metaTime(rs.Status.StartTimestamp))
+			row(w, "Completed:", metaTime(rs.Status.CompletionTimestamp))
+			for _, fl := range r.Failures {
+				row(w, "Failed object:", fl)
+			}
+			return w.Flush()
+		}),
+	}
+}
+
+func (a *app) ctlRestoreDeleteCommand(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME...",
+		Short: "Delete Restore objects (what they restored stays)",
+		Args:  args(1, -1, "restore names"),
+		RunE: a.runE(func(ctx context.Context, names []string) error {
+			c, err := a.kubeClient(f)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				if err := c.Delete(ctx, &cairnv1.Restore{ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: a.ns(f)}}); err != nil {
+					return notFound(err, "restore", n, "cairn ctl restore get")
+				}
+				a.say("restore %s deleted", n)
+			}
+			return nil
+		}),
+	}
+}

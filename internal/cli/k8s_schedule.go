@@ -1,0 +1,233 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+)
+
+func (a *app) ctlScheduleCommand(f *ctlFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "schedule", Short: "Backup schedules: create, get, describe, pause, unpause, delete"}
+	a.group(cmd)
+	cmd.AddCommand(a.ctlScheduleCreateCommand(f), a.ctlScheduleGetCommand(f), a.ctlScheduleDescribeCommand(f),
+		a.ctlSchedulePauseCommand(f, "pause", true), a.ctlSchedulePauseCommand(f, "unpause", false), a.ctlScheduleDeleteCommand(f))
+	return cmd
+}
+
+func (a *app) ctlScheduleCreateCommand(f *ctlFlags) *cobra.Command {
+	var o backupSpecFlags
+	var schedule string
+	var paused bool
+	cmd := &cobra.Command{
+		Use:   "create NAME --schedule CRON",
+		Short: "Create a Schedule: a Backup named NAME-<UTC time> at each run",
+		Long: `Create a Schedule. --schedule is a cron expression in UTC: five fields
+("0 0 * * *") or @daily, @hourly, @weekly, @every 6h. The controller never
+runs two backups of one schedule at once, and after downtime catches up at
+most one missed run. --ttl sets how long each backup is kept.`,
+		Args: args(1, 1, "the schedule's name"),
+		RunE: a.runE(func(ctx context.Context, args []string) error {
+			if schedule == "" {
+				return badInput("--schedule is required (e.g. \"0 0 * * *\" or @daily)")
+			}
+			spec, err := o.spec()
+			if err != nil {
+				return err
+			}
+			c, err := a.kubeClient(f)
+			if err != nil {
+				return err
+			}
+			s := &cairnv1.Schedule{ObjectMeta: metav1.ObjectMeta{Name: args[0], Namespace: a.ns(f)},
+				Spec: cairnv1.ScheduleSpec{Schedule: schedule, Template: spec, Paused: paused}}
+			if err := c.Create(ctx, s); err != nil {
+				return fmt.Errorf("create schedule %s: %w", args[0], err)
+			}
+			a.say("schedule %s created (%s)", args[0], schedule)
+			return nil
+		}),
+	}
+	o.register(cmd)
+	cmd.Flags().StringVar(&schedule, "schedule", "", "cron expression in UTC (5 fields, or @daily, @every 6h, …)")
+	cmd.Flags().BoolVar(&paused, "paused", false, "create it paused")
+	return cmd
+}
+
+type scheduleRow struct {
+	Name           string       `json:"name"`
+	Schedule       string       `json:"schedule"`
+	Phase          string       `json:"phase"`
+	Paused         bool         `json:"paused"`
+	LastBackup     *metav1.Time `json:"lastBackup,omitempty"`
+	LastSuccessful *metav1.Time `json:"lastSuccessfulBackup,omitempty"`
+	NextRun        *metav1.Time `json:"nextRun,omitempty"`
+	TTL            string       `json:"ttl,omitempty"`
+}
+
+func viewScheduleCR(s *cairnv1.Schedule) scheduleRow {
+	r := scheduleRow{Name: s.Name, Schedule: s.Spec.Schedule, Phase: string(s.Status.Phase), Paused: s.Spec.Paused,
+		LastBackup: s.Status.LastBackup, LastSuccessful: s.Status.LastSuccessfulBackup, NextRun: s.Status.NextRun}
+	if r.Phase == "" {
+		r.Phase = "New"
+	}
+	if s.Spec.Template.TTL != nil {
+		r.TTL = s.Spec.Template.TTL.Duration.String()
+	}
+	return r
+}
+
+func (a *app) getSchedule(ctx context.Context, c client.Client, f *ctlFlags, name string) (*cairnv1.Schedule, error) {
+	var s cairnv1.Schedule
+	if err := c.Get(ctx, client.ObjectKey{Namespace: a.ns(f), Name: name}, &s); err != nil {
+		return nil, notFound(err, "schedule", name, "cairn ctl schedule get")
+	}
+	return &s, nil
+}
+
+func (a *app) ctlScheduleGetCommand(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get",
+		Short: "List Schedules: cron, phase, last backup, last success, next run",
+		Args:  args(0, 0, "no arguments"),
+		RunE: a.runE(func(ctx context.Context, _ []string) error {
+			c, err := a.kubeClient(f)
+			if err != nil {
+				return err
+			}
+			var l cairnv1.ScheduleList
+			if err := c.List(ctx, &l, client.InNamespace(a.ns(f))); err != nil {
+				return err
+			}
+			rows := []scheduleRow{}
+			for i := range l.Items {
+				rows = append(rows, viewScheduleCR(&l.Items[i]))
+			}
+			if a.machine() {
+				return a.emit(rows)
+			}
+			w := a.table()
+			row(w, "NAME", "SCHEDULE", "PHASE", "TTL", "LAST BACKUP", "LAST SUCCESS", "NEXT RUN")
+			for _, r := range rows {
+				row(w, r.Name, r.Schedule, r.Phase, dash(r.TTL), metaTime(r.LastBackup), metaTime(r.LastSuccessful), metaTime(r.NextRun))
+			}
+			return w.Flush()
+		}),
+	}
+}
+
+func (a *app) ctlScheduleDescribeCommand(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Show a Schedule and its conditions",
+		Args:  args(1, 1, "the schedule's name"),
+		RunE: a.runE(func(ctx context.Context, args []string) error {
+			c, err := a.kubeClient(f)
+			if err != nil {
+				return err
+			}
+			s, err := a.getSchedule(ctx, c, f, args[0])
+			if err != nil {
+				return err
+			}
+			if a.machine() {
+				return a.emit(s)
+			}
+			r := viewScheduleCR(s)
+			w := a.table()
+			row(w, "Name:", r.Name)
+			row(w, "Schedule:", r.Schedule)
+			row(w, "Phase:", r.Phase)
+			row(w, "TTL:", dash(r.TTL))
+			row(w, "Last backup:", fmt.Sprintf("%s %s", metaTime(r.LastBackup), s.Status.LastBackupName))
+			row(w, "Last success:", fmt.Sprintf("%s %s", metaTime(r.LastSuccessful), s.Status.LastSuccessfulBackupName))
+			row(w, "Next run:", metaTime(r.NextRun))
+			for _, cd := range s.Status.Conditions {
+				row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
+			}
+			return w.Flush()
+		}),
+	}
+}
+
+func (a *app) ctlSchedulePauseCommand(f *ctlFlags, verb string, pause bool) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " NAME...",
+		Short: map[bool]string{true: "Pause Schedules: no backups until unpaused", false: "Unpause Schedules (one run missed while paused is caught up)"}[pause],
+		Args:  args(1, -1, "schedule names"),
+		RunE: a.runE(func(ctx context.Context, names []string) error {
+			c, err := a.kubeClient(f)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				s, err := a.getSchedule(ctx, c, f, n)
+				if err != nil {
+					return err
+				}
+				patch := client.MergeFrom(s.DeepCopy())
+				s.Spec.Paused = pause
+				if err := c.Patch(ctx, s, patch); err != nil {
+					return fmt.Errorf("%s schedule %s: %w", verb, n, err)
+				}
+				a.say("schedule %s %sd", n, verb)
+			}
+			return nil
+		}),
+	}
+}
+
+func (a *app) ctlScheduleDeleteCommand(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME...",
+		Short: "Delete Schedules (their backups stay until they expire)",
+		Args:  args(1, -1, "schedule names"),
+		RunE: a.runE(func(ctx context.Context, names []string) error {
+			c, err := a.kubeClient(f)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				if err := c.Delete(ctx, &cairnv1.Schedule{ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: a.ns(f)}}); err != nil {
+					return notFound(err, "schedule", n, "cairn ctl schedule get")
+				}
+				a.say("schedule %s deleted", n)
+			}
+			return nil
+		}),
+	}
+}
+
+func (a *app) ctlLocationCommand(f *ctlFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "location", Short: "Backup locations: get"}
+	a.group(cmd)
+	cmd.AddCommand(&cobra.Command{
+		Use:   "get",
+		Short: "List BackupLocations: repository, phase, default, access mode, backups",
+		Args:  args(0, 0, "no arguments"),
+		RunE: a.runE(func(ctx context.Context, _ []string) error {
+			c, err := a.kubeClient(f)
+			if err != nil {
+				return err
+			}
+			var l cairnv1.BackupLocationList
+			if err := c.List(ctx, &l, client.InNamespace(a.ns(f))); err != nil {
+				return err
+			}
+			if a.machine() {
+				return a.emit(l.Items)
+			}
+			w := a.table()
+			row(w, "NAME", "REPOSITORY", "PHASE", "DEFAULT", "ACCESS", "BACKUPS", "MESSAGE")
+			for _, loc := range l.Items {
+				row(w, loc.Name, loc.Spec.Repository, dash(string(loc.Status.Phase)), loc.Spec.Default, loc.Spec.AccessMode, loc.Status.Backups, dash(loc.Status.Message))
+			}
+			return w.Flush()
+		}),
+	})
+	return cmd
+}

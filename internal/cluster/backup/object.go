@@ -1,0 +1,118 @@
+package backup
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/cairn-backup/cairn/internal/cluster/layout"
+)
+
+// meta is the part of an object's metadata the backup decides on.
+type meta struct {
+	Name              string            `json:"name"`
+	Namespace         string            `json:"namespace"`
+	Labels            map[string]string `json:"labels"`
+	Annotations       map[string]string `json:"annotations"`
+	CreationTimestamp string            `json:"creationTimestamp"`
+}
+
+// ref names an object another one points at.
+type ref struct {
+	Kind      string `json:"kind"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+}
+
+// spec holds the few fields that tie a namespaced object to the
+// cluster-scoped ones it needs. Unknown fields are ignored.
+type spec struct {
+	VolumeName       string `json:"volumeName"`       // PVC -> PV
+	StorageClassName string `json:"storageClassName"` // PVC, PV -> StorageClass
+}
+
+// object is one item of a LIST page, cleaned and ready to store.
+type object struct {
+	meta       meta
+	data       []byte // the JSON to store
+	secretType string // secrets: their type
+	spec       spec   // PVCs, PVs
+	roleRef    ref    // role bindings
+	subjects   []ref  // role bindings
+}
+
+// mtime is the creation time in Unix nanoseconds (0 when absent): the
+// file time shown for the object, stable across backups.
+func (o *object) mtime() int64 {
+	t, err := time.Parse(time.RFC3339, o.meta.CreationTimestamp)
+	if err != nil {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// decodeObject cleans one list item: it removes metadata.managedFields,
+// sets apiVersion and kind (list items of built-in types carry neither)
+// and re-encodes the object with sorted keys, so that the same object
+// always yields the same bytes.
+func decodeObject(top map[string]json.RawMessage, r layout.Resource) (*object, error) {
+	var md map[string]json.RawMessage
+	if err := json.Unmarshal(top["metadata"], &md); err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	delete(md, "managedFields")
+	mdJSON, err := json.Marshal(md)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	obj := &object{}
+	if err := json.Unmarshal(mdJSON, &obj.meta); err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	if obj.meta.Name == "" {
+		return nil, fmt.Errorf("object without a name")
+	}
+	top["metadata"] = mdJSON
+	top["apiVersion"] = json.RawMessage(strconv.Quote(apiVersion(r)))
+	top["kind"] = json.RawMessage(strconv.Quote(r.Kind))
+	if err := obj.decodeRefs(top, r); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", r.Kind, obj.meta.Name, err)
+	}
+	if obj.data, err = json.Marshal(top); err != nil {
+		return nil, fmt.Errorf("%s %s: encode: %w", r.Kind, obj.meta.Name, err)
+	}
+	return obj, nil
+}
+
+// decodeRefs reads what ties an object to others, for the kinds that
+// need it.
+func (o *object) decodeRefs(top map[string]json.RawMessage, r layout.Resource) error {
+	switch groupResource(r) {
+	case "secrets":
+		if t, ok := top["type"]; ok {
+			return json.Unmarshal(t, &o.secretType)
+		}
+	case "persistentvolumeclaims", "persistentvolumes":
+		if s, ok := top["spec"]; ok {
+			return json.Unmarshal(s, &o.spec)
+		}
+	case "rolebindings.rbac.authorization.k8s.io", "clusterrolebindings.rbac.authorization.k8s.io":
+		if rr, ok := top["roleRef"]; ok {
+			if err := json.Unmarshal(rr, &o.roleRef); err != nil {
+				return err
+			}
+		}
+		if s, ok := top["subjects"]; ok {
+			return json.Unmarshal(s, &o.subjects)
+		}
+	}
+	return nil
+}
+
+func apiVersion(r layout.Resource) string {
+	if r.Group == "" {
+		return r.Version
+	}
+	return r.Group + "/" + r.Version
+}

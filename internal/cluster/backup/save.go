@@ -1,0 +1,115 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/cairn-backup/cairn/internal/cluster/layout"
+	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/repo/blob"
+	"github.com/cairn-backup/cairn/internal/snapshot"
+)
+
+// manifest adds the namespace objects to the collected entries and
+// describes the backup.
+func (b *backup) manifest(server, version string) *layout.Manifest {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.opts.resourceExcluded(b.resources[b.nsIndex]) {
+		k := dirKey{res: b.nsIndex}
+		for _, ns := range b.namespaces {
+			e, ok := b.nsEntries[ns]
+			if ok && (b.opts.Selector == "" || b.deps.namespaces[ns] || b.nsMatch[ns]) {
+				b.col.dirs[k] = append(b.col.dirs[k], e)
+			}
+		}
+	}
+	m := &layout.Manifest{
+		Name: b.opts.Name, Cluster: server, ClusterVersion: version, Start: b.start,
+		Selection: b.opts.selection(), CountsByNamespace: map[string]int{},
+	}
+	counts := make([]int, len(b.resources))
+	b.bytes = 0
+	for k, es := range b.col.dirs {
+		counts[k.res] += len(es)
+		m.CountsByNamespace[k.ns] += len(es)
+		m.Items += len(es)
+		for _, e := range es {
+			b.bytes += int64(e.size)
+		}
+	}
+	for i, r := range b.resources {
+		if counts[i] > 0 {
+			r.Count = counts[i]
+			m.Resources = append(m.Resources, r)
+		}
+	}
+	m.Warnings = append(m.Warnings, b.warnings...)
+	for _, why := range sortedKeys(b.skipped) {
+		m.Warnings = append(m.Warnings, fmt.Sprintf("skipped %d %s", b.skipped[why], why))
+	}
+	m.Errors = append(m.Errors, b.errors...)
+	sort.Strings(m.Errors)
+	m.Phase = layout.PhaseCompleted
+	if len(m.Errors) > 0 {
+		m.Phase = layout.PhasePartiallyFailed
+	}
+	if b.opts.TTL > 0 {
+		exp := b.start.Add(b.opts.TTL)
+		m.TTL, m.Expires = b.opts.TTL.String(), &exp
+	}
+	m.End = b.opts.Now()
+	return m
+}
+
+// save writes the trees, the manifest and the snapshot.
+func (b *backup) save(ctx context.Context, m *layout.Manifest, before repo.SaveStats) (*snapshot.Snapshot, error) {
+	ts := &treeSaver{r: b.r}
+	resNode, err := ts.saveResources(ctx, b.resources, b.col.dirs)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("backup: encode manifest: %w", err)
+	}
+	mid, _, err := b.r.SaveBlob(ctx, blob.Data, mb)
+	if err != nil {
+		return nil, fmt.Errorf("backup: save manifest: %w", err)
+	}
+	root := []snapshot.Node{fileNode(layout.ManifestPath, entry{mtime: m.End.UnixNano(), size: uint64(len(mb)), ids: []blob.ID{mid}})}
+	if resNode != nil {
+		root = append(root, *resNode)
+	}
+	rootID, err := ts.save(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	b.step("trees saved", "trees", ts.dirs)
+	if err := b.r.Flush(ctx); err != nil {
+		return nil, fmt.Errorf("backup: flush: %w", err)
+	}
+	b.step("flushed")
+	st := b.r.Stats()
+	sum := &snapshot.Summary{
+		Start: b.start, End: b.opts.Now(),
+		FilesNew: int64(b.added), FilesUnchanged: int64(max(m.Items-b.added, 0)), Dirs: ts.dirs,
+		TotalBytes: b.bytes + int64(len(mb)), BlobsAdded: st.Blobs - before.Blobs,
+		BytesAdded: st.RawBytes - before.RawBytes, StoredAdded: st.StoredBytes - before.StoredBytes,
+		Errors: m.Errors,
+	}
+	sn := &snapshot.Snapshot{
+		Time: b.start, Host: hostOf(m.Cluster), Paths: []string{"k8s:" + m.Cluster}, Tags: []string{Tag},
+		Labels:  map[string]string{layout.LabelKind: layout.KindCluster, layout.LabelBackup: b.opts.Name},
+		Tree:    rootID,
+		Expires: m.Expires,
+		Summary: sum,
+		Program: "cairn",
+	}
+	if err := snapshot.Save(ctx, b.r, sn); err != nil {
+		return nil, fmt.Errorf("backup: save snapshot: %w", err)
+	}
+	return sn, nil
+}

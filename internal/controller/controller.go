@@ -1,0 +1,134 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+)
+
+// Options configure the reconcilers.
+type Options struct {
+	// Namespace is where the controller's custom resources and Secrets
+	// are (the controller watches only it).
+	Namespace string
+	// Cluster connects to the cluster that is backed up and restored to
+	// (normally the manager's own).
+	Cluster *rest.Config
+	// Retention is the guardrails and the default ttl.
+	Retention Retention
+	// SyncInterval is how often a BackupLocation is checked and synced
+	// with the cluster (default 1m).
+	SyncInterval time.Duration
+	// Clock is the time (default: the real one).
+	Clock Clock
+}
+
+func (o *Options) fill() {
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = time.Minute
+	}
+}
+
+// Reconcilers are the four reconcilers, sharing a client and the
+// repositories. Tests call their Reconcile methods directly.
+type Reconcilers struct {
+	Backup   *BackupReconciler
+	Schedule *ScheduleReconciler
+	Restore  *RestoreReconciler
+	Location *LocationReconciler
+}
+
+// New returns the reconcilers: c reads (cached) and writes the custom
+// resources, api reads without cache (Secrets, and the Backups the bucket
+// sync compares with the repository).
+func New(c client.Client, api client.Reader, o Options) *Reconcilers {
+	o.fill()
+	repos := &Repos{Secrets: api}
+	base := base{c: c, api: api, o: o, repos: repos}
+	return &Reconcilers{
+		Backup:   &BackupReconciler{base: base, ran: map[string]bool{}},
+		Schedule: &ScheduleReconciler{base: base},
+		Restore:  &RestoreReconciler{base: base, ran: map[string]bool{}},
+		Location: &LocationReconciler{base: base},
+	}
+}
+
+// Setup registers the reconcilers with mgr.
+func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
+	rs := New(mgr.GetClient(), mgr.GetAPIReader(), o)
+	for name, setup := range map[string]func(ctrl.Manager) error{
+		"backup": rs.Backup.setup, "schedule": rs.Schedule.setup, "restore": rs.Restore.setup, "location": rs.Location.setup,
+	} {
+		if err := setup(mgr); err != nil {
+			return nil, fmt.Errorf("controller %s: %w", name, err)
+		}
+	}
+	return rs, nil
+}
+
+// base is what every reconciler has.
+type base struct {
+	c     client.Client
+	api   client.Reader
+	o     Options
+	repos *Repos
+}
+
+func (b *base) now() time.Time { return b.o.Clock.Now() }
+
+func (b *base) metaNow() *metav1.Time {
+	t := metav1.NewTime(b.now().UTC().Truncate(time.Second))
+	return &t
+}
+
+// location returns the BackupLocation called name, or the default one when
+// name is empty.
+func (b *base) location(ctx context.Context, name string) (*cairnv1.BackupLocation, error) {
+	if name != "" {
+		var loc cairnv1.BackupLocation
+		if err := b.c.Get(ctx, client.ObjectKey{Namespace: b.o.Namespace, Name: name}, &loc); err != nil {
+			return nil, fmt.Errorf("BackupLocation %q: %w", name, err)
+		}
+		return &loc, nil
+	}
+	var list cairnv1.BackupLocationList
+	if err := b.c.List(ctx, &list, client.InNamespace(b.o.Namespace)); err != nil {
+		return nil, err
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	for i := range list.Items {
+		if list.Items[i].Spec.Default {
+			return &list.Items[i], nil
+		}
+	}
+	return nil, fmt.Errorf("no BackupLocation in namespace %s is marked default: set spec.storageLocation or mark one default (spec.default: true)", b.o.Namespace)
+}
+
+// setReady sets the Ready condition.
+func setReady(conds *[]metav1.Condition, gen int64, ok bool, reason, msg string) {
+	st := metav1.ConditionFalse
+	if ok {
+		st = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(conds, metav1.Condition{Type: cairnv1.ConditionReady, Status: st, Reason: reason, Message: msg, ObservedGeneration: gen})
+}
+
+// truncate keeps a message within what a condition and a person can take.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}

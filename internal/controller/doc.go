@@ -1,0 +1,34 @@
+// Package controller is cairn's in-cluster operation: one reconciler per
+// custom resource of api/v1alpha1, run by controller-runtime.
+//
+//   - BackupReconciler runs a Backup (New → InProgress → Completed,
+//     PartiallyFailed or Failed) with the same code as `cairn backup run`
+//     (package cluster/backup), into the repository of its BackupLocation;
+//     it deletes expired Backups, and a deleted Backup's snapshot is
+//     forgotten in the repository (a finalizer).
+//   - ScheduleReconciler creates Backups named <schedule>-<UTC
+//     YYYYMMDDhhmmss> on a cron schedule: never two of one schedule at a
+//     time, at most one missed run caught up after downtime.
+//   - RestoreReconciler runs a Restore with the code of `cairn restore run`
+//     (package cluster/restore); scheduleName picks the newest Completed
+//     backup of that schedule.
+//   - LocationReconciler checks that a BackupLocation's repository opens,
+//     re-creates Backup objects for backups found in the repository but
+//     missing in the cluster (so a fresh cluster can restore from the
+//     bucket), and prunes data that forgotten backups alone used.
+//
+// Status lives in the custom resources only: nothing in the repository is
+// rewritten to record it. The log of a backup (its warnings and errors) is
+// the manifest the backup writes; `cairn ctl backup logs` reads it from the
+// repository.
+//
+// Retention guardrails (Options.MinRetention, MaxRetention) are enforced
+// here, in reconcile: a Backup or Schedule whose ttl is outside them ends
+// in phase Failed with a message saying the allowed range. (A validating
+// webhook would reject it at creation; it is not part of this package.)
+//
+// Reconcilers are short and idempotent, take their clock from
+// Options.Clock, and log through logr. They never log a passphrase or a
+// credential. The package does not import the CLI, and the CLI does not
+// import it.
+package controller

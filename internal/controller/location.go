@@ -1,0 +1,196 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/cluster/backup"
+	"github.com/cairn-backup/cairn/internal/cluster/layout"
+	"github.com/cairn-backup/cairn/internal/prune"
+	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/snapshot"
+)
+
+// +kubebuilder:rbac:groups=cairn.dev,resources=backuplocations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cairn.dev,resources=backuplocations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+
+// LocationReconciler checks BackupLocations, syncs their backups into the
+// cluster and prunes them.
+type LocationReconciler struct {
+	base
+}
+
+func (r *LocationReconciler) setup(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).Named("backuplocation").
+		For(&cairnv1.BackupLocation{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Complete(r)
+}
+
+// Reconcile opens the location's repository, creates the Backup objects it
+// lacks, prunes when backups were forgotten, and requeues after
+// Options.SyncInterval.
+func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := logr.FromContextOrDiscard(ctx)
+	var loc cairnv1.BackupLocation
+	if err := r.c.Get(ctx, req.NamespacedName, &loc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	pruneDue := loc.Spec.AccessMode != cairnv1.ReadOnly && r.repos.takePrune(loc.Name)
+	var created int
+	var pruned *prune.Report
+	err := r.repos.With(ctx, &loc, func(rp *repo.Repository) error {
+		sns, err := backup.List(ctx, rp)
+		if err != nil {
+			return err
+		}
+		loc.Status.Backups = len(sns)
+		if created, err = r.sync(ctx, rp, &loc, sns); err != nil {
+			return err
+		}
+		if pruneDue {
+			if pruned, err = r.prune(ctx, rp); err != nil {
+				r.repos.markPrune(loc.Name) // try again next time
+				log.Error(err, "prune failed; retrying at the next sync", "location", loc.Name)
+			}
+		}
+		return nil
+	})
+	now := r.metaNow()
+	loc.Status.LastValidationTime = now
+	if err != nil {
+		if pruneDue {
+			r.repos.markPrune(loc.Name)
+		}
+		loc.Status.Phase = cairnv1.LocationUnavailable
+		loc.Status.Message = err.Error()
+		setReady(&loc.Status.Conditions, loc.Generation, false, cairnv1.ReasonLocation, truncate(err.Error(), 2000))
+		log.Info("backup location unavailable", "location", loc.Name, "reason", err.Error())
+	} else {
+		loc.Status.Phase = cairnv1.LocationAvailable
+		loc.Status.Message = ""
+		loc.Status.LastSyncTime = now
+		if pruned != nil {
+			loc.Status.LastPruneTime = now
+			log.Info("pruned", "location", loc.Name, "packsDeleted", pruned.PacksDeleted, "bytesFreed", pruned.BytesFreed)
+		}
+		msg := fmt.Sprintf("repository opened; %d backups", loc.Status.Backups)
+		if created > 0 {
+			msg += fmt.Sprintf(", %d re-created from the repository", created)
+		}
+		setReady(&loc.Status.Conditions, loc.Generation, true, cairnv1.ReasonAvailable, msg)
+	}
+	if uerr := r.c.Status().Update(ctx, &loc); uerr != nil {
+		return ctrl.Result{}, uerr
+	}
+	return ctrl.Result{RequeueAfter: r.o.SyncInterval}, nil
+}
+
+// sync creates a Backup object, with its status from the manifest, for each
+// backup in the repository that has none in the cluster.
+func (r *LocationReconciler) sync(ctx context.Context, rp *repo.Repository, loc *cairnv1.BackupLocation, sns []*snapshot.Snapshot) (int, error) {
+	var have cairnv1.BackupList
+	if err := r.api.List(ctx, &have, client.InNamespace(loc.Namespace)); err != nil {
+		return 0, err
+	}
+	exists := map[string]bool{}
+	for _, b := range have.Items {
+		exists[b.Name] = true
+	}
+	created := 0
+	for _, sn := range sns {
+		name := backup.Name(sn)
+		if exists[name] || len(validation.IsDNS1123Subdomain(name)) > 0 {
+			continue
+		}
+		m, err := backup.LoadManifest(ctx, rp, sn)
+		if err != nil {
+			return created, err
+		}
+		if err := r.createSynced(ctx, loc, sn, m); err != nil {
+			return created, err
+		}
+		exists[name] = true
+		created++
+	}
+	return created, nil
+}
+
+// scheduledName matches the names a Schedule gives its backups.
+var scheduledName = regexp.MustCompile(`^(.+)-[0-9]{14}$`)
+
+func (r *LocationReconciler) createSynced(ctx context.Context, loc *cairnv1.BackupLocation, sn *snapshot.Snapshot, m *layout.Manifest) error {
+	name := backup.Name(sn)
+	labels := map[string]string{cairnv1.LabelLocation: loc.Name, cairnv1.LabelSynced: "true"}
+	if s := sn.Labels[layout.LabelSchedule]; s != "" {
+		labels[cairnv1.LabelSchedule] = s
+	} else if mm := scheduledName.FindStringSubmatch(name); mm != nil && len(validation.IsValidLabelValue(mm[1])) == 0 {
+		labels[cairnv1.LabelSchedule] = mm[1]
+	}
+	sel := m.Selection
+	b := &cairnv1.Backup{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: loc.Namespace, Labels: labels, Finalizers: []string{Finalizer}},
+		Spec: cairnv1.BackupSpec{
+			IncludedNamespaces: sel.IncludeNamespaces, ExcludedNamespaces: sel.ExcludeNamespaces,
+			IncludedResources: sel.IncludeResources, ExcludedResources: sel.ExcludeResources,
+			LabelSelector: sel.Selector, IncludeClusterResources: sel.IncludeClusterResources,
+			PlatformNamespaces: sel.PlatformNamespaces, OptOutLabel: sel.OptOutLabel,
+			StorageLocation: loc.Name,
+		},
+	}
+	if d, err := time.ParseDuration(m.TTL); err == nil {
+		b.Spec.TTL = &metav1.Duration{Duration: d}
+	} else {
+		b.Spec.TTL = &metav1.Duration{} // it never expires
+	}
+	if err := r.c.Create(ctx, b); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return fmt.Errorf("re-create backup %s: %w", name, err)
+	}
+	st := &b.Status
+	st.Phase = cairnv1.PhaseCompleted
+	if m.Phase == layout.PhasePartiallyFailed {
+		st.Phase = cairnv1.PhasePartiallyFailed
+		st.FailureReason = partialReason(m)
+	}
+	st.StorageLocation, st.SnapshotID = loc.Name, sn.ID
+	start, end := metav1.NewTime(m.Start), metav1.NewTime(m.End)
+	st.StartTimestamp, st.CompletionTimestamp = &start, &end
+	if sn.Expires != nil {
+		exp := metav1.NewTime(*sn.Expires)
+		st.Expiration = &exp
+	}
+	st.Items, st.Warnings, st.Errors = m.Items, len(m.Warnings), len(m.Errors)
+	setReady(&st.Conditions, b.Generation, st.Phase == cairnv1.PhaseCompleted, string(st.Phase),
+		fmt.Sprintf("re-created from the repository of BackupLocation %s (snapshot %s)", loc.Name, sn.ShortID()))
+	return r.c.Status().Update(ctx, b)
+}
+
+// prune frees the data of forgotten backups under the exclusive lock.
+func (r *LocationReconciler) prune(ctx context.Context, rp *repo.Repository) (*prune.Report, error) {
+	l, err := rp.Lock(ctx, true, "prune")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = l.Unlock(context.WithoutCancel(ctx)) }()
+	rep, err := prune.Run(ctx, rp, prune.Options{Now: r.now})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	return rep, err
+}

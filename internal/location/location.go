@@ -1,0 +1,109 @@
+// Package location opens the repository of a BackupLocation: its URL
+// (s3://bucket/prefix, file:///path or an absolute path), the passphrase
+// from a Secret, and the object store's credentials from another. Both the
+// controller and the CLI use it. It never logs or returns a passphrase or a
+// credential in an error.
+package location
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/store"
+	"github.com/cairn-backup/cairn/internal/store/local"
+	"github.com/cairn-backup/cairn/internal/store/s3"
+)
+
+// Open opens loc's repository with the passphrase from its Secret, read
+// through secrets. The caller closes it.
+func Open(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocation) (*repo.Repository, error) {
+	ref := loc.Spec.Passphrase
+	if ref.Name == "" || ref.Key == "" {
+		return nil, errors.New("spec.passphrase needs the name and key of a Secret holding the repository's passphrase")
+	}
+	pass, err := secretKey(ctx, secrets, loc.Namespace, ref.Name, ref.Key)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openStore(ctx, secrets, loc)
+	if err != nil {
+		return nil, err
+	}
+	r, err := repo.Open(ctx, s, pass, repo.Options{})
+	clear(pass)
+	switch {
+	case errors.Is(err, repo.ErrWrongPassword):
+		return nil, fmt.Errorf("the passphrase in Secret %s (key %s) does not open repository %s: %w", ref.Name, ref.Key, s.Location(), err)
+	case errors.Is(err, repo.ErrNotRepository):
+		return nil, fmt.Errorf("%s is not a cairn repository (create it with `cairn repo init`): %w", s.Location(), err)
+	case err != nil:
+		return nil, fmt.Errorf("open repository %s: %w", s.Location(), err)
+	}
+	return r, nil
+}
+
+// secretKey returns one key of a Secret in namespace ns.
+func secretKey(ctx context.Context, secrets client.Reader, ns, name, key string) ([]byte, error) {
+	var sec corev1.Secret
+	if err := secrets.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &sec); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("secret %s/%s not found", ns, name)
+		}
+		return nil, fmt.Errorf("read Secret %s/%s: %w", ns, name, err)
+	}
+	v, ok := sec.Data[key]
+	if !ok || len(v) == 0 {
+		return nil, fmt.Errorf("secret %s/%s has no key %q (or it is empty)", ns, name, key)
+	}
+	return []byte(strings.TrimRight(string(v), "\r\n")), nil
+}
+
+// openStore returns the store of loc.Spec.Repository: s3://bucket/prefix,
+// file:///path or a path.
+func openStore(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocation) (store.Store, error) {
+	u := loc.Spec.Repository
+	switch {
+	case strings.HasPrefix(u, "s3://"):
+		bucket, prefix, err := s3.ParseURL(u)
+		if err != nil {
+			return nil, err
+		}
+		o := s3.Options{Bucket: bucket, Prefix: prefix, Endpoint: loc.Spec.Endpoint, Region: loc.Spec.Region, PathStyle: loc.Spec.PathStyle}
+		if c := loc.Spec.Credentials; c != nil {
+			id, err := secretKey(ctx, secrets, loc.Namespace, c.Name, "AWS_ACCESS_KEY_ID")
+			if err != nil {
+				return nil, err
+			}
+			key, err := secretKey(ctx, secrets, loc.Namespace, c.Name, "AWS_SECRET_ACCESS_KEY")
+			if err != nil {
+				return nil, err
+			}
+			o.AccessKey, o.SecretKey = string(id), string(key)
+			if tok, err := secretKey(ctx, secrets, loc.Namespace, c.Name, "AWS_SESSION_TOKEN"); err == nil {
+				o.SessionToken = string(tok)
+			}
+		}
+		return s3.New(ctx, o)
+	case strings.HasPrefix(u, "file://"):
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Host != "" && pu.Host != "localhost") {
+			return nil, fmt.Errorf("repository %s: a file:// URL needs an absolute path (file:///srv/backup)", u)
+		}
+		return local.New(pu.Path)
+	case strings.Contains(u, "://"):
+		return nil, fmt.Errorf("repository %s: unsupported URL; use s3://bucket/prefix, file:///path or a path", u)
+	case !filepath.IsAbs(u):
+		return nil, fmt.Errorf("repository %s: a path must be absolute", u)
+	}
+	return local.New(u)
+}
