@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 TOOLS := $(CURDIR)/.cache/bin
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build tools generate lint test test-unit demo bench clean
+.PHONY: all build tools node-deps generate lint test test-unit demo bench clean
 
 all: build
 
@@ -17,6 +17,12 @@ build:
 # from the Go module proxy into .cache/bin and reused when present.
 tools:
 	@hack/build-tools.sh
+
+# What the tests' real node needs beyond .cache/bin: containerd, runc, CNI
+# plugins and busybox from Debian (installed when missing, as root), and the
+# busybox and sandbox images in .cache/images. See docs/design/test-node.md.
+node-deps:
+	@hack/node-deps.sh
 
 # Deepcopy functions of api/v1alpha1 and the CRDs in the Helm chart, by
 # controller-gen (hack/tools/gen). api/v1alpha1's TestGeneratedFilesCurrent
@@ -34,10 +40,10 @@ lint: tools
 test-unit:
 	$(GO) test ./...
 
-test: tools lint build
+test: tools node-deps lint build
 	CAIRN_TOOLS=$(TOOLS) $(GO) test -timeout 45m ./...
 
-demo: build
+demo: tools build
 	@hack/demo.sh
 
 bench: build

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real components the tests run (etcd, kube-apiserver, …,
-# versitygw, staticcheck, controller-gen) from the Go module proxy into .cache/bin, and
+# versitygw, staticcheck, controller-gen, helm) from the Go module proxy into .cache/bin, and
 # reuses a binary that is already there and was built from the same pinned
 # versions. Each component is pinned by its own Go module under hack/tools/
 # (go.mod + go.sum); this script never changes those files.
@@ -31,6 +31,7 @@ catalog=(
 	"versitygw|s3|github.com/versity/versitygw/cmd/versitygw"
 	"staticcheck|lint|honnef.co/go/tools/cmd/staticcheck"
 	"controller-gen|gen|sigs.k8s.io/controller-tools/cmd/controller-gen"
+	"helm|helm|helm.sh/helm/v3/cmd/helm"
 )
 
 die() {

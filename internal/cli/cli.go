@@ -86,6 +86,7 @@ CAIRN_PASSWORD (or a prompt on a terminal); there is no default.`,
 	root.AddCommand(a.clusterRestoreCommand())
 	root.AddCommand(a.ctlCommand())
 	root.AddCommand(a.clusterBackupCommand())
+	root.AddCommand(a.replicateCommand())
 	return root
 }
 

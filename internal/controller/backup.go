@@ -116,6 +116,8 @@ func (r *BackupReconciler) fail(ctx context.Context, b *cairnv1.Backup, reason, 
 
 // run validates a new Backup, marks it InProgress and runs it.
 func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.Backup) error {
+	var size int64
+	defer func() { observeBackup(b, size) }()
 	ttl, err := r.o.Retention.ttl(b.Spec.TTL)
 	if err != nil {
 		return r.fail(ctx, b, cairnv1.ReasonRetention, "rejected: "+err.Error())
@@ -174,6 +176,9 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 	}
 	if sn != nil {
 		b.Status.SnapshotID = sn.ID
+		if sn.Summary != nil {
+			size = sn.Summary.TotalBytes
+		}
 	}
 	took := r.now().Sub(start).Round(time.Second)
 	switch {

@@ -47,6 +47,9 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	log := logr.FromContextOrDiscard(ctx)
 	var loc cairnv1.BackupLocation
 	if err := r.c.Get(ctx, req.NamespacedName, &loc); err != nil {
+		if apierrors.IsNotFound(err) {
+			observeLocation(req.Name, false, true)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	pruneDue := loc.Spec.AccessMode != cairnv1.ReadOnly && r.repos.takePrune(loc.Name)
@@ -93,6 +96,7 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 		setReady(&loc.Status.Conditions, loc.Generation, true, cairnv1.ReasonAvailable, msg)
 	}
+	observeLocation(loc.Name, err == nil, false)
 	if uerr := r.c.Status().Update(ctx, &loc); uerr != nil {
 		return ctrl.Result{}, uerr
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -48,6 +49,9 @@ func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	switch rs.Status.Phase {
 	case "", cairnv1.PhaseNew:
+		if wait, err := r.awaitSync(ctx, &rs); err != nil || wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, err
+		}
 		return ctrl.Result{}, r.run(ctx, logr.FromContextOrDiscard(ctx), &rs)
 	case cairnv1.PhaseInProgress:
 		r.mu.Lock()
@@ -59,6 +63,31 @@ func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 	}
 	return ctrl.Result{}, nil
+}
+
+// AnnotationWaitForSync on a Restore (the chart's restore on install sets
+// it) makes the controller wait, up to maxSyncWait after the Restore was
+// created, until a BackupLocation has synced the bucket's backups into
+// the cluster, so that a fresh cluster finds the backup to restore.
+const AnnotationWaitForSync = "cairn.dev/wait-for-sync"
+
+const maxSyncWait = 10 * time.Minute
+
+// awaitSync returns how long to wait before running rs, or 0.
+func (r *RestoreReconciler) awaitSync(ctx context.Context, rs *cairnv1.Restore) (time.Duration, error) {
+	if rs.Annotations[AnnotationWaitForSync] != "true" || r.now().Sub(rs.CreationTimestamp.Time) > maxSyncWait {
+		return 0, nil
+	}
+	var locs cairnv1.BackupLocationList
+	if err := r.c.List(ctx, &locs, client.InNamespace(rs.Namespace)); err != nil {
+		return 0, err
+	}
+	for _, l := range locs.Items {
+		if t := l.Status.LastSyncTime; t != nil && !t.Before(&rs.CreationTimestamp) {
+			return 0, nil
+		}
+	}
+	return 5 * time.Second, nil
 }
 
 func (r *RestoreReconciler) fail(ctx context.Context, rs *cairnv1.Restore, reason, msg string) error {
@@ -119,7 +148,12 @@ func phaseOrNew(p cairnv1.Phase) cairnv1.Phase {
 }
 
 func (r *RestoreReconciler) run(ctx context.Context, log logr.Logger, rs *cairnv1.Restore) error {
+	schedule := rs.Spec.ScheduleName
+	defer func() { observeRestore(rs, schedule) }()
 	b, err := r.source(ctx, rs)
+	if b != nil && b.Labels[cairnv1.LabelSchedule] != "" {
+		schedule = b.Labels[cairnv1.LabelSchedule]
+	}
 	if err != nil {
 		return r.fail(ctx, rs, cairnv1.ReasonBackupNotFound, err.Error())
 	}

@@ -111,6 +111,8 @@ func (r *ScheduleReconciler) reconcile(ctx context.Context, log logr.Logger, s *
 		}
 	}
 
+	observeSchedule(s)
+
 	if s.Spec.Paused {
 		s.Status.Phase = cairnv1.SchedulePhasePaused
 		s.Status.NextRun = nil

@@ -36,7 +36,8 @@ const (
 )
 
 // Cluster is a running control plane: etcd, kube-apiserver and, with
-// WithControllerManager, kube-controller-manager.
+// WithControllerManager, kube-controller-manager; with WithNode also
+// kube-scheduler and a real node.
 type Cluster struct {
 	// Config connects as an administrator (group system:masters), with a
 	// high client-side rate limit.
@@ -47,10 +48,13 @@ type Cluster struct {
 	// Dir holds the components' data, certificates and logs
 	// (etcd.log, kube-apiserver.log, kube-controller-manager.log).
 	Dir string
+	// Node is the real node started by WithNode, or nil.
+	Node *Node
 
-	env  *envtest.Environment
-	kcm  *controllerManager
-	logs []*os.File
+	env       *envtest.Environment
+	kcm       *daemon
+	scheduler *daemon
+	logs      []*os.File
 
 	stopOnce sync.Once
 	stopErr  error
@@ -61,6 +65,8 @@ type Option func(*options)
 
 type options struct {
 	controllerManager bool
+	scheduler         bool
+	node              *nodeOptions
 	apiserverFlags    map[string][]string
 	kcmFlags          map[string][]string
 }
@@ -97,6 +103,12 @@ func WithControllerManagerFlag(name string, values ...string) Option {
 	}
 }
 
+// WithScheduler also starts the real kube-scheduler (default profile, no
+// leader election). WithNode implies it.
+func WithScheduler() Option {
+	return func(o *options) { o.scheduler = true }
+}
+
 func buildOptions(opts []Option) options {
 	var o options
 	for _, opt := range opts {
@@ -110,7 +122,25 @@ func (o options) tools() []string {
 	if o.controllerManager {
 		names = append(names, "kube-controller-manager")
 	}
+	if o.scheduler {
+		names = append(names, "kube-scheduler")
+	}
+	if o.node != nil {
+		names = append(names, "kubelet")
+	}
 	return names
+}
+
+// missing describes the first component the options need that is not
+// available (a binary of ToolsDir, or what a node needs), or returns "".
+func (o options) missing() string {
+	if m := missingTools(o.tools()...); m != "" {
+		return m
+	}
+	if o.node != nil {
+		return missingNodeDeps()
+	}
+	return ""
 }
 
 // Start starts a control plane for this test and stops it when the test
@@ -120,12 +150,12 @@ func (o options) tools() []string {
 func Start(t testing.TB, opts ...Option) *Cluster {
 	t.Helper()
 	o := buildOptions(opts)
-	if missing := missingTools(o.tools()...); missing != "" {
+	if missing := o.missing(); missing != "" {
 		RequireReal(t, missing)
 	}
 	c, err := start(t.TempDir(), o)
 	if err != nil {
-		t.Fatalf("kubetest: %v", err)
+		failStart(t, err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -138,6 +168,18 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	return c
 }
 
+// failStart ends a test whose cluster did not start: a node that did not
+// start goes through requireReal (a machine that cannot run one skips
+// unless CAIRN_REQUIRE_REAL=1), anything else fails.
+func failStart(t testing.TB, err error) {
+	t.Helper()
+	var ne *nodeError
+	if errors.As(err, &ne) {
+		requireReal(t, fmt.Sprintf("kubetest: %v", err))
+	}
+	t.Fatalf("kubetest: %v", err)
+}
+
 // start starts a control plane with its files under dir. On error nothing is
 // left running, and the error carries the tails of the components' logs.
 func start(dir string, o options) (*Cluster, error) {
@@ -147,9 +189,19 @@ func start(dir string, o options) (*Cluster, error) {
 	for i := 1; i <= attempts; i++ {
 		var c *Cluster
 		c, err = startOnce(filepath.Join(dir, "try"+strconv.Itoa(i)), o)
-		if err == nil {
+		if err != nil {
+			continue
+		}
+		if o.node == nil {
 			return c, nil
 		}
+		// Once: a node that does not start will not start on retry.
+		if c.Node, err = startNode(c, *o.node); err != nil {
+			err = fmt.Errorf("%w\n%s", err, c.LogTails(30))
+			_ = c.stop()
+			return nil, err
+		}
+		return c, nil
 	}
 	return nil, err
 }
@@ -242,6 +294,11 @@ func startOnce(dir string, o options) (c *Cluster, err error) {
 			return c, fmt.Errorf("starting kube-controller-manager: %w", err)
 		}
 	}
+	if o.scheduler {
+		if err := c.startScheduler(); err != nil {
+			return c, fmt.Errorf("starting kube-scheduler: %w", err)
+		}
+	}
 	return c, nil
 }
 
@@ -252,10 +309,19 @@ func startOnce(dir string, o options) (c *Cluster, err error) {
 // its first Start.
 var quietLog = sync.OnceFunc(func() { ctrllog.SetLogger(logr.Discard()) })
 
-// stop stops every component (controller manager first), at most once.
+// stop stops every component (the node, the scheduler and the controller
+// manager first), at most once.
 func (c *Cluster) stop() error {
 	c.stopOnce.Do(func() {
 		var errs []error
+		if c.Node != nil {
+			if err := c.Node.stop(); err != nil {
+				errs = append(errs, fmt.Errorf("stopping node %s: %w", c.Node.Name, err))
+			}
+		}
+		if c.scheduler != nil {
+			errs = append(errs, c.scheduler.stop())
+		}
 		if c.kcm != nil {
 			errs = append(errs, c.kcm.stop())
 		}
@@ -283,12 +349,15 @@ func (c *Cluster) openLog(name string) (*os.File, error) {
 // message.
 func (c *Cluster) LogTails(n int) string {
 	var b strings.Builder
-	for _, name := range []string{"etcd.log", "kube-apiserver.log", "kube-controller-manager.log"} {
+	for _, name := range []string{"etcd.log", "kube-apiserver.log", "kube-controller-manager.log", "kube-scheduler.log"} {
 		data, err := os.ReadFile(filepath.Join(c.Dir, name))
 		if err != nil {
 			continue
 		}
 		fmt.Fprintf(&b, "--- last %d lines of %s:\n%s\n", n, filepath.Join(c.Dir, name), tail(data, n))
+	}
+	if c.Node != nil {
+		b.WriteString(c.Node.LogTails(n))
 	}
 	return b.String()
 }

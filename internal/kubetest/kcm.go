@@ -1,27 +1,12 @@
 package kubetest
 
 import (
-	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"syscall"
-	"time"
 )
-
-// controllerManager is a running kube-controller-manager.
-type controllerManager struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // exit status; valid once done is closed
-}
 
 // startControllerManager starts kube-controller-manager against c's API
 // server and waits until its /healthz answers.
@@ -78,84 +63,14 @@ func (c *Cluster) startControllerManager(extra map[string][]string) error {
 	for k, v := range extra {
 		flags[k] = v
 	}
-	var args []string
-	keys := make([]string, 0, len(flags))
-	for k := range flags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		for _, v := range flags[k] {
-			args = append(args, "--"+k+"="+v)
-		}
-	}
-
 	logFile, err := c.openLog("kube-controller-manager.log")
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(path, args...)
-	cmd.Dir = dir
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	d, err := startDaemon("kube-controller-manager", path, flagArgs(flags), dir, logFile, nil)
+	if err != nil {
 		return err
 	}
-	m := &controllerManager{cmd: cmd, done: make(chan struct{})}
-	c.kcm = m
-	go func() {
-		m.err = cmd.Wait()
-		close(m.done)
-	}()
-	return m.waitHealthy(port, startTimeout)
-}
-
-func (m *controllerManager) waitHealthy(port int, timeout time.Duration) error {
-	url := "https://" + net.JoinHostPort(Loopback, strconv.Itoa(port)) + "/healthz"
-	client := &http.Client{
-		Timeout: 2 * time.Second,
-		// Its serving certificate is self-signed; this is a liveness probe
-		// on loopback, nothing is sent.
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec
-	}
-	defer client.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := client.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-m.done:
-			return fmt.Errorf("kube-controller-manager exited before it was healthy: %v", m.err)
-		case <-ctx.Done():
-			return fmt.Errorf("kube-controller-manager not healthy at %s after %s", url, timeout)
-		case <-tick.C:
-		}
-	}
-}
-
-// stop sends SIGTERM, and SIGKILL if it has not exited after stopTimeout.
-func (m *controllerManager) stop() error {
-	select {
-	case <-m.done:
-		return nil // already exited (its status is in the log)
-	default:
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.done:
-		return nil
-	case <-time.After(stopTimeout):
-		_ = m.cmd.Process.Kill()
-		<-m.done
-		return errors.New("kube-controller-manager did not stop on SIGTERM; killed")
-	}
+	c.kcm = d
+	return d.waitHealthy("https://"+net.JoinHostPort(Loopback, strconv.Itoa(port))+"/healthz", startTimeout)
 }

@@ -7,7 +7,7 @@ import "fmt"
 // says to run `make tools`. The caller must call Stop.
 func StartProcess(dir string, opts ...Option) (*Cluster, error) {
 	o := buildOptions(opts)
-	if missing := missingTools(o.tools()...); missing != "" {
+	if missing := o.missing(); missing != "" {
 		return nil, fmt.Errorf("kubetest: real component missing: %s; run `make tools` to build it", missing)
 	}
 	return start(dir, o)

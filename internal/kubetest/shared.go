@@ -1,6 +1,7 @@
 package kubetest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -81,7 +82,7 @@ func Shared(t testing.TB) *Cluster {
 	}
 	if !shared.tried {
 		shared.tried = true
-		shared.missing = missingTools(shared.opts.tools()...)
+		shared.missing = shared.opts.missing()
 		if shared.missing == "" {
 			shared.dir, shared.err = os.MkdirTemp("", "cairn-kubetest-")
 			if shared.err == nil {
@@ -95,6 +96,10 @@ func Shared(t testing.TB) *Cluster {
 	case shared.missing != "":
 		RequireReal(t, shared.missing)
 	case shared.err != nil:
+		var ne *nodeError
+		if errors.As(shared.err, &ne) {
+			requireReal(t, fmt.Sprintf("kubetest: the shared cluster's %v", shared.err))
+		}
 		t.Fatalf("kubetest: the shared control plane did not start: %v", shared.err)
 	}
 	return shared.cluster

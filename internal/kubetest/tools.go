@@ -61,7 +61,13 @@ func RealRequired() bool {
 // otherwise. Both messages say to run `make tools`.
 func RequireReal(t testing.TB, what string) {
 	t.Helper()
-	msg := fmt.Sprintf("real component missing: %s; run `make tools` to build it", what)
+	requireReal(t, fmt.Sprintf("real component missing: %s; run `make tools` to build it", what))
+}
+
+// requireReal fails the test with msg under CAIRN_REQUIRE_REAL=1, and skips
+// it otherwise.
+func requireReal(t testing.TB, msg string) {
+	t.Helper()
 	if RealRequired() {
 		t.Fatalf("%s (%s=1: failing instead of skipping)", msg, EnvRequireReal)
 	}

@@ -106,6 +106,12 @@ func (b *backup) listFailed(r layout.Resource, ns string, err error) error {
 	if errors.As(err, &f) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	if apierrors.IsNotFound(err) {
+		// The type was removed (its CRD deleted) after discovery: there is
+		// nothing left of it to back up.
+		b.warn(listError(r, ns, err))
+		return nil
+	}
 	b.opts.Progress.Errors.Add(1)
 	b.mu.Lock()
 	b.errors = append(b.errors, listError(r, ns, err))

@@ -212,7 +212,7 @@ func listError(r layout.Resource, ns string, err error) string {
 	case apierrors.IsForbidden(err):
 		return "forbidden: " + what + ": " + err.Error()
 	case apierrors.IsNotFound(err):
-		return "not found: " + what + " (the type went away during the backup?): " + err.Error()
+		return "not found: " + what + " (the type was removed during the backup; nothing of it is backed up): " + err.Error()
 	}
 	return what + ": " + err.Error()
 }

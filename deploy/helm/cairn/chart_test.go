@@ -1,0 +1,236 @@
+// Package chart tests the Helm chart in this folder: `helm template` (helm
+// built from the Go module proxy by hack/build-tools.sh) renders it, and
+// every rendered object is applied to a real API server with server-side
+// dry-run and strict field validation. The folder holds no Go code of its
+// own; .helmignore keeps this file out of the packaged chart.
+package chart
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/cairn-backup/cairn/internal/kubetest"
+)
+
+func TestMain(m *testing.M) { kubetest.Main(m) }
+
+// base are the values every installation must give: the repository and
+// the name of the Secret with its passphrase (never the passphrase).
+var base = []string{"location.url=s3://backups/cluster-a", "location.passphraseSecret.name=cairn-repo"}
+
+func TestChartAppliesToTheAPIServer(t *testing.T) {
+	helm := kubetest.Tool(t, "helm")
+	kc := kubetest.Shared(t)
+	crds, err := envtest.InstallCRDs(kc.Config, envtest.CRDInstallOptions{
+		Paths: []string{"crds", filepath.Join("testdata", "monitoring.coreos.com.yaml")}, ErrorIfPathMissing: true,
+	})
+	if err != nil {
+		t.Fatalf("installing the chart's CRDs: %v", err)
+	}
+	if len(crds) != 6 {
+		t.Fatalf("installed %d CRDs, want the chart's 4 and 2 monitoring stand-ins", len(crds))
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(kc.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, err := dc.ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	dyn, err := dynamic.NewForConfig(kc.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := kc.Namespace(t)
+
+	for _, tc := range []struct {
+		name  string
+		set   []string
+		check func(t *testing.T, objs map[string]*unstructured.Unstructured)
+	}{
+		{"defaults", nil, func(t *testing.T, objs map[string]*unstructured.Unstructured) {
+			s := object(t, objs, "Schedule/daily-backup")
+			for path, want := range map[string]string{"spec.schedule": "0 0 * * *", "spec.template.ttl": "720h", "spec.template.optOutLabel": "compliantkubernetes.io/nobackup"} {
+				if got, _, _ := unstructured.NestedString(s.Object, strings.Split(path, ".")...); got != want {
+					t.Errorf("Schedule daily-backup %s = %q, want %q", path, got, want)
+				}
+			}
+			if pn, _, _ := unstructured.NestedStringSlice(s.Object, "spec", "template", "platformNamespaces"); !slices.Contains(pn, ns) {
+				t.Errorf("platform namespaces %v lack the controller's namespace %s", pn, ns)
+			}
+			object(t, objs, "Schedule/daily-dashboards")
+			for k := range objs {
+				if strings.HasPrefix(k, "Restore/") || strings.HasPrefix(k, "PrometheusRule/") || strings.HasPrefix(k, "ServiceMonitor/") {
+					t.Errorf("%s rendered by default", k)
+				}
+			}
+		}},
+		{"restore on install", []string{"restore.enabled=true"}, func(t *testing.T, objs map[string]*unstructured.Unstructured) {
+			r := object(t, objs, "Restore/restore-on-install-daily-backup")
+			if got, _, _ := unstructured.NestedString(r.Object, "spec", "scheduleName"); got != "daily-backup" {
+				t.Errorf("restore on install: scheduleName %q, want daily-backup", got)
+			}
+			if r.GetAnnotations()["helm.sh/hook"] != "post-install" {
+				t.Errorf("restore on install is not a post-install hook: %v", r.GetAnnotations())
+			}
+		}},
+		{"named backup, monitoring, guardrails", []string{
+			"restore.enabled=true", "restore.backupName=daily-backup-20250101000000", "platformOptIn.enabled=false",
+			"metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
+			"retention.minRetention=168h", "retention.maxRetention=2160h",
+			"location.credentialsSecret=cairn-s3", "location.s3.endpoint=https://s3.example.com", "location.s3.pathStyle=true",
+		}, func(t *testing.T, objs map[string]*unstructured.Unstructured) {
+			r := object(t, objs, "Restore/restore-on-install-daily-backup-20250101000000")
+			if got, _, _ := unstructured.NestedString(r.Object, "spec", "backupName"); got != "daily-backup-20250101000000" {
+				t.Errorf("restore on install: backupName %q", got)
+			}
+			rule := object(t, objs, "PrometheusRule/"+ruleName(objs))
+			if !strings.Contains(fmt.Sprint(rule.Object["spec"]), "time() - cairn_backup_last_successful_timestamp_seconds") {
+				t.Errorf("PrometheusRule lacks the last-success alert: %v", rule.Object["spec"])
+			}
+			args := fmt.Sprint(object(t, objs, "Deployment/"+deploymentName(objs)).Object["spec"])
+			for _, want := range []string{"--min-retention=168h", "--max-retention=2160h", "--namespace=" + ns} {
+				if !strings.Contains(args, want) {
+					t.Errorf("controller args lack %s", want)
+				}
+			}
+			role := fmt.Sprint(object(t, objs, "Role/cairn-controller").Object["rules"])
+			if !strings.Contains(role, "cairn-repo") || !strings.Contains(role, "cairn-s3") {
+				t.Errorf("the Role does not name the two Secrets: %s", role)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := render(t, helm, ns, version.GitVersion, append(slices.Clone(base), tc.set...))
+			for key, u := range objs {
+				if u.GetKind() == "Secret" {
+					t.Errorf("the chart renders a Secret (%s): it must only name existing ones", key)
+				}
+				if err := dryRun(t.Context(), dyn, mapper, ns, u); err != nil {
+					t.Errorf("the API server rejects %s: %v", key, err)
+				}
+			}
+			tc.check(t, objs)
+		})
+	}
+}
+
+// Without the name of a passphrase Secret the chart does not render: it
+// has no default passphrase.
+func TestChartRequiresAPassphraseSecret(t *testing.T) {
+	helm := kubetest.Tool(t, "helm")
+	out, err := exec.Command(helm, "template", "cairn", ".", "--kube-version", "v1.34.0", "--set", base[0]).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "location.passphraseSecret.name is required") {
+		t.Fatalf("rendering without a passphrase Secret: err %v, output:\n%s", err, out)
+	}
+}
+
+// render runs helm template with the values set and returns the objects by
+// Kind/name.
+func render(t *testing.T, helm, ns, kubeVersion string, set []string) map[string]*unstructured.Unstructured {
+	t.Helper()
+	args := []string{"template", "cairn", ".", "--namespace", ns, "--kube-version", kubeVersion}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(helm, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	objs := map[string]*unstructured.Unstructured{}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	for {
+		var u unstructured.Unstructured
+		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("decoding helm's output: %v\n%s", err, out)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		objs[u.GetKind()+"/"+u.GetName()] = &u
+	}
+	if len(objs) < 10 {
+		t.Fatalf("helm rendered only %d objects:\n%s", len(objs), out)
+	}
+	return objs
+}
+
+// dryRun applies u server-side without persisting it, rejecting unknown
+// fields.
+func dryRun(ctx context.Context, dyn dynamic.Interface, mapper *restmapper.DeferredDiscoveryRESTMapper, ns string, u *unstructured.Unstructured) error {
+	gvk := u.GroupVersionKind()
+	m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return fmt.Errorf("mapping %s: %w", gvk, err)
+	}
+	ri := dynamic.ResourceInterface(dyn.Resource(m.Resource))
+	if m.Scope.Name() == "namespace" {
+		if u.GetNamespace() != ns {
+			return fmt.Errorf("namespace %q, want the release's %q", u.GetNamespace(), ns)
+		}
+		ri = dyn.Resource(m.Resource).Namespace(ns)
+	}
+	data, err := u.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	force := true
+	_, err = ri.Patch(ctx, u.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{
+		DryRun: []string{metav1.DryRunAll}, FieldManager: "cairn-chart-test", Force: &force, FieldValidation: "Strict",
+	})
+	return err
+}
+
+func object(t *testing.T, objs map[string]*unstructured.Unstructured, key string) *unstructured.Unstructured {
+	t.Helper()
+	u := objs[key]
+	if u == nil {
+		keys := make([]string, 0, len(objs))
+		for k := range objs {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		t.Fatalf("%s not rendered (rendered: %v)", key, keys)
+	}
+	return u
+}
+
+func ruleName(objs map[string]*unstructured.Unstructured) string       { return nameOf(objs, "PrometheusRule/") }
+func deploymentName(objs map[string]*unstructured.Unstructured) string { return nameOf(objs, "Deployment/") }
+
+func nameOf(objs map[string]*unstructured.Unstructured, prefix string) string {
+	for k := range objs {
+		if name, ok := strings.CutPrefix(k, prefix); ok {
+			return name
+		}
+	}
+	return ""
+}

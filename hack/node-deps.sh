@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Prepares what the tests' real node needs beyond .cache/bin (see
+# internal/kubetest, docs/design/test-node.md), idempotently:
+#
+#  1. Debian packages, installed when missing (needs root and apt-get):
+#     containerd (and ctr), runc, containernetworking-plugins (the CNI
+#     loopback plugin in /usr/lib/cni) and busybox-static.
+#  2. Two OCI image tarballs in .cache/images, built by hack/tools/image from
+#     /bin/busybox (nothing is pulled): busybox.tar (cairn.local/busybox:1,
+#     for workloads) and pause.tar (the sandbox image containerd's default
+#     config asks for, whose entrypoint sleeps until killed). They are
+#     rebuilt only when busybox, the builder or the sandbox image name change.
+#
+#   hack/node-deps.sh
+#   CAIRN_IMAGES=/elsewhere hack/node-deps.sh   # else .cache/images
+#
+# Without root, missing packages are reported and the script exits 0: the
+# node tests then skip, or fail under CAIRN_REQUIRE_REAL=1, saying what is
+# missing.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+images=${CAIRN_IMAGES:-$root/.cache/images}
+go=${GO:-go}
+packages=(containerd runc containernetworking-plugins busybox-static)
+
+die() {
+	echo "node-deps: $*" >&2
+	exit 1
+}
+
+installed() { # package
+	[[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+start=$SECONDS
+missing=()
+if command -v dpkg-query >/dev/null; then
+	for p in "${packages[@]}"; do installed "$p" || missing+=("$p"); done
+else
+	for c in containerd ctr runc busybox; do command -v "$c" >/dev/null || missing+=("$c"); done
+fi
+if ((${#missing[@]})); then
+	if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+		echo "node-deps: missing ${missing[*]}; install them as root (Debian: apt-get install ${packages[*]})." >&2
+		echo "node-deps: the tests that run a real node will skip, or fail under CAIRN_REQUIRE_REAL=1." >&2
+		exit 0
+	fi
+	echo "node-deps: installing ${missing[*]} from Debian"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq || die "apt-get update failed"
+	apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null ||
+		die "apt-get install ${packages[*]} failed"
+fi
+for f in /usr/bin/containerd /usr/bin/ctr /usr/sbin/runc /usr/lib/cni/loopback /bin/busybox; do
+	[[ -x "$f" ]] || die "$f is missing after installing ${packages[*]}"
+done
+
+# The sandbox image containerd's own default configuration asks for; the
+# tests' containerd runs with that configuration as its base.
+pause_ref=$(containerd config default | sed -n 's/^ *sandbox_image *= *"\(.*\)".*/\1/p' | head -n1)
+[[ -n "$pause_ref" ]] || die "cannot read sandbox_image from 'containerd config default'"
+
+builder="$root/hack/tools/image"
+stamp=$({ cat /bin/busybox "$builder/go.mod" "$builder"/*.go; printf '%s\n' "$pause_ref"; } | sha256sum | cut -d' ' -f1)
+if [[ -f "$images/busybox.tar" && -f "$images/pause.tar" && -f "$images/pause.ref" && -f "$images/.stamp" && "$(cat "$images/.stamp")" == "$stamp" ]]; then
+	printf '%-24s cached (%s)\n' "images" "$images"
+else
+	mkdir -p "$images"
+	(cd "$builder" && CGO_ENABLED=0 "$go" run -mod=readonly . -busybox /bin/busybox -out "$images" -pause-ref "$pause_ref") ||
+		die "building the images failed"
+	printf '%s\n' "$stamp" >"$images/.stamp"
+fi
+echo "node deps ready ($((SECONDS - start))s)"
