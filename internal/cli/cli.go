@@ -60,10 +60,12 @@ func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "cairn",
 		Short: "Encrypted, deduplicating backups of Kubernetes clusters and directories",
-		Long: `cairn backs up directories (and, later, Kubernetes clusters) into an
-encrypted, deduplicating repository, and restores them.
+		Long: `cairn backs up Kubernetes clusters (resources: backup, restore; in a
+cluster with the controller: ctl) and directories (fs) into an encrypted,
+deduplicating repository, and restores them without overwriting what exists.
 
-The repository is --repo or CAIRN_REPOSITORY: a path or file:// URL.
+The repository is --repo or CAIRN_REPOSITORY: a path, a file:// URL, or
+s3://bucket/prefix (see the --s3-* flags).
 The passphrase comes from --password-file, CAIRN_PASSWORD_FILE or
 CAIRN_PASSWORD (or a prompt on a terminal); there is no default.`,
 		SilenceErrors: true,
@@ -75,7 +77,7 @@ CAIRN_PASSWORD (or a prompt on a terminal); there is no default.`,
 	a.group(root)
 	root.CompletionOptions.DisableDefaultCmd = true
 	f := root.PersistentFlags()
-	f.StringVarP(&a.repoFlag, "repo", "r", "", "repository: a path or file:// URL (env CAIRN_REPOSITORY)")
+	f.StringVarP(&a.repoFlag, "repo", "r", "", "repository: a path, file:// URL or s3://bucket/prefix (env CAIRN_REPOSITORY)")
 	f.StringVar(&a.passwordFile, "password-file", "", "file holding the passphrase (env CAIRN_PASSWORD_FILE; or env CAIRN_PASSWORD)")
 	f.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
 	f.BoolVarP(&a.quiet, "quiet", "q", false, "print only results and errors, no summaries or progress")
