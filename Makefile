@@ -13,6 +13,12 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -o $(BIN)/ ./cmd/...
 
+# The OCI image, built without a container engine (hack/image): static
+# binaries on an empty base, as an OCI layout and a tarball for docker/podman load.
+IMAGE ?= ghcr.io/cairn-backup/cairn:dev
+image:
+	$(GO) run ./hack/image -layout $(BIN)/image/oci -tar $(BIN)/image/cairn.tar -tag $(IMAGE)
+
 # Real components for the tests (kube-apiserver, etcd, …, staticcheck), built
 # from the Go module proxy into .cache/bin and reused when present.
 tools:

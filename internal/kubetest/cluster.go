@@ -54,6 +54,7 @@ type Cluster struct {
 	env       *envtest.Environment
 	kcm       *daemon
 	scheduler *daemon
+	nodeNet   *nodeNet // WithNodeNetwork: the node's network namespace
 	logs      []*os.File
 
 	stopOnce sync.Once
@@ -138,7 +139,7 @@ func (o options) missing() string {
 		return m
 	}
 	if o.node != nil {
-		return missingNodeDeps()
+		return missingNodeDeps(*o.node)
 	}
 	return ""
 }
@@ -269,6 +270,16 @@ func startOnce(dir string, o options) (c *Cluster, err error) {
 		// A loopback address is not a valid endpoint of the "kubernetes"
 		// Service; without this the API server retries that every 10 s.
 		Set("endpoint-reconciler-type", "none")
+	if o.node != nil && o.node.network {
+		// Before the API server starts: it needs the egress proxy's
+		// configuration to reach a kubelet in a network namespace.
+		if c.nodeNet, err = newNodeNet(); err != nil {
+			return c, fmt.Errorf("node network: %w", err)
+		}
+		api.Configure().Set("egress-selector-config-file", c.nodeNet.config)
+		// The node's name resolves nowhere; its address is all there is.
+		api.Configure().Set("kubelet-preferred-address-types", "InternalIP")
+	}
 	for name, values := range o.apiserverFlags {
 		api.Configure().Set(name, values...)
 	}
@@ -318,6 +329,9 @@ func (c *Cluster) stop() error {
 			if err := c.Node.stop(); err != nil {
 				errs = append(errs, fmt.Errorf("stopping node %s: %w", c.Node.Name, err))
 			}
+		}
+		if c.nodeNet != nil {
+			errs = append(errs, c.nodeNet.close())
 		}
 		if c.scheduler != nil {
 			errs = append(errs, c.scheduler.stop())

@@ -103,7 +103,11 @@ func (n *Node) startContainerd() error {
 		"--state", filepath.Join(dir, "state"),
 		"--address", n.ContainerdSocket,
 	}
-	if n.containerd, err = startDaemon("containerd", path, args, dir, log, nodeEnv()); err != nil {
+	cmd, args, err := n.command(path, args)
+	if err != nil {
+		return err
+	}
+	if n.containerd, err = startDaemon("containerd", cmd, args, dir, log, nodeEnv()); err != nil {
 		return err
 	}
 	return n.containerd.waitUntil(startTimeout, "listening on "+n.ContainerdSocket, func(ctx context.Context) bool {

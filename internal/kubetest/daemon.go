@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -61,13 +62,14 @@ func flagArgs(flags map[string][]string) []string {
 }
 
 // waitHealthy polls url until it answers 200 OK, the process exits or
-// timeout passes.
-func (d *daemon) waitHealthy(url string, timeout time.Duration) error {
+// timeout passes. dial, when not nil, makes the connections (into a node's
+// network namespace).
+func (d *daemon) waitHealthy(url string, timeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error)) error {
 	client := &http.Client{
 		Timeout: 2 * time.Second,
 		// Serving certificates are self-signed; this is a liveness probe
 		// on loopback, nothing is sent.
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DialContext: dial}, //nolint:gosec
 	}
 	defer client.CloseIdleConnections()
 	return d.waitUntil(timeout, "healthy at "+url, func(ctx context.Context) bool {

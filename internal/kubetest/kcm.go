@@ -72,5 +72,5 @@ func (c *Cluster) startControllerManager(extra map[string][]string) error {
 		return err
 	}
 	c.kcm = d
-	return d.waitHealthy("https://"+net.JoinHostPort(Loopback, strconv.Itoa(port))+"/healthz", startTimeout)
+	return d.waitHealthy("https://"+net.JoinHostPort(Loopback, strconv.Itoa(port))+"/healthz", startTimeout, nil)
 }

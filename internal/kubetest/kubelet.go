@@ -19,7 +19,7 @@ import (
 //   - makeIPTablesUtilChains false: the host's firewall is left alone;
 //   - ports, log and plugin folders of its own, so that parallel runs do
 //     not collide.
-func kubeletConfig(socket string, port, healthzPort int, dir string) ([]byte, error) {
+func kubeletConfig(address, socket string, port, healthzPort int, dir string) ([]byte, error) {
 	return json.MarshalIndent(map[string]any{
 		"apiVersion":             "kubelet.config.k8s.io/v1beta1",
 		"kind":                   "KubeletConfiguration",
@@ -28,7 +28,7 @@ func kubeletConfig(socket string, port, healthzPort int, dir string) ([]byte, er
 		"enforceNodeAllocatable": []string{},
 		"failSwapOn":             false,
 		"failCgroupV1":           false,
-		"address":                Loopback,
+		"address":                address,
 		"port":                   port,
 		"readOnlyPort":           0,
 		"healthzBindAddress":     Loopback,
@@ -80,7 +80,7 @@ func (n *Node) startKubelet(c *Cluster) error {
 	if err != nil {
 		return err
 	}
-	config, err := kubeletConfig(n.ContainerdSocket, port, healthzPort, dir)
+	config, err := kubeletConfig(n.IP, n.ContainerdSocket, port, healthzPort, dir)
 	if err != nil {
 		return err
 	}
@@ -94,17 +94,22 @@ func (n *Node) startKubelet(c *Cluster) error {
 		"root-dir":          {n.KubeletRoot},
 		"cert-dir":          {filepath.Join(dir, "pki")},
 		"hostname-override": {n.Name},
-		// It logs that a loopback node IP is invalid and reports no
-		// address: everything but exec, logs and port-forward works.
-		"node-ip": {Loopback},
+		// On the host's network it logs that a loopback node IP is
+		// invalid and reports no address: everything but exec, logs and
+		// port-forward works. WithNodeNetwork gives it a real one.
+		"node-ip": {n.IP},
 		"v":       {"1"},
 	}
 	log, err := n.openLog("kubelet.log")
 	if err != nil {
 		return err
 	}
-	if n.kubelet, err = startDaemon("kubelet", path, flagArgs(flags), dir, log, nodeEnv()); err != nil {
+	cmd, args, err := n.command(path, flagArgs(flags))
+	if err != nil {
 		return err
 	}
-	return n.kubelet.waitHealthy("http://"+net.JoinHostPort(Loopback, strconv.Itoa(healthzPort))+"/healthz", startTimeout)
+	if n.kubelet, err = startDaemon("kubelet", cmd, args, dir, log, nodeEnv()); err != nil {
+		return err
+	}
+	return n.kubelet.waitHealthy("http://"+net.JoinHostPort(Loopback, strconv.Itoa(healthzPort))+"/healthz", startTimeout, n.dialer())
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +55,12 @@ type Node struct {
 	Dir string
 	// ContainerdSocket is containerd's gRPC socket (for ctr --address).
 	ContainerdSocket string
+	// IP is the node's address: 127.0.0.1, or with WithNodeNetwork its
+	// address inside its network namespace (not reachable from the host).
+	IP string
+	// Netns is the path of the node's network namespace
+	// (/run/netns/<name>) with WithNodeNetwork, else "".
+	Netns string
 	// StartedIn is how long containerd, the image import and the kubelet
 	// took until the node was Ready and schedulable.
 	StartedIn time.Duration
@@ -60,8 +68,9 @@ type Node struct {
 	cs         kubernetes.Interface
 	containerd *daemon
 	kubelet    *daemon
-	sockDir    string // short folder holding the containerd socket
-	ownRoot    bool   // KubeletRoot is under Dir
+	net        *nodeNet // WithNodeNetwork, else nil
+	sockDir    string   // short folder holding the containerd socket
+	ownRoot    bool     // KubeletRoot is under Dir
 	logs       []*os.File
 }
 
@@ -70,6 +79,17 @@ type NodeOption func(*nodeOptions)
 
 type nodeOptions struct {
 	kubeletRoot string
+	network     bool
+}
+
+// WithNodeNetwork runs containerd and the kubelet (and so the pods, which
+// use hostNetwork) in a network namespace the test creates, with a
+// non-loopback node address (10.254.0.2) that exists only inside it. The
+// API server then reaches the kubelet, through an egress proxy of this
+// package, so exec, logs and port-forward through the API server work.
+// Needs `ip` (iproute2) and `nsenter` (util-linux).
+func WithNodeNetwork() NodeOption {
+	return func(o *nodeOptions) { o.network = true }
 }
 
 // WithKubeletRoot sets the kubelet's root folder (default: a folder of the
@@ -144,6 +164,29 @@ func findBin(name string) (string, error) {
 	return "", exec.ErrNotFound
 }
 
+// command returns how to run path with args on the node: in its network
+// namespace with WithNodeNetwork (nsenter enters only that one, so that
+// the kubelet's mounts stay visible to the host), else as is.
+func (n *Node) command(path string, args []string) (string, []string, error) {
+	if n.net == nil {
+		return path, args, nil
+	}
+	nsenter, err := findBin("nsenter")
+	if err != nil {
+		return "", nil, fmt.Errorf("nsenter: %w", err)
+	}
+	return nsenter, append([]string{"--net=" + n.net.path(), "--", path}, args...), nil
+}
+
+// dialer returns how to connect to the node's own loopback services, or
+// nil when the node shares the host's network.
+func (n *Node) dialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if n.net == nil {
+		return nil
+	}
+	return n.net.dial
+}
+
 // nodeEnv is the environment of containerd and the kubelet.
 func nodeEnv() []string {
 	env := []string{"PATH=" + systemPath()}
@@ -157,14 +200,18 @@ func nodeEnv() []string {
 
 // missingNodeDeps describes the first thing a node needs that is not
 // there, or returns "".
-func missingNodeDeps() string {
+func missingNodeDeps(o nodeOptions) string {
 	if runtime.GOOS != "linux" {
 		return "a real node (Linux only)"
 	}
 	if os.Geteuid() != 0 {
 		return "a real node (kubelet, containerd and runc need root)"
 	}
-	for _, name := range []string{"containerd", "ctr", "containerd-shim-runc-v2", "runc", "mount"} {
+	bins := []string{"containerd", "ctr", "containerd-shim-runc-v2", "runc", "mount"}
+	if o.network {
+		bins = append(bins, "ip", "nsenter")
+	}
+	for _, name := range bins {
 		if _, err := findBin(name); err != nil {
 			return name + " (not in PATH; `make node-deps` installs it from Debian)"
 		}
@@ -197,7 +244,7 @@ func startNode(c *Cluster, o nodeOptions) (n *Node, err error) {
 		if err != nil {
 			tails := n.LogTails(40)
 			_ = n.stop()
-			err = &nodeError{fmt.Errorf("%w\n%s", err, tails)}
+			n, err = nil, &nodeError{fmt.Errorf("%w\n%s", err, tails)}
 		}
 	}()
 	// A short folder of its own, not under the test's temp dir: the kubelet
@@ -211,6 +258,20 @@ func startNode(c *Cluster, o nodeOptions) (n *Node, err error) {
 		n.KubeletRoot, n.ownRoot = filepath.Join(n.Dir, "kubelet"), true
 	}
 	n.PodsDir = filepath.Join(n.KubeletRoot, "pods")
+	n.IP = Loopback
+	if c.nodeNet != nil {
+		n.net, n.IP, n.Netns = c.nodeNet, nodeNetIP, c.nodeNet.path()
+		if err := n.net.create(); err != nil {
+			return n, fmt.Errorf("network namespace: %w", err)
+		}
+		api, err := url.Parse(c.Config.Host)
+		if err != nil || api.Host == "" {
+			return n, fmt.Errorf("API server address %q: %v", c.Config.Host, err)
+		}
+		if err := n.net.forwardAPI(api.Host); err != nil {
+			return n, err
+		}
+	}
 
 	if err := n.startContainerd(); err != nil {
 		return n, fmt.Errorf("containerd: %w", err)

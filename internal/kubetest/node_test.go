@@ -14,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/cairn-backup/cairn/internal/kubetest"
 )
@@ -138,5 +140,69 @@ func TestNode(t *testing.T) {
 			t.Errorf("the PV's data after the pod was deleted: %q, %v", data, err)
 		}
 		t.Logf("pod deleted and cleaned up in %s", time.Since(begin).Round(time.Millisecond))
+	})
+}
+
+// TestNodeNetwork runs the node in a network namespace of its own
+// (WithNodeNetwork) and checks what needs the API server to reach the
+// kubelet: exec into a container and read its logs.
+func TestNodeNetwork(t *testing.T) {
+	begin := time.Now()
+	c := kubetest.Start(t, kubetest.WithNode(kubetest.WithNodeNetwork()))
+	n := c.Node
+	t.Logf("cluster with node %s (%s in %s) started in %s", n.Name, n.IP, n.Netns, time.Since(begin).Round(time.Millisecond))
+
+	cs := c.Clientset(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns := c.Namespace(t)
+	grace := int64(1)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "shell"},
+		Spec: corev1.PodSpec{
+			HostNetwork:                   true,
+			TerminationGracePeriodSeconds: &grace,
+			Containers: []corev1.Container{{
+				Name:            "shell",
+				Image:           kubetest.BusyboxImage,
+				ImagePullPolicy: corev1.PullNever,
+				Command:         []string{"/bin/sh", "-c", "echo started-up; exec sleep 3600"},
+			}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, 90*time.Second, "the pod to run", func(ctx context.Context) (bool, error) {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, "shell", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning, nil
+	})
+
+	t.Run("logs", func(t *testing.T) {
+		data, err := cs.CoreV1().Pods(ns).GetLogs("shell", &corev1.PodLogOptions{}).DoRaw(ctx)
+		if err != nil || strings.TrimSpace(string(data)) != "started-up" {
+			t.Fatalf("logs: %q, %v", data, err)
+		}
+	})
+
+	t.Run("exec", func(t *testing.T) {
+		req := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name("shell").SubResource("exec").
+			VersionedParams(&corev1.PodExecOptions{
+				Container: "shell",
+				Command:   []string{"/bin/sh", "-c", "echo hello from $(cat /proc/1/comm) > /tmp/x && cat /tmp/x"},
+				Stdout:    true,
+				Stderr:    true,
+			}, scheme.ParameterCodec)
+		exec, err := remotecommand.NewSPDYExecutor(c.Config, "POST", req.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr strings.Builder
+		if err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
+			t.Fatalf("exec: %v (stderr %q)", err, stderr.String())
+		}
+		if got := strings.TrimSpace(stdout.String()); got != "hello from sleep" {
+			t.Fatalf("exec output %q, want %q", got, "hello from sleep")
+		}
 	})
 }

@@ -49,5 +49,5 @@ func (c *Cluster) startScheduler() error {
 		return err
 	}
 	c.scheduler = d
-	return d.waitHealthy("https://"+net.JoinHostPort(Loopback, strconv.Itoa(port))+"/healthz", startTimeout)
+	return d.waitHealthy("https://"+net.JoinHostPort(Loopback, strconv.Itoa(port))+"/healthz", startTimeout, nil)
 }

@@ -25,7 +25,7 @@
 // What it must not do: decrypt or rewrite objects, copy lock files
 // (`locks/` belong to the processes that hold them), or delete anything on
 // the target unless asked to prune — and then only objects the source no
-// longer has and whose retention ended. It does not import the engine's
-// cryptography; it reads the config through package repo only to tell one
-// repository from another.
+// longer has and whose retention ended. It uses package repo only to read
+// the plaintext config (to tell one repository from another); it never
+// opens the repository.
 package replicate

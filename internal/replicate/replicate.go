@@ -332,7 +332,7 @@ func (c *copier) one(ctx context.Context, info store.Info) error {
 	if err != nil {
 		return fmt.Errorf("replicate: read %s: %w", info.Key, err)
 	}
-	if err := CheckName(info.Key, b); err != nil {
+	if err := checkName(info.Key, b); err != nil {
 		return err
 	}
 	err = c.to.Put(ctx, info.Key, b)
@@ -375,10 +375,10 @@ func (c *copier) retain(ctx context.Context, key string) error {
 	return nil
 }
 
-// CheckName reports whether b may be stored under key: every object but
+// checkName reports whether b may be stored under key: every object but
 // the config is named by the SHA-256 of its bytes, and a pack lives under
 // the first two hex digits of its name (repository-format.md §1).
-func CheckName(key string, b []byte) error {
+func checkName(key string, b []byte) error {
 	if key == repo.ConfigKey {
 		return nil
 	}

@@ -223,8 +223,13 @@ func object(t *testing.T, objs map[string]*unstructured.Unstructured, key string
 	return u
 }
 
-func ruleName(objs map[string]*unstructured.Unstructured) string       { return nameOf(objs, "PrometheusRule/") }
-func deploymentName(objs map[string]*unstructured.Unstructured) string { return nameOf(objs, "Deployment/") }
+func ruleName(objs map[string]*unstructured.Unstructured) string {
+	return nameOf(objs, "PrometheusRule/")
+}
+
+func deploymentName(objs map[string]*unstructured.Unstructured) string {
+	return nameOf(objs, "Deployment/")
+}
 
 func nameOf(objs map[string]*unstructured.Unstructured, prefix string) string {
 	for k := range objs {

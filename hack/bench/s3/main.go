@@ -178,7 +178,7 @@ func (b *bench) cmd(name string, n int64, args ...string) ([]byte, error) {
 			s.rssKiB = ru.Maxrss
 		}
 		b.steps[name] = s
-		log.Printf("bench: %-30s %7.2fs  %7.1f MiB/s  %4d MiB RSS", name, s.seconds, s.rate(), s.rssKiB>>10)
+		log.Printf("bench: %-30s %7.2fs  %4d MiB RSS", name, s.seconds, s.rssKiB>>10)
 	}
 	return out.Bytes(), nil
 }
@@ -208,7 +208,7 @@ func (b *bench) replicate(name, from, to string) (replicationReport, error) {
 
 func (b *bench) table(size int, dataBytes int64, first, inc replicationReport) {
 	mib := func(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
-	fmt.Printf("\n%s, %d CPUs, %s; dataset %d MiB mkdata (%s in files)\n\n", time.Now().Format("2006-01-02 15:04"), runtime.NumCPU(), runtime.Version(), size, mib(dataBytes))
+	fmt.Printf("\n%s, %d CPUs, %s; `mkdata --size %d` (%s of file content)\n\n", time.Now().Format("2006-01-02 15:04"), runtime.NumCPU(), runtime.Version(), size, mib(dataBytes))
 	fmt.Println("| step | local store | S3 (versitygw, loopback) | S3 / local |")
 	fmt.Println("|---|---:|---:|---:|")
 	for _, op := range []string{"backup", "restore"} {
@@ -246,18 +246,27 @@ func dataset(root, dir string, size int) error {
 	return nil
 }
 
-// treeBytes sums the sizes of the regular files under dir.
+// treeBytes sums the sizes of the regular files under dir (hard links
+// once; a sparse file by its length, as a backup reads it).
 func treeBytes(dir string) (int64, error) {
 	var n int64
+	seen := map[uint64]bool{}
 	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
 		fi, err := d.Info()
-		if err == nil {
-			n += fi.Size()
+		if err != nil {
+			return err
 		}
-		return err
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			if seen[st.Ino] {
+				return nil
+			}
+			seen[st.Ino] = true
+		}
+		n += fi.Size()
+		return nil
 	})
 	return n, err
 }
