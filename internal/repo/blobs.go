@@ -422,3 +422,10 @@ func (r *Repository) ReloadIndex(ctx context.Context) error {
 	r.mu.Unlock()
 	return r.LoadIndex(ctx)
 }
+
+// ReadPackRange reads length stored bytes of a pack from offset: several
+// consecutive sealed blobs in one request (restore reads a file's chunks
+// this way), to be opened one by one with OpenBlob.
+func (r *Repository) ReadPackRange(ctx context.Context, pack blob.ID, offset, length int64) ([]byte, error) {
+	return readRange(ctx, r.store, PackKey(pack), offset, length)
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/fsmeta"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/repo/blob"
+	"github.com/cairn-backup/cairn/internal/repo/index"
 	"github.com/cairn-backup/cairn/internal/snapshot"
 )
 
@@ -319,25 +320,79 @@ func (rs *restorer) restoreFile(ctx context.Context, path string, n *snapshot.No
 	return nil
 }
 
+// maxRun bounds how many stored bytes of consecutive blobs are fetched in
+// one request: fewer requests (what matters on S3) for a little memory.
+const maxRun = 8 << 20
+
 func (rs *restorer) writeContent(ctx context.Context, f *os.File, n *snapshot.Node, buf *[]byte) error {
 	var off int64
-	for _, id := range n.Content {
-		data, err := rs.r.LoadBlob(ctx, blob.Data, id, *buf)
-		if err != nil {
-			return err
-		}
-		*buf = data
-		if n.Sparse && allZero(data) {
-			off += int64(len(data))
-		} else {
+	write := func(data []byte) error {
+		if !(n.Sparse && allZero(data)) {
 			if _, err := f.WriteAt(data, off); err != nil {
 				return err
 			}
-			off += int64(len(data))
 		}
+		off += int64(len(data))
 		rs.opts.Progress.Bytes.Add(int64(len(data)))
+		return nil
+	}
+	ids := n.Content
+	for i := 0; i < len(ids); {
+		run := rs.run(ids[i:])
+		if len(run) < 2 {
+			data, err := rs.r.LoadBlob(ctx, blob.Data, ids[i], *buf)
+			if err != nil {
+				return err
+			}
+			*buf = data
+			if err := write(data); err != nil {
+				return err
+			}
+			i++
+			continue
+		}
+		first, last := run[0], run[len(run)-1]
+		start := int64(first.Offset)
+		raw, err := rs.r.ReadPackRange(ctx, first.Pack, start, int64(last.Offset)+int64(last.Length)-start)
+		if err != nil {
+			return err
+		}
+		for k, loc := range run {
+			sealed := raw[int64(loc.Offset)-start : int64(loc.Offset)-start+int64(loc.Length)]
+			data, err := rs.r.OpenBlob(blob.Data, ids[i+k], sealed, loc.RawLength, *buf)
+			if err != nil {
+				return err
+			}
+			*buf = data
+			if err := write(data); err != nil {
+				return err
+			}
+		}
+		i += len(run)
 	}
 	return f.Truncate(off)
+}
+
+// run returns the locations of the longest prefix of ids stored back to
+// back in one pack, up to maxRun bytes (nil if the first is not indexed).
+func (rs *restorer) run(ids []blob.ID) []index.Location {
+	var out []index.Location
+	var size int64
+	for _, id := range ids {
+		loc, ok := rs.r.Index().Lookup(id)
+		if !ok || loc.Type != blob.Data {
+			break
+		}
+		if len(out) > 0 {
+			prev := out[len(out)-1]
+			if loc.Pack != prev.Pack || loc.Offset != prev.Offset+prev.Length || size+int64(loc.Length) > maxRun {
+				break
+			}
+		}
+		out = append(out, loc)
+		size += int64(loc.Length)
+	}
+	return out
 }
 
 func allZero(b []byte) bool {

@@ -3,6 +3,7 @@ package backup
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -62,10 +63,7 @@ func decodeObject(top map[string]json.RawMessage, r layout.Resource) (*object, e
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	delete(md, "managedFields")
-	mdJSON, err := json.Marshal(md)
-	if err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
-	}
+	mdJSON := encodeSorted(nil, md)
 	obj := &object{}
 	if err := json.Unmarshal(mdJSON, &obj.meta); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
@@ -79,10 +77,54 @@ func decodeObject(top map[string]json.RawMessage, r layout.Resource) (*object, e
 	if err := obj.decodeRefs(top, r); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", r.Kind, obj.meta.Name, err)
 	}
-	if obj.data, err = json.Marshal(top); err != nil {
-		return nil, fmt.Errorf("%s %s: encode: %w", r.Kind, obj.meta.Name, err)
-	}
+	obj.data = encodeSorted(make([]byte, 0, rawSize(top)), top)
 	return obj, nil
+}
+
+// encodeSorted appends m as a JSON object, keys sorted as json.Marshal
+// sorts them, values exactly as the API server sent them. json.Marshal
+// would give the same bytes for the server's compact JSON, after a second
+// full pass over every value to re-compact it; this skips that pass.
+func encodeSorted(dst []byte, m map[string]json.RawMessage) []byte {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if plainKey(k) {
+			dst = append(append(append(dst, '"'), k...), '"')
+		} else {
+			q, _ := json.Marshal(k)
+			dst = append(dst, q...)
+		}
+		dst = append(dst, ':')
+		dst = append(dst, m[k]...)
+	}
+	return append(dst, '}')
+}
+
+// plainKey reports whether k needs no escaping in JSON (field names).
+func plainKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+func rawSize(m map[string]json.RawMessage) int {
+	n := 2
+	for k, v := range m {
+		n += len(k) + len(v) + 4
+	}
+	return n
 }
 
 // decodeRefs reads what ties an object to others, for the kinds that

@@ -176,3 +176,25 @@ func FuzzDecodeList(f *testing.F) {
 		})
 	})
 }
+
+// TestEncodeSortedMatchesMarshal pins encodeSorted to json.Marshal's
+// output for compact input, so backups stay byte-identical (and dedup).
+func TestEncodeSortedMatchesMarshal(t *testing.T) {
+	for _, in := range []string{
+		`{"b":1,"a":{"x":[1,2,{"y":"z"}]},"kind":"ConfigMap","metadata":{"name":"n"}}`,
+		`{"data":{"k\u003c":"v\u0026"},"c":null,"é":"ü"}`,
+		`{}`,
+	} {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(in), &m); err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := encodeSorted(nil, m); string(got) != string(want) {
+			t.Errorf("encodeSorted(%s) = %s, json.Marshal gives %s", in, got, want)
+		}
+	}
+}
