@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -221,11 +220,17 @@ func (n *Node) killShims() {
 	}
 	for pid, ppid := range parent { // containers first: the shim reaps them
 		if shims[ppid] {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			killPID(pid)
 		}
 	}
 	for pid := range shims {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+		killPID(pid)
+	}
+}
+
+func killPID(pid int) {
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Kill()
 	}
 }
 
