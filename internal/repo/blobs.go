@@ -429,3 +429,18 @@ func (r *Repository) ReloadIndex(ctx context.Context) error {
 func (r *Repository) ReadPackRange(ctx context.Context, pack blob.ID, offset, length int64) ([]byte, error) {
 	return readRange(ctx, r.store, PackKey(pack), offset, length)
 }
+
+// ReadPackRangeUpTo reads at most length bytes of a pack from offset (fewer
+// at the pack's end).
+func (r *Repository) ReadPackRangeUpTo(ctx context.Context, pack blob.ID, offset, length int64) ([]byte, error) {
+	rc, err := r.store.Get(ctx, PackKey(pack), offset, length)
+	if err != nil {
+		return nil, fmt.Errorf("repo: read pack %s: %w", pack.Short(), err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, length))
+	if err != nil {
+		return nil, fmt.Errorf("repo: read pack %s: %v: %w", pack.Short(), err, ErrCorrupt)
+	}
+	return b, nil
+}

@@ -56,6 +56,7 @@ var ErrPartial = errors.New("restore completed with errors")
 type restorer struct {
 	r    *repo.Repository
 	opts Options
+	win  *windows
 
 	mu       sync.Mutex
 	res      Result
@@ -103,7 +104,7 @@ func Run(ctx context.Context, r *repo.Repository, sn *snapshot.Snapshot, opts Op
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return nil, fmt.Errorf("restorer: target: %w", err)
 	}
-	rs := &restorer{r: r, opts: opts, links: map[[2]uint64]string{}}
+	rs := &restorer{r: r, opts: opts, links: map[[2]uint64]string{}, win: newWindows(r)}
 
 	jobs := make(chan fileJob, 4*opts.Workers)
 	var wg sync.WaitGroup
@@ -340,7 +341,7 @@ func (rs *restorer) writeContent(ctx context.Context, f *os.File, n *snapshot.No
 	for i := 0; i < len(ids); {
 		run := rs.run(ids[i:])
 		if len(run) < 2 {
-			data, err := rs.r.LoadBlob(ctx, blob.Data, ids[i], *buf)
+			data, err := rs.loadSmall(ctx, ids[i], run, *buf)
 			if err != nil {
 				return err
 			}
@@ -371,6 +372,20 @@ func (rs *restorer) writeContent(ctx context.Context, f *os.File, n *snapshot.No
 		i += len(run)
 	}
 	return f.Truncate(off)
+}
+
+// loadSmall loads one blob, through the window cache when it is small.
+func (rs *restorer) loadSmall(ctx context.Context, id blob.ID, run []index.Location, buf []byte) ([]byte, error) {
+	if len(run) == 1 {
+		sealed, ok, err := rs.win.sealed(ctx, run[0])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return rs.r.OpenBlob(blob.Data, id, sealed, run[0].RawLength, buf)
+		}
+	}
+	return rs.r.LoadBlob(ctx, blob.Data, id, buf)
 }
 
 // run returns the locations of the longest prefix of ids stored back to
