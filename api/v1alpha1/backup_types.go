@@ -67,6 +67,14 @@ type BackupSpec struct {
 	// marked default.
 	// +optional
 	StorageLocation string `json:"storageLocation,omitempty"`
+
+	// DefaultVolumesToBackup: true (default) backs up every volume of the
+	// selected pods that holds data (PVC-backed and emptyDir) but those
+	// listed in backup.velero.io/backup-volumes-excludes; false backs up
+	// only the volumes a pod lists in backup.velero.io/backup-volumes
+	// (opt-in).
+	// +optional
+	DefaultVolumesToBackup *bool `json:"defaultVolumesToBackup,omitempty"`
 }
 
 // BackupStatus is what the controller observed. Nothing of it is written
@@ -116,6 +124,11 @@ type BackupStatus struct {
 	// Errors counts what could not be backed up; each is in the logs.
 	// +optional
 	Errors int `json:"errors,omitempty"`
+
+	// Volumes sums up the pod volumes backed up by the node agents (one
+	// PodVolumeBackup each).
+	// +optional
+	Volumes *VolumeSummary `json:"volumes,omitempty"`
 
 	// Conditions: Ready, with a reason and a message.
 	// +optional

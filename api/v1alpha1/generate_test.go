@@ -30,8 +30,8 @@ func TestGeneratedFilesCurrent(t *testing.T) {
 		filepath.Join(out, "obj", "zz_generated.deepcopy.go"): filepath.Join(root, "api", "v1alpha1", "zz_generated.deepcopy.go"),
 	}
 	crds, err := filepath.Glob(filepath.Join(out, "crd", "*.yaml"))
-	if err != nil || len(crds) != 4 {
-		t.Fatalf("controller-gen made %d CRDs (%v), want 4", len(crds), err)
+	if err != nil || len(crds) != 6 {
+		t.Fatalf("controller-gen made %d CRDs (%v), want 6", len(crds), err)
 	}
 	for _, p := range crds {
 		pairs[p] = filepath.Join(root, "deploy", "helm", "cairn", "crds", filepath.Base(p))

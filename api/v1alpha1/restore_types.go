@@ -114,6 +114,11 @@ type RestoreStatus struct {
 	// +optional
 	Failures []string `json:"failures,omitempty"`
 
+	// Volumes sums up the pod volumes restored by the node agents (one
+	// PodVolumeRestore each).
+	// +optional
+	Volumes *VolumeSummary `json:"volumes,omitempty"`
+
 	// Conditions: Ready, with a reason and a message.
 	// +optional
 	// +listType=map

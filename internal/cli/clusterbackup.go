@@ -112,6 +112,9 @@ func (a *app) backupRun(ctx context.Context, name string, o backupRunOptions) er
 			if serr := a.showBackupRun(sn, m); serr != nil {
 				return serr
 			}
+			if lerr := a.retainSnapshot(ctx, r, sn); lerr != nil {
+				return fmt.Errorf("backup: %s saved, but %w", sn.ShortID(), lerr)
+			}
 			return err
 		})
 	})

@@ -24,7 +24,7 @@ func TestCtl(t *testing.T) {
 	kc := kubetest.Start(t)
 	crds, err := envtest.InstallCRDs(kc.Config, envtest.CRDInstallOptions{
 		Paths: []string{filepath.Join("..", "..", "deploy", "helm", "cairn", "crds")}, ErrorIfPathMissing: true})
-	if err != nil || len(crds) != 4 {
+	if err != nil || len(crds) != 6 {
 		t.Fatalf("loading the CRDs: %d loaded, %v", len(crds), err)
 	}
 	ns := kc.Namespace(t)

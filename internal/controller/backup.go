@@ -170,6 +170,10 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 		sn, m, err = backup.Run(ctx, rp, r.o.Cluster, opts)
 		return err
 	})
+	var volumes string // why pod volumes were missed or failed
+	if sn != nil && (err == nil || errors.Is(err, backup.ErrPartial)) {
+		b.Status.Volumes, volumes = r.backupVolumes(ctx, log, b, loc, sn)
+	}
 	b.Status.CompletionTimestamp = r.metaNow()
 	if m != nil {
 		b.Status.Items, b.Status.Warnings, b.Status.Errors = m.Items, len(m.Warnings), len(m.Errors)
@@ -182,6 +186,10 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 	}
 	took := r.now().Sub(start).Round(time.Second)
 	switch {
+	case err == nil && volumes != "":
+		b.Status.Phase = cairnv1.PhasePartiallyFailed
+		b.Status.FailureReason = volumes
+		setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonPartiallyFailed, truncate(volumes, 2000))
 	case err == nil:
 		b.Status.Phase = cairnv1.PhaseCompleted
 		b.Status.FailureReason = ""
@@ -190,6 +198,9 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 	case errors.Is(err, backup.ErrPartial) && sn != nil:
 		b.Status.Phase = cairnv1.PhasePartiallyFailed
 		b.Status.FailureReason = partialReason(m)
+		if volumes != "" {
+			b.Status.FailureReason += "; " + volumes
+		}
 		setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonPartiallyFailed, truncate(b.Status.FailureReason, 2000))
 	default:
 		reason := cairnv1.ReasonFailed
@@ -272,7 +283,11 @@ func (r *BackupReconciler) forget(ctx context.Context, b *cairnv1.Backup) error 
 			return err
 		}
 		defer func() { _ = l.Unlock(context.WithoutCancel(ctx)) }()
-		return snapshot.Forget(ctx, rp, []*snapshot.Snapshot{sn})
+		vols, err := volumeSnapshots(ctx, rp, b.Name)
+		if err != nil {
+			return err
+		}
+		return snapshot.Forget(ctx, rp, append([]*snapshot.Snapshot{sn}, vols...))
 	})
 	if err != nil {
 		return fmt.Errorf("forget the snapshot of backup %s: %w", b.Name, err)

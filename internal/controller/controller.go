@@ -30,6 +30,13 @@ type Options struct {
 	SyncInterval time.Duration
 	// Clock is the time (default: the real one).
 	Clock Clock
+	// VolumeTimeout bounds the wait for the node agents' pod volume work
+	// of one Backup or Restore (default 4h).
+	VolumeTimeout time.Duration
+	// RestoreWaitImage is the image of the init container that holds a
+	// restored pod until its volumes are back: it needs /bin/sh, sleep,
+	// date and rm (default busybox:1.36).
+	RestoreWaitImage string
 }
 
 func (o *Options) fill() {
@@ -38,6 +45,12 @@ func (o *Options) fill() {
 	}
 	if o.SyncInterval <= 0 {
 		o.SyncInterval = time.Minute
+	}
+	if o.VolumeTimeout <= 0 {
+		o.VolumeTimeout = 4 * time.Hour
+	}
+	if o.RestoreWaitImage == "" {
+		o.RestoreWaitImage = "busybox:1.36"
 	}
 }
 

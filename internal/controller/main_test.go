@@ -56,8 +56,8 @@ func newEnv(t *testing.T, ret controller.Retention) *env {
 	if crdOnce.err != nil {
 		t.Fatalf("loading the CRDs from %s: %v", crdDir, crdOnce.err)
 	}
-	if crdOnce.n != 4 {
-		t.Fatalf("loaded %d CRDs from %s, want 4 (Backup, Restore, Schedule, BackupLocation): run `make generate`", crdOnce.n, crdDir)
+	if crdOnce.n != 6 {
+		t.Fatalf("loaded %d CRDs from %s, want 6 (Backup, Restore, Schedule, BackupLocation, PodVolumeBackup, PodVolumeRestore): run `make generate`", crdOnce.n, crdDir)
 	}
 	scheme, err := controller.Scheme()
 	if err != nil {

@@ -186,6 +186,7 @@ func (r *RestoreReconciler) run(ctx context.Context, log logr.Logger, rs *cairnv
 	log.Info("restore started", "restore", rs.Name, "backup", b.Name)
 
 	var rep *clusterrestore.Report
+	var vr *volumeRestore
 	err = r.repos.With(ctx, loc, func(rp *repo.Repository) error {
 		if loc.Spec.AccessMode != cairnv1.ReadOnly {
 			l, err := rp.Lock(ctx, false, "restore "+rs.Name)
@@ -202,9 +203,19 @@ func (r *RestoreReconciler) run(ctx context.Context, log logr.Logger, rs *cairnv
 		if err != nil {
 			return fmt.Errorf("backup %s in %s: %w", b.Name, loc.Name, err)
 		}
+		vols, err := volumeSnapshots(ctx, rp, b.Name)
+		if err != nil {
+			return err
+		}
+		vr = newVolumeRestore(rs, loc.Name, r.o.RestoreWaitImage, r.now().Add(r.o.VolumeTimeout), vols)
+		opts.Transform = vr.transform
 		rep, err = clusterrestore.Run(ctx, rp, sn, r.o.Cluster, opts)
 		return err
 	})
+	var volumes string // why pod volumes were missed or failed
+	if rep != nil && (err == nil || errors.Is(err, clusterrestore.ErrPartial)) {
+		rs.Status.Volumes, volumes = r.restoreVolumes(ctx, log, vr, rep)
+	}
 	rs.Status.CompletionTimestamp = r.metaNow()
 	if rep != nil {
 		t := rep.Totals
@@ -218,6 +229,10 @@ func (r *RestoreReconciler) run(ctx context.Context, log logr.Logger, rs *cairnv
 		}
 	}
 	switch {
+	case err == nil && volumes != "":
+		rs.Status.Phase = cairnv1.PhasePartiallyFailed
+		rs.Status.FailureReason = volumes
+		setReady(&rs.Status.Conditions, rs.Generation, false, cairnv1.ReasonPartiallyFailed, truncate(volumes, 2000))
 	case err == nil:
 		rs.Status.Phase = cairnv1.PhaseCompleted
 		setReady(&rs.Status.Conditions, rs.Generation, true, cairnv1.ReasonCompleted,
@@ -225,6 +240,9 @@ func (r *RestoreReconciler) run(ctx context.Context, log logr.Logger, rs *cairnv
 	case errors.Is(err, clusterrestore.ErrPartial):
 		rs.Status.Phase = cairnv1.PhasePartiallyFailed
 		rs.Status.FailureReason = fmt.Sprintf("%d objects could not be restored: %s", rs.Status.Failed, strings.Join(first(rs.Status.Failures, 3), "; "))
+		if volumes != "" {
+			rs.Status.FailureReason += "; " + volumes
+		}
 		setReady(&rs.Status.Conditions, rs.Generation, false, cairnv1.ReasonPartiallyFailed, truncate(rs.Status.FailureReason, 2000))
 	default:
 		log.Error(err, "restore failed", "restore", rs.Name)

@@ -40,11 +40,23 @@ func SelectForget(snaps []*Snapshot, p ForgetPolicy) (remove, keep []*Snapshot) 
 }
 
 // Forget deletes the manifests of snaps. Their data stays until prune.
+// A manifest still under retention (object lock) is left in place and
+// reported in the returned error, wrapping store.ErrLocked, after the
+// others have been forgotten.
 func Forget(ctx context.Context, r *repo.Repository, snaps []*Snapshot) error {
+	var locked []error
 	for _, s := range snaps {
-		if err := r.DeleteUnpacked(ctx, repo.KindSnapshot, s.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		err := r.DeleteUnpacked(ctx, repo.KindSnapshot, s.ID)
+		switch {
+		case err == nil, errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, store.ErrLocked):
+			locked = append(locked, fmt.Errorf("snapshot %s: %w", s.ShortID(), err))
+		default:
 			return fmt.Errorf("forget %s: %w", s.ShortID(), err)
 		}
+	}
+	if len(locked) > 0 {
+		return fmt.Errorf("forget: %d snapshots still under retention were kept: %w", len(locked), errors.Join(locked...))
 	}
 	return nil
 }

@@ -64,6 +64,11 @@ func (x *restorer) restoreOne(ctx context.Context, e *entry) Item {
 	setOwners(obj, p.refs)
 	want := comparableView(obj)
 	setLabels(obj, map[string]string{LabelBackup: x.backupLabel, LabelRestore: x.restoreName})
+	if x.o.Transform != nil {
+		if err := x.o.Transform(e.ref.Group, e.kind, e.ref.Namespace, obj); err != nil {
+			return fail(err)
+		}
+	}
 
 	gvr, err := e.gvr()
 	if err != nil {

@@ -82,6 +82,13 @@ type Options struct {
 	EstablishTimeout   time.Duration
 	TerminatingTimeout time.Duration
 
+	// Transform, when set, may change each object before it is created
+	// (after it was cleaned and moved to its target namespace): the
+	// controller adds the pod volume restore-wait init container there.
+	// It gets the object's group, kind and namespace in the backup; an
+	// error fails that object.
+	Transform func(group, kind, backupNamespace string, obj map[string]any) error
+
 	// Now is the clock (default time.Now). Log receives progress and
 	// warnings (default: discarded). Progress, when set, is updated as
 	// objects are done.

@@ -1,0 +1,82 @@
+// Command cairn-agent is cairn's node agent (package internal/agent): a
+// DaemonSet that backs up and restores the volumes of the pods on its
+// node, reading them from the kubelet's pods directory.
+//
+//	NODE_NAME=node-1 cairn-agent --namespace cairn-system --pods-root /var/lib/kubelet/pods
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/cairn-backup/cairn/internal/agent"
+	"github.com/cairn-backup/cairn/internal/podvolume"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "cairn-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("cairn-agent", flag.ContinueOnError)
+	var (
+		kubeconfig = fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config, else KUBECONFIG, else ~/.kube/config)")
+		o          agent.ManagerOptions
+		verbose    = fs.Bool("v", false, "debug logging")
+	)
+	fs.StringVar(&o.Node, "node-name", os.Getenv("NODE_NAME"), "this node's name (env NODE_NAME): only its work items are taken")
+	fs.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "cairn-system"), "namespace of the work items, BackupLocations and their Secrets")
+	fs.StringVar(&o.Root, "pods-root", podvolume.DefaultRoot, "the kubelet's pods directory, as mounted in the agent")
+	fs.IntVar(&o.Concurrency, "concurrency", agent.DefaultConcurrency, "volumes backed up (and restored) at once")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", "0", "address of /metrics (0 = off)")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 = off)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	o.Log = logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := restConfig(*kubeconfig)
+	if err != nil {
+		return err
+	}
+	return agent.Run(ctx, cfg, o)
+}
+
+func restConfig(path string) (*rest.Config, error) {
+	if path == "" {
+		if cfg, err := rest.InClusterConfig(); err == nil {
+			return cfg, nil
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w (set --kubeconfig or KUBECONFIG)", err)
+	}
+	return cfg, nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

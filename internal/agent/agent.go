@@ -1,0 +1,256 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/location"
+	"github.com/cairn-backup/cairn/internal/podvolume"
+	"github.com/cairn-backup/cairn/internal/repo"
+)
+
+// +kubebuilder:rbac:groups=cairn.dev,resources=podvolumebackups;podvolumerestores,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cairn.dev,resources=podvolumebackups/status;podvolumerestores/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=cairn.dev,resources=backuplocations,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods;persistentvolumeclaims;persistentvolumes,verbs=get
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
+
+// Defaults.
+const (
+	DefaultConcurrency = 2
+	// LeaseDuration: a node whose agent renewed its lease within it has
+	// an agent (the agent renews every third of it).
+	LeaseDuration = 60 * time.Second
+	// LeasePrefix + node name is the agent's Lease in the namespace.
+	LeasePrefix = "cairn-agent-"
+	// LabelAgent marks the agents' Leases.
+	LabelAgent = "cairn.dev/agent"
+)
+
+// Options configure the agent.
+type Options struct {
+	// Node is the agent's node (NODE_NAME); only work items for it are
+	// taken.
+	Node string
+	// Namespace holds the work items, BackupLocations and their Secrets.
+	Namespace string
+	// Root is the kubelet's pods directory (default /var/lib/kubelet/pods).
+	Root string
+	// Concurrency bounds the volumes backed up and restored at once, each
+	// (default 2).
+	Concurrency int
+	// ProgressInterval is how often progress is written (default 5s).
+	ProgressInterval time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o *Options) fill() error {
+	if o.Node == "" {
+		return errors.New("agent: no node name (set NODE_NAME)")
+	}
+	if o.Namespace == "" {
+		return errors.New("agent: no namespace")
+	}
+	if o.Root == "" {
+		o.Root = podvolume.DefaultRoot
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.ProgressInterval <= 0 {
+		o.ProgressInterval = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+// base is what both reconcilers share: c reads (cached: the work items)
+// and writes; api reads pods, claims, volumes and Secrets uncached.
+type base struct {
+	c   client.Client
+	api client.Reader
+	o   Options
+
+	mu      sync.Mutex
+	started map[string]bool // UIDs of work items this process started
+}
+
+func (b *base) markStarted(uid any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.started[fmt.Sprint(uid)] = true
+}
+
+func (b *base) startedHere(uid any) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.started[fmt.Sprint(uid)]
+}
+
+func (b *base) metaNow() *metav1.Time {
+	t := metav1.NewTime(b.o.Now().UTC().Truncate(time.Second))
+	return &t
+}
+
+// Setup registers the agent's reconcilers and its lease with mgr, whose
+// cache must cover o.Namespace.
+func Setup(mgr ctrl.Manager, o Options) error {
+	if err := o.fill(); err != nil {
+		return err
+	}
+	b := &base{c: mgr.GetClient(), api: mgr.GetAPIReader(), o: o, started: map[string]bool{}}
+	if err := (&BackupReconciler{base: b}).setup(mgr); err != nil {
+		return fmt.Errorf("agent: backup reconciler: %w", err)
+	}
+	if err := (&RestoreReconciler{base: b}).setup(mgr); err != nil {
+		return fmt.Errorf("agent: restore reconciler: %w", err)
+	}
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		return Heartbeat(ctx, mgr.GetClient(), o.Namespace, o.Node, o.Now)
+	}))
+}
+
+// Heartbeat renews the agent's Lease until ctx ends.
+func Heartbeat(ctx context.Context, c client.Client, namespace, node string, now func() time.Time) error {
+	t := time.NewTicker(LeaseDuration / 3)
+	defer t.Stop()
+	for {
+		if err := renew(ctx, c, namespace, node, now()); err != nil && ctx.Err() == nil {
+			ctrl.LoggerFrom(ctx).Error(err, "renew the agent's lease", "node", node)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func renew(ctx context.Context, c client.Client, namespace, node string, now time.Time) error {
+	var l coordinationv1.Lease
+	key := client.ObjectKey{Namespace: namespace, Name: LeasePrefix + node}
+	err := c.Get(ctx, key, &l)
+	if apierrors.IsNotFound(err) {
+		l = coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: key.Name, Labels: map[string]string{LabelAgent: "true"}}}
+		fill(&l, node, now)
+		return c.Create(ctx, &l)
+	}
+	if err != nil {
+		return err
+	}
+	fill(&l, node, now)
+	return c.Update(ctx, &l)
+}
+
+func fill(l *coordinationv1.Lease, node string, now time.Time) {
+	t := metav1.NewMicroTime(now)
+	l.Spec.HolderIdentity = ptr.To(node)
+	l.Spec.LeaseDurationSeconds = ptr.To(int32(LeaseDuration / time.Second))
+	l.Spec.RenewTime = &t
+}
+
+// AgentNodes returns the nodes whose agent renewed its Lease in namespace
+// within LeaseDuration of now.
+func AgentNodes(ctx context.Context, c client.Reader, namespace string, now time.Time) (map[string]bool, error) {
+	var list coordinationv1.LeaseList
+	if err := c.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabels{LabelAgent: "true"}); err != nil {
+		return nil, fmt.Errorf("list the agents' leases: %w", err)
+	}
+	out := map[string]bool{}
+	for _, l := range list.Items {
+		if l.Spec.HolderIdentity != nil && l.Spec.RenewTime != nil && now.Sub(l.Spec.RenewTime.Time) < LeaseDuration {
+			out[*l.Spec.HolderIdentity] = true
+		}
+	}
+	return out, nil
+}
+
+// volumeDir returns the folder of pod's volume on this node, and the
+// volume.
+func (b *base) volumeDir(ctx context.Context, pod *corev1.Pod, name string) (string, error) {
+	v, ok := podvolume.VolumeOf(pod, name)
+	if !ok {
+		return "", fmt.Errorf("pod %s/%s has no PVC or emptyDir volume %q", pod.Namespace, pod.Name, name)
+	}
+	var pv *corev1.PersistentVolume
+	if v.Kind == podvolume.KindPVC {
+		var pvc corev1.PersistentVolumeClaim
+		if err := b.api.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: v.PVC}, &pvc); err != nil {
+			return "", fmt.Errorf("claim %s/%s: %w", pod.Namespace, v.PVC, err)
+		}
+		if pvc.Spec.VolumeName != "" {
+			pv = &corev1.PersistentVolume{}
+			if err := b.api.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, pv); err != nil {
+				return "", fmt.Errorf("PersistentVolume %s of claim %s/%s: %w", pvc.Spec.VolumeName, pod.Namespace, v.PVC, err)
+			}
+		}
+	}
+	return podvolume.Dir(b.o.Root, pod.UID, v, pv)
+}
+
+// pod returns the pod ref names, checking its UID.
+func (b *base) pod(ctx context.Context, ref cairnv1.PodRef) (*corev1.Pod, error) {
+	var pod corev1.Pod
+	if err := b.api.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &pod); err != nil {
+		return nil, fmt.Errorf("pod %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	if ref.UID != "" && pod.UID != ref.UID {
+		return nil, fmt.Errorf("pod %s/%s: %w: it was replaced (uid %s, want %s)", ref.Namespace, ref.Name, errGone, pod.UID, ref.UID)
+	}
+	return &pod, nil
+}
+
+var errGone = errors.New("pod gone")
+
+// withRepo opens the repository of BackupLocation name, takes a shared
+// lock (unless the location is ReadOnly) and runs fn.
+func (b *base) withRepo(ctx context.Context, name, purpose string, fn func(*repo.Repository) error) error {
+	var loc cairnv1.BackupLocation
+	if err := b.c.Get(ctx, client.ObjectKey{Namespace: b.o.Namespace, Name: name}, &loc); err != nil {
+		return fmt.Errorf("BackupLocation %q: %w", name, err)
+	}
+	r, err := location.Open(ctx, b.api, &loc)
+	if err != nil {
+		return fmt.Errorf("BackupLocation %s: %w", name, err)
+	}
+	defer r.Close()
+	if loc.Spec.AccessMode != cairnv1.ReadOnly {
+		l, err := r.Lock(ctx, false, purpose)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = l.Unlock(context.WithoutCancel(ctx)) }()
+	}
+	return fn(r)
+}
+
+// progress calls write every interval until stop is closed.
+func progress(interval time.Duration, stop <-chan struct{}, write func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			write()
+		}
+	}
+}

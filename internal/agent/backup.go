@@ -1,0 +1,149 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/archiver"
+	"github.com/cairn-backup/cairn/internal/podvolume"
+	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/snapshot"
+)
+
+// BackupReconciler backs up the volumes of PodVolumeBackups for its node.
+type BackupReconciler struct{ *base }
+
+func (r *BackupReconciler) setup(mgr ctrl.Manager) error {
+	mine := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		p, ok := o.(*cairnv1.PodVolumeBackup)
+		return ok && p.Spec.Node == r.o.Node
+	})
+	return ctrl.NewControllerManagedBy(mgr).Named("podvolumebackup").
+		For(&cairnv1.PodVolumeBackup{}, builder.WithPredicates(mine)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.o.Concurrency}).
+		Complete(r)
+}
+
+// Reconcile runs a new PodVolumeBackup to its end.
+func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var p cairnv1.PodVolumeBackup
+	if err := r.c.Get(ctx, req.NamespacedName, &p); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if p.Spec.Node != r.o.Node || p.Status.Phase.Finished() {
+		return ctrl.Result{}, nil
+	}
+	if p.Status.Phase == cairnv1.VolumeInProgress {
+		if r.startedHere(p.UID) {
+			return ctrl.Result{}, nil // a stale read of our own work
+		}
+		return ctrl.Result{}, r.finish(ctx, &p, errors.New("the agent stopped while backing up this volume; nothing of it was saved (a snapshot is written only at the end): the next backup takes it afresh"))
+	}
+	p.Status.Phase = cairnv1.VolumeInProgress
+	p.Status.StartTimestamp = r.metaNow()
+	if err := r.c.Status().Update(ctx, &p); err != nil {
+		return ctrl.Result{}, err // a conflict: the next reconcile starts again
+	}
+	r.markStarted(p.UID)
+	return ctrl.Result{}, r.finish(ctx, &p, r.backup(ctx, &p))
+}
+
+// finish writes the outcome of p.
+func (r *BackupReconciler) finish(ctx context.Context, p *cairnv1.PodVolumeBackup, err error) error {
+	p.Status.CompletionTimestamp = r.metaNow()
+	if err != nil {
+		p.Status.Phase = cairnv1.VolumeFailed
+		p.Status.Message = err.Error()
+		ctrl.LoggerFrom(ctx).Info("volume backup failed", "podvolumebackup", p.Name, "error", err.Error())
+	} else {
+		p.Status.Phase = cairnv1.VolumeCompleted
+	}
+	return r.c.Status().Update(ctx, p)
+}
+
+// backup reads the volume and writes its snapshot; p.Status gets the
+// snapshot and the counts.
+func (r *BackupReconciler) backup(ctx context.Context, p *cairnv1.PodVolumeBackup) error {
+	pod, err := r.pod(ctx, p.Spec.Pod)
+	if err != nil {
+		return err
+	}
+	dir, err := r.volumeDir(ctx, pod, p.Spec.Volume)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("volume %s of pod %s/%s is not mounted on node %s (no folder %s): %v", p.Spec.Volume, pod.Namespace, pod.Name, r.o.Node, dir, err)
+	}
+	labels := podvolume.SnapshotLabels(p.Spec.BackupName, pod.Namespace, pod.Name, p.Spec.Volume, p.Spec.PVC, p.Spec.Owner)
+	return r.withRepo(ctx, p.Spec.StorageLocation, "backup of volume "+p.Name, func(rp *repo.Repository) error {
+		parent, err := newest(ctx, rp, podvolume.ParentLabels(pod.Namespace, p.Spec.Volume, p.Spec.PVC, p.Spec.Owner))
+		if err != nil {
+			return err
+		}
+		var prog archiver.Progress
+		opts := archiver.Options{
+			Paths: []string{dir}, Excludes: []string{podvolume.MarkerGlob}, Labels: labels,
+			Host: r.o.Node, Parent: parent, Progress: &prog, Now: r.o.Now, Program: "cairn-agent",
+		}
+		if p.Spec.Expires != nil {
+			opts.Expires = &p.Spec.Expires.Time
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			progress(r.o.ProgressInterval, stop, func() {
+				p.Status.Progress = cairnv1.VolumeProgress{Files: prog.Files.Load(), Bytes: prog.Bytes.Load()}
+				if err := r.c.Status().Update(ctx, p); err != nil {
+					ctrl.LoggerFrom(ctx).V(1).Info("progress not written", "error", err.Error())
+				}
+			})
+		}()
+		sn, err := archiver.Run(ctx, rp, opts)
+		close(stop)
+		<-done
+		p.Status.Progress = cairnv1.VolumeProgress{Files: prog.Files.Load(), Bytes: prog.Bytes.Load()}
+		if sn != nil {
+			p.Status.SnapshotID = sn.ID
+		}
+		if err != nil && !(errors.Is(err, archiver.ErrPartial) && sn != nil) {
+			return fmt.Errorf("back up %s: %w", dir, err)
+		}
+		if err != nil {
+			p.Status.Message = "saved, but some entries could not be read: " + err.Error()
+		} else if parent != nil {
+			p.Status.Message = "incremental against snapshot " + parent.ShortID()
+		}
+		return nil
+	})
+}
+
+// newest returns the newest snapshot with labels, or nil.
+func newest(ctx context.Context, rp *repo.Repository, labels map[string]string) (*snapshot.Snapshot, error) {
+	all, err := snapshot.List(ctx, rp)
+	if err != nil {
+		return nil, err
+	}
+	f := snapshot.Filter{Label: labels}
+	for i := len(all) - 1; i >= 0; i-- {
+		if f.Match(all[i]) {
+			return all[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// pollInterval is how often a restore checks whether the kubelet mounted
+// the pod's volume.
+const pollInterval = time.Second
