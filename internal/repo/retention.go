@@ -137,38 +137,15 @@ func (r *Repository) retainedKeys(ctx context.Context, packs []blob.ID) ([]strin
 	}); err != nil {
 		return nil, fmt.Errorf("repo: retention: list keys: %w", err)
 	}
-	var ids []string
-	if err := r.List(ctx, KindIndex, func(id string, _ int64) error {
-		ids = append(ids, id)
+	if _, err := r.EachIndexFile(ctx, func(id string, ps []index.Pack) error {
+		for _, p := range ps {
+			if want[p.ID] {
+				keys = append(keys, KindIndex+"/"+id)
+				return nil
+			}
+		}
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("repo: retention: list index: %w", err)
-	}
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for _, id := range ids {
-		g.Go(func() error {
-			b, err := r.LoadUnpacked(gctx, KindIndex, id)
-			if err != nil {
-				return err
-			}
-			ps, err := index.Decode(b)
-			if err != nil {
-				return fmt.Errorf("repo: index %s: %v: %w", short(id), err, ErrCorrupt)
-			}
-			for _, p := range ps {
-				if want[p.ID] {
-					mu.Lock()
-					keys = append(keys, KindIndex+"/"+id)
-					mu.Unlock()
-					return nil
-				}
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("repo: retention: %w", err)
 	}
 	return keys, nil

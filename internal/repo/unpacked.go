@@ -95,6 +95,19 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 // hands each file's packs to fn (called from one goroutine at a time). It
 // returns the IDs of the index files read.
 func (r *Repository) ReadIndexFiles(ctx context.Context, fn func(id string, packs []index.Pack)) ([]string, error) {
+	return r.EachIndexFile(ctx, func(id string, packs []index.Pack) error {
+		for _, p := range packs {
+			r.idx.Add(p)
+		}
+		fn(id, packs)
+		return nil
+	})
+}
+
+// EachIndexFile reads and decodes every index file, 8 at a time, and calls
+// fn with each (one call at a time); an error from fn stops the reading. It
+// returns the IDs of the index files.
+func (r *Repository) EachIndexFile(ctx context.Context, fn func(id string, packs []index.Pack) error) ([]string, error) {
 	var ids []string
 	if err := r.List(ctx, KindIndex, func(id string, _ int64) error {
 		ids = append(ids, id)
@@ -115,13 +128,9 @@ func (r *Repository) ReadIndexFiles(ctx context.Context, fn func(id string, pack
 			if err != nil {
 				return fmt.Errorf("repo: index %s: %v: %w", short(id), err, ErrCorrupt)
 			}
-			for _, p := range packs {
-				r.idx.Add(p)
-			}
 			mu.Lock()
-			fn(id, packs)
-			mu.Unlock()
-			return nil
+			defer mu.Unlock()
+			return fn(id, packs)
 		})
 	}
 	return ids, g.Wait()

@@ -47,11 +47,7 @@ func Encode(packs []Pack) []byte {
 		b = append(b, p.ID[:]...)
 		b = binary.AppendUvarint(b, uint64(len(p.Entries)))
 		for _, e := range p.Entries {
-			b = append(b, byte(e.Type))
-			b = append(b, e.ID[:]...)
-			b = binary.AppendUvarint(b, uint64(e.Offset))
-			b = binary.AppendUvarint(b, uint64(e.Length))
-			b = binary.AppendUvarint(b, uint64(e.RawLength))
+			b = pack.AppendEntry(b, e)
 		}
 	}
 	return b
@@ -77,32 +73,17 @@ func Decode(b []byte) ([]Pack, error) {
 		copy(p.ID[:], b)
 		b = b[blob.IDSize:]
 		ne, k := binary.Uvarint(b)
-		if k <= 0 || ne > uint64(len(b)/(1+blob.IDSize+3)) {
+		if k <= 0 || ne > uint64(len(b)/pack.MinEntrySize) {
 			return nil, fmt.Errorf("index: pack %d: bad entry count: %w", i, ErrFormat)
 		}
 		b = b[k:]
 		p.Entries = make([]pack.Entry, 0, ne)
 		for j := uint64(0); j < ne; j++ {
-			if len(b) < 1+blob.IDSize {
-				return nil, fmt.Errorf("index: pack %d entry %d truncated: %w", i, j, ErrFormat)
+			e, rest, err := pack.ReadEntry(b)
+			if err != nil {
+				return nil, fmt.Errorf("index: pack %d entry %d: %v: %w", i, j, err, ErrFormat)
 			}
-			e := pack.Entry{Type: blob.Type(b[0])}
-			if !e.Type.Valid() {
-				return nil, fmt.Errorf("index: pack %d entry %d: unknown type %d: %w", i, j, b[0], ErrFormat)
-			}
-			copy(e.ID[:], b[1:])
-			b = b[1+blob.IDSize:]
-			var v [3]uint32
-			for f := range v {
-				x, k := binary.Uvarint(b)
-				if k <= 0 || x > 1<<32-1 {
-					return nil, fmt.Errorf("index: pack %d entry %d field %d: %w", i, j, f, ErrFormat)
-				}
-				v[f] = uint32(x)
-				b = b[k:]
-			}
-			e.Offset, e.Length, e.RawLength = v[0], v[1], v[2]
-			p.Entries = append(p.Entries, e)
+			p.Entries, b = append(p.Entries, e), rest
 		}
 		packs = append(packs, p)
 	}

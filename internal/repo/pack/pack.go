@@ -61,17 +61,51 @@ func BlobAD(t blob.Type, id blob.ID) []byte {
 	return ad
 }
 
+// AppendEntry appends the encoding of one entry (shared by pack headers
+// and index files).
+func AppendEntry(b []byte, e Entry) []byte {
+	b = append(b, byte(e.Type))
+	b = append(b, e.ID[:]...)
+	b = binary.AppendUvarint(b, uint64(e.Offset))
+	b = binary.AppendUvarint(b, uint64(e.Length))
+	return binary.AppendUvarint(b, uint64(e.RawLength))
+}
+
+// ReadEntry decodes one entry from the front of b and returns the rest.
+func ReadEntry(b []byte) (Entry, []byte, error) {
+	var e Entry
+	if len(b) < 1+blob.IDSize {
+		return e, nil, fmt.Errorf("entry truncated: %w", ErrFormat)
+	}
+	e.Type = blob.Type(b[0])
+	if !e.Type.Valid() {
+		return e, nil, fmt.Errorf("entry has unknown type %d: %w", b[0], ErrFormat)
+	}
+	copy(e.ID[:], b[1:1+blob.IDSize])
+	b = b[1+blob.IDSize:]
+	var vals [3]uint32
+	for j := range vals {
+		v, k := binary.Uvarint(b)
+		if k <= 0 || v > 1<<32-1 {
+			return e, nil, fmt.Errorf("entry field %d: %w", j, ErrFormat)
+		}
+		vals[j] = uint32(v)
+		b = b[k:]
+	}
+	e.Offset, e.Length, e.RawLength = vals[0], vals[1], vals[2]
+	return e, b, nil
+}
+
+// MinEntrySize is the smallest encoding of one entry.
+const MinEntrySize = minEntry
+
 // EncodeHeader encodes entries (unsealed).
 func EncodeHeader(entries []Entry) []byte {
 	b := make([]byte, 0, len(headerMagic)+binary.MaxVarintLen64+len(entries)*maxEntry)
 	b = append(b, headerMagic...)
 	b = binary.AppendUvarint(b, uint64(len(entries)))
 	for _, e := range entries {
-		b = append(b, byte(e.Type))
-		b = append(b, e.ID[:]...)
-		b = binary.AppendUvarint(b, uint64(e.Offset))
-		b = binary.AppendUvarint(b, uint64(e.Length))
-		b = binary.AppendUvarint(b, uint64(e.RawLength))
+		b = AppendEntry(b, e)
 	}
 	return b
 }
@@ -90,27 +124,11 @@ func DecodeHeader(b []byte) ([]Entry, error) {
 	b = b[k:]
 	entries := make([]Entry, 0, n)
 	for i := uint64(0); i < n; i++ {
-		if len(b) < 1+blob.IDSize {
-			return nil, fmt.Errorf("pack header: entry %d truncated: %w", i, ErrFormat)
+		e, rest, err := ReadEntry(b)
+		if err != nil {
+			return nil, fmt.Errorf("pack header: entry %d: %w", i, err)
 		}
-		var e Entry
-		e.Type = blob.Type(b[0])
-		if !e.Type.Valid() {
-			return nil, fmt.Errorf("pack header: entry %d has unknown type %d: %w", i, b[0], ErrFormat)
-		}
-		copy(e.ID[:], b[1:1+blob.IDSize])
-		b = b[1+blob.IDSize:]
-		var vals [3]uint32
-		for j := range vals {
-			v, k := binary.Uvarint(b)
-			if k <= 0 || v > 1<<32-1 {
-				return nil, fmt.Errorf("pack header: entry %d field %d: %w", i, j, ErrFormat)
-			}
-			vals[j] = uint32(v)
-			b = b[k:]
-		}
-		e.Offset, e.Length, e.RawLength = vals[0], vals[1], vals[2]
-		entries = append(entries, e)
+		entries, b = append(entries, e), rest
 	}
 	if len(b) != 0 {
 		return nil, fmt.Errorf("pack header: %d trailing bytes: %w", len(b), ErrFormat)
