@@ -75,6 +75,86 @@ type BackupSpec struct {
 	// (opt-in).
 	// +optional
 	DefaultVolumesToBackup *bool `json:"defaultVolumesToBackup,omitempty"`
+
+	// Hooks are commands run in the selected pods' containers around the
+	// backup of their volumes (application-consistent backups). A pod's
+	// own hook annotations take precedence, phase by phase: a pod with a
+	// pre.hook.backup.velero.io/command annotation runs that and none of
+	// these pre hooks (the same for post).
+	// +optional
+	Hooks BackupHooks `json:"hooks,omitempty"`
+}
+
+// BackupHooks are the exec hooks of a Backup.
+type BackupHooks struct {
+	// Resources are the hooks, each for the pods it selects.
+	// +optional
+	Resources []BackupResourceHookSpec `json:"resources,omitempty"`
+}
+
+// BackupResourceHookSpec runs hooks in the pods it selects: pre hooks
+// before the node agents back up a pod's volumes, post hooks once they
+// finished (whatever the result). Hooks run only in Running pods that have
+// volumes to back up.
+type BackupResourceHookSpec struct {
+	// Name names the hook in messages.
+	Name string `json:"name"`
+	// IncludedNamespaces are glob patterns of the namespaces whose pods
+	// the hooks run in; empty means all.
+	// +optional
+	IncludedNamespaces []string `json:"includedNamespaces,omitempty"`
+	// ExcludedNamespaces are glob patterns of namespaces left out.
+	// +optional
+	ExcludedNamespaces []string `json:"excludedNamespaces,omitempty"`
+	// LabelSelector selects the pods; unset means all pods.
+	// +optional
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	// PreHooks run, in order, before the pod's volumes are backed up.
+	// +optional
+	PreHooks []BackupResourceHook `json:"pre,omitempty"`
+	// PostHooks run, in order, after the pod's volumes were backed up.
+	// +optional
+	PostHooks []BackupResourceHook `json:"post,omitempty"`
+}
+
+// BackupResourceHook is one hook.
+type BackupResourceHook struct {
+	// Exec runs a command in a container of the pod.
+	Exec *ExecHook `json:"exec"`
+}
+
+// HookErrorMode says what a failing hook does.
+//
+// +kubebuilder:validation:Enum=Fail;Continue
+type HookErrorMode string
+
+// Hook error modes.
+const (
+	// HookErrorFail: a failing pre hook fails the pod's volumes (they are
+	// not backed up; the backup is PartiallyFailed); a failing post hook
+	// makes the backup PartiallyFailed.
+	HookErrorFail HookErrorMode = "Fail"
+	// HookErrorContinue: the failure is recorded as a warning and the
+	// backup goes on.
+	HookErrorContinue HookErrorMode = "Continue"
+)
+
+// ExecHook is a command run in a container through the API server's exec.
+type ExecHook struct {
+	// Container is the container to run the command in; empty means the
+	// pod's first container.
+	// +optional
+	Container string `json:"container,omitempty"`
+	// Command is the command and its arguments (no shell unless named,
+	// e.g. ["/bin/sh", "-c", "sync"]).
+	// +kubebuilder:validation:MinItems=1
+	Command []string `json:"command"`
+	// OnError is Fail (default) or Continue.
+	// +optional
+	OnError HookErrorMode `json:"onError,omitempty"`
+	// Timeout bounds the command (default 30s).
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
 // BackupStatus is what the controller observed. Nothing of it is written

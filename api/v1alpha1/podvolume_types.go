@@ -176,13 +176,19 @@ type VolumeSummary struct {
 	// Completed counts the volumes done.
 	// +optional
 	Completed int `json:"completed,omitempty"`
-	// Failed lists the volumes the agent could not handle, with the reason.
+	// Failed lists the volumes the agent could not handle, and those of
+	// pods whose pre hook failed (onError Fail), with the reason; and the
+	// pods whose post hook failed (onError Fail).
 	// +optional
 	Failed []string `json:"failed,omitempty"`
 	// Missed lists the volumes selected but not handled (pod not running,
 	// no agent on its node, hostPath...), with the reason.
 	// +optional
 	Missed []string `json:"missed,omitempty"`
+	// Warnings lists what went wrong without failing a volume: hooks that
+	// failed with onError Continue.
+	// +optional
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func init() {

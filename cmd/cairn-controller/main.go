@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.Retention.Max, "max-retention", 0, "reject Backups and Schedules whose ttl is longer, or keeps forever (0 = no maximum)")
 	fs.DurationVar(&o.Retention.Default, "default-ttl", 720*time.Hour, "ttl of a Backup that sets none")
 	fs.DurationVar(&o.SyncInterval, "sync-interval", time.Minute, "how often each BackupLocation is checked, synced and pruned")
+	fs.StringVar(&o.RestoreWaitImage, "restore-wait-image", envOr("CAIRN_RESTORE_WAIT_IMAGE", "busybox:1.36"), "image of the init container that holds a restored pod until its volume data is back")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -1,5 +1,5 @@
 // Command image builds cairn's OCI image without a container engine: it
-// compiles static binaries of cairn and cairn-controller (CGO_ENABLED=0)
+// compiles static binaries of cairn, cairn-controller and cairn-agent (CGO_ENABLED=0)
 // and puts them, with the build host's CA bundle and a passwd entry for
 // the non-root user, in one layer on an empty base (go-containerregistry).
 // The image runs as user 65532 with entrypoint cairn-controller. Files
@@ -43,7 +43,7 @@ const (
 )
 
 // Commands are the binaries in the image (packages under cmd/).
-var Commands = []string{"cairn", "cairn-controller"}
+var Commands = []string{"cairn", "cairn-controller", "cairn-agent"}
 
 // Options say what to build.
 type Options struct {

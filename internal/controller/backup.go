@@ -177,6 +177,9 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 	b.Status.CompletionTimestamp = r.metaNow()
 	if m != nil {
 		b.Status.Items, b.Status.Warnings, b.Status.Errors = m.Items, len(m.Warnings), len(m.Errors)
+		if b.Status.Volumes != nil {
+			b.Status.Warnings += len(b.Status.Volumes.Warnings)
+		}
 	}
 	if sn != nil {
 		b.Status.SnapshotID = sn.ID

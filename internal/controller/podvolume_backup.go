@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/agent"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
 	"github.com/cairn-backup/cairn/internal/cluster/layout"
+	"github.com/cairn-backup/cairn/internal/hooks"
 	"github.com/cairn-backup/cairn/internal/podvolume"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/snapshot"
@@ -30,6 +32,7 @@ import (
 
 // +kubebuilder:rbac:groups=cairn.dev,resources=podvolumebackups;podvolumerestores,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups="",resources=pods/exec,verbs=create
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list
 
@@ -75,44 +78,147 @@ func (r *BackupReconciler) backupVolumes(ctx context.Context, log logr.Logger, b
 	for _, m := range plan.Missed {
 		sum.Missed = append(sum.Missed, m.String())
 	}
-	var names []string
+	byKey := map[client.ObjectKey]*corev1.Pod{}
+	for i := range pods {
+		byKey[client.ObjectKey{Namespace: pods[i].Namespace, Name: pods[i].Name}] = &pods[i]
+	}
+	hk := &podHooks{r: r, log: log, spec: b.Spec.Hooks, sum: sum}
+	var order []client.ObjectKey
+	items := map[client.ObjectKey][]podvolume.Item{}
 	for _, it := range plan.Items {
-		p := &cairnv1.PodVolumeBackup{
-			ObjectMeta: metav1.ObjectMeta{
-				Namespace: r.o.Namespace, Name: itemName(b.Name, string(it.PodUID), it.Volume.Name),
-				Labels: map[string]string{cairnv1.LabelNode: labelOr(it.Node)},
-			},
-			Spec: cairnv1.PodVolumeBackupSpec{
-				BackupName: b.Name, Node: it.Node, Volume: it.Volume.Name, PVC: it.Volume.PVC,
-				Pod:             cairnv1.PodRef{Namespace: it.Namespace, Name: it.Pod, UID: it.PodUID},
-				Owner:           owners[client.ObjectKey{Namespace: it.Namespace, Name: it.Pod}],
-				StorageLocation: loc.Name, Expires: b.Status.Expiration,
-			},
+		k := client.ObjectKey{Namespace: it.Namespace, Name: it.Pod}
+		if _, ok := items[k]; !ok {
+			order = append(order, k)
 		}
-		if len(validation.IsValidLabelValue(b.Name)) == 0 {
-			p.Labels[cairnv1.LabelBackup] = b.Name
-		}
-		if err := controllerutil.SetOwnerReference(b, p, r.c.Scheme()); err != nil {
-			return sum, err.Error()
-		}
-		if err := r.c.Create(ctx, p); err != nil && !apierrors.IsAlreadyExists(err) {
-			sum.Failed = append(sum.Failed, fmt.Sprintf("%s/%s volume %s: %v", it.Namespace, it.Pod, it.Volume.Name, err))
+		items[k] = append(items[k], it)
+	}
+	var names []string
+	left := map[client.ObjectKey]int{}     // work items of a pod not finished
+	podOf := map[string]client.ObjectKey{} // work item → pod
+	for _, k := range order {
+		pod := byKey[k]
+		// Pre hooks, before the pod's work items exist: a failure with
+		// on-error Fail fails this pod's volumes only.
+		if err := hk.run(ctx, pod, hooks.Pre); err != nil {
+			for _, it := range items[k] {
+				sum.Failed = append(sum.Failed, fmt.Sprintf("%s/%s volume %s: not backed up, a pre hook failed: %v", it.Namespace, it.Pod, it.Volume.Name, err))
+			}
+			hk.post(ctx, pod) // undo what the hooks before it did (e.g. thaw)
 			continue
 		}
-		names = append(names, p.Name)
+		for _, it := range items[k] {
+			p := &cairnv1.PodVolumeBackup{
+				ObjectMeta: metav1.ObjectMeta{
+					Namespace: r.o.Namespace, Name: itemName(b.Name, string(it.PodUID), it.Volume.Name),
+					Labels: map[string]string{cairnv1.LabelNode: labelOr(it.Node)},
+				},
+				Spec: cairnv1.PodVolumeBackupSpec{
+					BackupName: b.Name, Node: it.Node, Volume: it.Volume.Name, PVC: it.Volume.PVC,
+					Pod:             cairnv1.PodRef{Namespace: it.Namespace, Name: it.Pod, UID: it.PodUID},
+					Owner:           owners[k],
+					StorageLocation: loc.Name, Expires: b.Status.Expiration,
+				},
+			}
+			if len(validation.IsValidLabelValue(b.Name)) == 0 {
+				p.Labels[cairnv1.LabelBackup] = b.Name
+			}
+			if err := controllerutil.SetOwnerReference(b, p, r.c.Scheme()); err != nil {
+				return sum, err.Error()
+			}
+			if err := r.c.Create(ctx, p); err != nil && !apierrors.IsAlreadyExists(err) {
+				sum.Failed = append(sum.Failed, fmt.Sprintf("%s/%s volume %s: %v", it.Namespace, it.Pod, it.Volume.Name, err))
+				continue
+			}
+			names = append(names, p.Name)
+			podOf[p.Name] = k
+			left[k]++
+		}
+		if left[k] == 0 {
+			hk.post(ctx, pod)
+		}
 	}
 	log.Info("pod volumes", "backup", b.Name, "volumes", len(names), "missed", len(sum.Missed))
-	r.awaitVolumes(ctx, names, sum, func(ctx context.Context, name string) (*cairnv1.VolumeStatus, string, error) {
+	r.awaitVolumesThen(ctx, names, sum, func(ctx context.Context, name string) (*cairnv1.VolumeStatus, string, error) {
 		var p cairnv1.PodVolumeBackup
 		err := r.api.Get(ctx, client.ObjectKey{Namespace: r.o.Namespace, Name: name}, &p)
 		return &p.Status, fmt.Sprintf("%s/%s volume %s (node %s)", p.Spec.Pod.Namespace, p.Spec.Pod.Name, p.Spec.Volume, p.Spec.Node), err
+	}, func(name string) {
+		// Post hooks once all of the pod's volumes are finished, whatever
+		// the result.
+		k := podOf[name]
+		if left[k]--; left[k] == 0 {
+			hk.post(ctx, byKey[k])
+		}
 	})
+	for _, k := range order {
+		if left[k] > 0 { // the wait ended early (the controller stopping)
+			left[k] = 0
+			hk.post(ctx, byKey[k])
+		}
+	}
+	sort.Strings(sum.Failed)
 	return sum, volumeReason(sum, "backed up")
+}
+
+// newHookExecutor runs hook commands (a variable for tests).
+var newHookExecutor = func(c *rest.Config) (hooks.Executor, error) { return hooks.NewAPIExecutor(c) }
+
+// podHooks runs the exec hooks of one backup's pods and records what they
+// came to in sum.
+type podHooks struct {
+	r    *BackupReconciler
+	log  logr.Logger
+	spec cairnv1.BackupHooks
+	sum  *cairnv1.VolumeSummary
+	ex   hooks.Executor
+}
+
+// run runs pod's hooks of phase; failures of Continue hooks become
+// warnings, and the first failure of a Fail hook (or a malformed hook) is
+// returned.
+func (h *podHooks) run(ctx context.Context, pod *corev1.Pod, phase hooks.Phase) error {
+	list, err := hooks.ForPod(pod, phase, h.spec)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	if h.ex == nil {
+		if h.ex, err = newHookExecutor(h.r.o.Cluster); err != nil {
+			return err
+		}
+	}
+	res := hooks.Run(ctx, h.ex, pod, list)
+	for _, w := range res.Warnings {
+		h.log.Info("backup hook failed (on-error Continue)", "pod", pod.Namespace+"/"+pod.Name, "phase", phase, "warning", w)
+		h.sum.Warnings = append(h.sum.Warnings, fmt.Sprintf("%s/%s: %s %s", pod.Namespace, pod.Name, phase, w))
+	}
+	if res.Err != nil {
+		h.log.Info("backup hook failed", "pod", pod.Namespace+"/"+pod.Name, "phase", phase, "error", res.Err.Error())
+	}
+	return res.Err
+}
+
+// post runs pod's post hooks; a failure with on-error Fail makes the
+// backup PartiallyFailed (the volumes themselves are as the agent left
+// them).
+func (h *podHooks) post(ctx context.Context, pod *corev1.Pod) {
+	if err := h.run(context.WithoutCancel(ctx), pod, hooks.Post); err != nil {
+		h.sum.Failed = append(h.sum.Failed, fmt.Sprintf("%s/%s: post %v (its volumes were backed up)", pod.Namespace, pod.Name, err))
+	}
 }
 
 // awaitVolumes polls the work items names until all are finished or
 // VolumeTimeout passed, and counts them into sum.
 func (b *base) awaitVolumes(ctx context.Context, names []string, sum *cairnv1.VolumeSummary, get func(context.Context, string) (*cairnv1.VolumeStatus, string, error)) {
+	b.awaitVolumesThen(ctx, names, sum, get, nil)
+	sort.Strings(sum.Failed)
+}
+
+// awaitVolumesThen is awaitVolumes, calling done (if not nil) with each
+// work item as soon as it is finished, failed, gone or timed out.
+func (b *base) awaitVolumesThen(ctx context.Context, names []string, sum *cairnv1.VolumeSummary, get func(context.Context, string) (*cairnv1.VolumeStatus, string, error), done func(string)) {
 	deadline := time.Now().Add(b.o.VolumeTimeout)
 	pending := append([]string(nil), names...)
 	for len(pending) > 0 {
@@ -122,6 +228,7 @@ func (b *base) awaitVolumes(ctx context.Context, names []string, sum *cairnv1.Vo
 			switch {
 			case err != nil && !apierrors.IsNotFound(err):
 				still = append(still, name)
+				continue
 			case err != nil:
 				sum.Failed = append(sum.Failed, name+": the work item was deleted")
 			case st.Phase == cairnv1.VolumeCompleted:
@@ -132,6 +239,10 @@ func (b *base) awaitVolumes(ctx context.Context, names []string, sum *cairnv1.Vo
 				sum.Failed = append(sum.Failed, fmt.Sprintf("%s: the node agent did not finish within %s (phase %s)", what, b.o.VolumeTimeout, st.Phase))
 			default:
 				still = append(still, name)
+				continue
+			}
+			if done != nil {
+				done(name)
 			}
 		}
 		pending = still
@@ -143,7 +254,6 @@ func (b *base) awaitVolumes(ctx context.Context, names []string, sum *cairnv1.Vo
 		case <-time.After(volumePoll):
 		}
 	}
-	sort.Strings(sum.Failed)
 }
 
 // volumeReason says what went wrong with the volumes, or "".

@@ -46,8 +46,8 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("installing the chart's CRDs: %v", err)
 	}
-	if len(crds) != 6 {
-		t.Fatalf("installed %d CRDs, want the chart's 4 and 2 monitoring stand-ins", len(crds))
+	if len(crds) != 8 {
+		t.Fatalf("installed %d CRDs, want the chart's 6 and 2 monitoring stand-ins", len(crds))
 	}
 	dc, err := discovery.NewDiscoveryClientForConfig(kc.Config)
 	if err != nil {
@@ -80,6 +80,21 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 				t.Errorf("platform namespaces %v lack the controller's namespace %s", pn, ns)
 			}
 			object(t, objs, "Schedule/daily-dashboards")
+			checkAgent(t, objs, ns, "/var/lib/kubelet/pods", "4")
+			ctl := fmt.Sprint(object(t, objs, "Deployment/"+deploymentName(objs)).Object["spec"])
+			if !strings.Contains(ctl, "CAIRN_RESTORE_WAIT_IMAGE value:busybox:1.36") {
+				t.Errorf("the controller is not given restoreWaitImage: %s", ctl)
+			}
+			pv := fmt.Sprint(object(t, objs, "ClusterRole/cairn-podvolumes").Object["rules"])
+			for _, want := range []string{"resources:[pods/exec] verbs:[create]", "resources:[pods] verbs:[get list watch]", "resources:[replicasets] verbs:[get]"} {
+				if !strings.Contains(pv, want) {
+					t.Errorf("the controller's pod volume rules lack %s: %s", want, pv)
+				}
+			}
+			role := fmt.Sprint(object(t, objs, "Role/cairn-controller").Object["rules"])
+			if !strings.Contains(role, "resources:[podvolumebackups podvolumerestores] verbs:[get list watch create delete]") {
+				t.Errorf("the controller's Role lacks the work items: %s", role)
+			}
 			for k := range objs {
 				if strings.HasPrefix(k, "Restore/") || strings.HasPrefix(k, "PrometheusRule/") || strings.HasPrefix(k, "ServiceMonitor/") {
 					t.Errorf("%s rendered by default", k)
@@ -93,6 +108,19 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 			}
 			if r.GetAnnotations()["helm.sh/hook"] != "post-install" {
 				t.Errorf("restore on install is not a post-install hook: %v", r.GetAnnotations())
+			}
+		}},
+		{"agent settings", []string{"agent.podsRoot=/var/lib/k0s/kubelet/pods", "agent.concurrency=2", "restoreWaitImage=registry.example.com/busybox:1.36"}, func(t *testing.T, objs map[string]*unstructured.Unstructured) {
+			checkAgent(t, objs, ns, "/var/lib/k0s/kubelet/pods", "2")
+			if ctl := fmt.Sprint(object(t, objs, "Deployment/"+deploymentName(objs)).Object["spec"]); !strings.Contains(ctl, "value:registry.example.com/busybox:1.36") {
+				t.Errorf("the controller is not given restoreWaitImage: %s", ctl)
+			}
+		}},
+		{"no agent", []string{"agent.enabled=false"}, func(t *testing.T, objs map[string]*unstructured.Unstructured) {
+			for k := range objs {
+				if strings.Contains(k, "agent") || strings.Contains(k, "podvolumes") {
+					t.Errorf("%s rendered with agent.enabled=false", k)
+				}
 			}
 		}},
 		{"named backup, monitoring, guardrails", []string{
@@ -115,9 +143,11 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 					t.Errorf("controller args lack %s", want)
 				}
 			}
-			role := fmt.Sprint(object(t, objs, "Role/cairn-controller").Object["rules"])
-			if !strings.Contains(role, "cairn-repo") || !strings.Contains(role, "cairn-s3") {
-				t.Errorf("the Role does not name the two Secrets: %s", role)
+			for _, r := range []string{"Role/cairn-controller", "Role/cairn-agent"} {
+				role := fmt.Sprint(object(t, objs, r).Object["rules"])
+				if !strings.Contains(role, "cairn-repo") || !strings.Contains(role, "cairn-s3") {
+					t.Errorf("%s does not name the two Secrets: %s", r, role)
+				}
 			}
 		}},
 	} {
@@ -133,6 +163,46 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 			}
 			tc.check(t, objs)
 		})
+	}
+}
+
+// checkAgent checks the node agent's DaemonSet: on every node, the
+// kubelet's pods folder mounted at the same path with HostToContainer
+// propagation, root with only the file capabilities, its node's name from
+// the downward API, and its own ServiceAccount with read-only access to
+// pods, claims and volumes.
+func checkAgent(t *testing.T, objs map[string]*unstructured.Unstructured, ns, root, concurrency string) {
+	t.Helper()
+	ds := object(t, objs, "DaemonSet/cairn-agent")
+	pod, _, _ := unstructured.NestedMap(ds.Object, "spec", "template", "spec")
+	if pod["serviceAccountName"] != "cairn-agent" {
+		t.Errorf("agent ServiceAccount %v", pod["serviceAccountName"])
+	}
+	object(t, objs, "ServiceAccount/cairn-agent")
+	spec := fmt.Sprint(pod)
+	for _, want := range []string{
+		"--pods-root=" + root, "--concurrency=" + concurrency, "--namespace=" + ns,
+		"mountPath:" + root + " mountPropagation:HostToContainer name:pods",
+		"hostPath:map[path:" + root + " type:Directory]",
+		"name:NODE_NAME valueFrom:map[fieldRef:map[fieldPath:spec.nodeName]]",
+		"add:[DAC_READ_SEARCH DAC_OVERRIDE CHOWN FOWNER FSETID SETFCAP] drop:[ALL]",
+		"tolerations:[map[operator:Exists]]", "runAsUser:0", "allowPrivilegeEscalation:false",
+	} {
+		if !strings.Contains(spec, want) {
+			t.Errorf("agent pod spec lacks %s:\n%s", want, spec)
+		}
+	}
+	cr := fmt.Sprint(object(t, objs, "ClusterRole/cairn-agent").Object["rules"])
+	for _, bad := range []string{"create", "update", "patch", "delete", "secrets", "exec"} {
+		if strings.Contains(cr, bad) {
+			t.Errorf("the agent's ClusterRole grants %s: %s", bad, cr)
+		}
+	}
+	role := fmt.Sprint(object(t, objs, "Role/cairn-agent").Object["rules"])
+	for _, want := range []string{"resources:[podvolumebackups/status podvolumerestores/status]", "resources:[leases]", "resourceNames:[cairn-repo]"} {
+		if !strings.Contains(role, want) {
+			t.Errorf("the agent's Role lacks %s: %s", want, role)
+		}
 	}
 }
 

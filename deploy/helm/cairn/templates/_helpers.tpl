@@ -46,3 +46,34 @@ app.kubernetes.io/component: controller
 {{- if not (has $ns $list) }}{{ $list = append $list $ns }}{{ end -}}
 {{- toJson $list -}}
 {{- end -}}
+
+{{/* The Secrets the controller and the agents may read (JSON list): the
+passphrase and credentials of the chart's BackupLocation and
+rbac.extraSecretNames. */}}
+{{- define "cairn.secretNames" -}}
+{{- $secrets := list }}
+{{- if .Values.location.create }}
+{{- $secrets = append $secrets (include "cairn.passphraseSecret" .) }}
+{{- with .Values.location.credentialsSecret }}{{ $secrets = append $secrets . }}{{ end }}
+{{- end }}
+{{- $secrets = concat $secrets (.Values.rbac.extraSecretNames | default list) | uniq }}
+{{- toJson $secrets -}}
+{{- end -}}
+
+{{- define "cairn.agentName" -}}
+{{- printf "%s-agent" (include "cairn.fullname" .) -}}
+{{- end -}}
+
+{{- define "cairn.agentServiceAccountName" -}}
+{{- if .Values.agent.serviceAccount.create -}}
+{{- default (include "cairn.agentName" .) .Values.agent.serviceAccount.name -}}
+{{- else -}}
+{{- required "agent.serviceAccount.name is required when agent.serviceAccount.create is false" .Values.agent.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cairn.agentSelectorLabels" -}}
+app.kubernetes.io/name: cairn
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: agent
+{{- end -}}
