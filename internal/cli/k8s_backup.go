@@ -295,10 +295,6 @@ the BackupLocation's Secret, so this needs read access to that Secret.`,
 			if err != nil {
 				return err
 			}
-			type logLine struct {
-				Level   string `json:"level"`
-				Message string `json:"message"`
-			}
 			lines := []logLine{}
 			for _, w := range m.Warnings {
 				lines = append(lines, logLine{"warning", w})

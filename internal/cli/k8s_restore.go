@@ -13,9 +13,10 @@ import (
 )
 
 func (a *app) ctlRestoreCommand(f *ctlFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "restore", Short: "Restores run by the controller: create, get, describe, delete"}
+	cmd := &cobra.Command{Use: "restore", Short: "Restores run by the controller: create, get, describe, logs, delete"}
 	a.group(cmd)
-	cmd.AddCommand(a.ctlRestoreCreateCommand(f), a.ctlRestoreGetCommand(f), a.ctlRestoreDescribeCommand(f), a.ctlRestoreDeleteCommand(f))
+	cmd.AddCommand(a.ctlRestoreCreateCommand(f), a.ctlRestoreGetCommand(f), a.ctlRestoreDescribeCommand(f),
+		a.ctlRestoreLogsCommand(f), a.ctlRestoreDeleteCommand(f))
 	return cmd
 }
 
@@ -202,6 +203,88 @@ func (a *app) ctlRestoreDescribeCommand(f *ctlFlags) *cobra.Command {
 				row(w, "Failed object:", fl)
 			}
 			return w.Flush()
+		}),
+	}
+}
+
+// logLine is one line of `cairn ctl backup logs` and `restore logs`.
+type logLine struct {
+	Level   string `json:"level"`
+	Message string `json:"message"`
+}
+
+// restoreLog is what the controller recorded of a restore, as log lines:
+// why it failed, the failed objects (the first 20 of them), the pod
+// volumes that failed or were missed, and how many warnings there were.
+func restoreLog(rs *cairnv1.Restore) []logLine {
+	st := rs.Status
+	lines := []logLine{}
+	add := func(level, format string, args ...any) {
+		lines = append(lines, logLine{level, fmt.Sprintf(format, args...)})
+	}
+	if st.FailureReason != "" {
+		add("error", "%s", st.FailureReason)
+	} else if st.Phase == cairnv1.PhaseFailed {
+		for _, c := range st.Conditions {
+			if c.Message != "" {
+				add("error", "%s: %s", c.Reason, c.Message)
+			}
+		}
+	}
+	for _, fl := range st.Failures {
+		add("error", "failed: %s", fl)
+	}
+	if more := st.Failed - len(st.Failures); more > 0 && len(st.Failures) > 0 {
+		add("error", "%d more objects failed (the status lists the first %d)", more, len(st.Failures))
+	}
+	if v := st.Volumes; v != nil {
+		for _, fl := range v.Failed {
+			add("error", "pod volume failed: %s", fl)
+		}
+		for _, m := range v.Missed {
+			add("warning", "pod volume missed: %s", m)
+		}
+	}
+	if st.Warnings > 0 {
+		add("warning", "%d warnings; the controller records how many, not their text: run `cairn restore run --dry-run` "+
+			"with the same flags to see them", st.Warnings)
+	}
+	return lines
+}
+
+func (a *app) ctlRestoreLogsCommand(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logs NAME",
+		Short: "Print a restore's errors and warnings, as the controller recorded them",
+		Long: `Print the log of a restore: why it failed or partially failed, each object
+that could not be restored with the API server's reason (the first 20; the
+count says how many there were), the pod volumes that failed or were
+missed, and the number of warnings. These are read from the Restore's
+status, where the controller records them.`,
+		Args: args(1, 1, "the restore's name"),
+		RunE: a.runE(func(ctx context.Context, args []string) error {
+			c, err := a.kubeClient(f)
+			if err != nil {
+				return err
+			}
+			var rs cairnv1.Restore
+			if err := c.Get(ctx, client.ObjectKey{Namespace: a.ns(f), Name: args[0]}, &rs); err != nil {
+				return notFound(err, "restore", args[0], "cairn ctl restore get")
+			}
+			lines := restoreLog(&rs)
+			if a.machine() {
+				return a.emit(lines)
+			}
+			st := rs.Status
+			a.say("restore %s of backup %s: %s, %d created, %d updated, %d skipped, %d failed, %s to %s", rs.Name, dash(st.BackupName),
+				humanPhase(st.Phase), st.Created, st.Updated, st.Skipped, st.Failed, metaTime(st.StartTimestamp), metaTime(st.CompletionTimestamp))
+			if !st.Phase.Finished() {
+				a.say("the restore is not finished: the log is complete once it is")
+			}
+			for _, l := range lines {
+				fmt.Fprintf(a.stdout, "%s: %s\n", l.Level, l.Message)
+			}
+			return nil
 		}),
 	}
 }

@@ -201,33 +201,3 @@ func (a *app) ctlScheduleDeleteCommand(f *ctlFlags) *cobra.Command {
 		}),
 	}
 }
-
-func (a *app) ctlLocationCommand(f *ctlFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "location", Short: "Backup locations: get"}
-	a.group(cmd)
-	cmd.AddCommand(&cobra.Command{
-		Use:   "get",
-		Short: "List BackupLocations: repository, phase, default, access mode, backups",
-		Args:  args(0, 0, "no arguments"),
-		RunE: a.runE(func(ctx context.Context, _ []string) error {
-			c, err := a.kubeClient(f)
-			if err != nil {
-				return err
-			}
-			var l cairnv1.BackupLocationList
-			if err := c.List(ctx, &l, client.InNamespace(a.ns(f))); err != nil {
-				return err
-			}
-			if a.machine() {
-				return a.emit(l.Items)
-			}
-			w := a.table()
-			row(w, "NAME", "REPOSITORY", "PHASE", "DEFAULT", "ACCESS", "BACKUPS", "MESSAGE")
-			for _, loc := range l.Items {
-				row(w, loc.Name, loc.Spec.Repository, dash(string(loc.Status.Phase)), loc.Spec.Default, loc.Spec.AccessMode, loc.Status.Backups, dash(loc.Status.Message))
-			}
-			return w.Flush()
-		}),
-	})
-	return cmd
-}

@@ -2,7 +2,6 @@ package backup
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -20,16 +19,16 @@ type keepFunc func(obj *object) bool
 
 // itemFunc returns the callback that stores the items of one list into bt.
 // keep, when not nil, filters the objects of dependency types.
-func (b *backup) itemFunc(ri int, bt *batch, keep keepFunc) func(map[string]json.RawMessage) error {
+func (b *backup) itemFunc(ri int, bt *batch, keep keepFunc) func([]byte) error {
 	return b.itemFuncBy(ri, func(string) *batch { return bt }, keep)
 }
 
 // itemFuncBy is itemFunc with the batch chosen by the object's namespace.
-func (b *backup) itemFuncBy(ri int, batchFor func(ns string) *batch, keep keepFunc) func(map[string]json.RawMessage) error {
+func (b *backup) itemFuncBy(ri int, batchFor func(ns string) *batch, keep keepFunc) func([]byte) error {
 	r := b.resources[ri]
 	gr := groupResource(r)
-	return func(top map[string]json.RawMessage) error {
-		obj, err := decodeObject(top, r)
+	return func(raw []byte) error {
+		obj, err := decodeItem(raw, r)
 		if err != nil {
 			b.warn(fmt.Sprintf("%s: an object could not be read and is not backed up: %v", where(r, ""), err))
 			return nil

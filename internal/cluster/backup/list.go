@@ -1,12 +1,9 @@
 package backup
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -71,7 +68,7 @@ const maxRestarts = 3
 // given, and the list starts over from the first page. onePage stops after
 // the first page, returning errMorePages if there were more.
 func (l *lister) list(ctx context.Context, r layout.Resource, ns string, onePage bool,
-	item func(map[string]json.RawMessage) error, restart func(reason string)) error {
+	item func([]byte) error, restart func(reason string)) error {
 	cont := ""
 	for restarts := 0; ; {
 		next, err := l.page(ctx, r, ns, cont, item)
@@ -95,7 +92,7 @@ func (l *lister) list(ctx context.Context, r layout.Resource, ns string, onePage
 }
 
 // page fetches one page and returns its continue token.
-func (l *lister) page(ctx context.Context, r layout.Resource, ns, cont string, item func(map[string]json.RawMessage) error) (string, error) {
+func (l *lister) page(ctx context.Context, r layout.Resource, ns, cont string, item func([]byte) error) (string, error) {
 	select {
 	case l.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -122,76 +119,6 @@ func (l *lister) page(ctx context.Context, r layout.Resource, ns, cont string, i
 		return "", fmt.Errorf("reading the list of %s: %w", where(r, ns), err)
 	}
 	return next, nil
-}
-
-// decodeList streams a List response: it calls item for each element of
-// "items" and returns metadata.continue.
-func decodeList(rd io.Reader, item func(map[string]json.RawMessage) error) (string, error) {
-	dec := json.NewDecoder(bufio.NewReaderSize(rd, 64<<10))
-	if err := expectDelim(dec, '{'); err != nil {
-		return "", err
-	}
-	var next string
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", err
-		}
-		switch tok {
-		case "metadata":
-			var lm struct {
-				Continue string `json:"continue"`
-			}
-			if err := dec.Decode(&lm); err != nil {
-				return "", err
-			}
-			next = lm.Continue
-		case "items":
-			if err := decodeItems(dec, item); err != nil {
-				return "", err
-			}
-		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return "", err
-			}
-		}
-	}
-	return next, expectDelim(dec, '}')
-}
-
-func decodeItems(dec *json.Decoder, item func(map[string]json.RawMessage) error) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok == nil { // "items": null
-		return nil
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return fmt.Errorf("items: want an array, have %v", tok)
-	}
-	for dec.More() {
-		var obj map[string]json.RawMessage
-		if err := dec.Decode(&obj); err != nil {
-			return err
-		}
-		if err := item(obj); err != nil {
-			return err
-		}
-	}
-	return expectDelim(dec, ']')
-}
-
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != want {
-		return fmt.Errorf("want %q, have %v", want, tok)
-	}
-	return nil
 }
 
 // where names a list for messages.

@@ -2,7 +2,6 @@ package backup
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -32,8 +31,8 @@ func (b *backup) listNamespaces(ctx context.Context) error {
 		b.nsEntries, b.nsMatch, b.selected, optedOut = map[string]entry{}, map[string]bool{}, map[string]bool{}, nil
 	}
 	reset()
-	err := b.lAll.list(ctx, r, "", false, func(top map[string]json.RawMessage) error {
-		obj, err := decodeObject(top, r)
+	err := b.lAll.list(ctx, r, "", false, func(raw []byte) error {
+		obj, err := decodeItem(raw, r)
 		if err != nil {
 			b.warn(fmt.Sprintf("namespaces: an object could not be read: %v", err))
 			return nil

@@ -74,7 +74,8 @@ func decodeObject(top map[string]json.RawMessage, r layout.Resource) (*object, e
 	top["metadata"] = mdJSON
 	top["apiVersion"] = json.RawMessage(strconv.Quote(apiVersion(r)))
 	top["kind"] = json.RawMessage(strconv.Quote(r.Kind))
-	if err := obj.decodeRefs(top, r); err != nil {
+	get := func(k string) (json.RawMessage, bool) { v, ok := top[k]; return v, ok }
+	if err := obj.decodeRefs(get, r); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", r.Kind, obj.meta.Name, err)
 	}
 	obj.data = encodeSorted(make([]byte, 0, rawSize(top)), top)
@@ -128,24 +129,24 @@ func rawSize(m map[string]json.RawMessage) int {
 }
 
 // decodeRefs reads what ties an object to others, for the kinds that
-// need it.
-func (o *object) decodeRefs(top map[string]json.RawMessage, r layout.Resource) error {
+// need it; get returns a top-level field.
+func (o *object) decodeRefs(get func(string) (json.RawMessage, bool), r layout.Resource) error {
 	switch groupResource(r) {
 	case "secrets":
-		if t, ok := top["type"]; ok {
+		if t, ok := get("type"); ok {
 			return json.Unmarshal(t, &o.secretType)
 		}
 	case "persistentvolumeclaims", "persistentvolumes":
-		if s, ok := top["spec"]; ok {
+		if s, ok := get("spec"); ok {
 			return json.Unmarshal(s, &o.spec)
 		}
 	case "rolebindings.rbac.authorization.k8s.io", "clusterrolebindings.rbac.authorization.k8s.io":
-		if rr, ok := top["roleRef"]; ok {
+		if rr, ok := get("roleRef"); ok {
 			if err := json.Unmarshal(rr, &o.roleRef); err != nil {
 				return err
 			}
 		}
-		if s, ok := top["subjects"]; ok {
+		if s, ok := get("subjects"); ok {
 			return json.Unmarshal(s, &o.subjects)
 		}
 	}

@@ -148,20 +148,20 @@ func TestDecodeList(t *testing.T) {
 	body := `{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"9","continue":"tok"},
 		"items":[{"metadata":{"name":"a"}},{"metadata":{"name":"b"}}]}`
 	var names []string
-	next, err := decodeList(strings.NewReader(body), func(m map[string]json.RawMessage) error {
-		names = append(names, string(m["metadata"]))
+	next, err := decodeList(strings.NewReader(body), func(raw []byte) error {
+		names = append(names, string(raw))
 		return nil
 	})
-	if err != nil || next != "tok" || len(names) != 2 {
+	if err != nil || next != "tok" || len(names) != 2 || names[1] != `{"metadata":{"name":"b"}}` {
 		t.Fatalf("next %q names %q err %v", next, names, err)
 	}
 	// items before metadata (custom resource lists), and null items
 	for _, body := range []string{`{"items":[{"metadata":{"name":"a"}}],"metadata":{"continue":""}}`, `{"items":null,"metadata":{}}`} {
-		if _, err := decodeList(strings.NewReader(body), func(map[string]json.RawMessage) error { return nil }); err != nil {
+		if _, err := decodeList(strings.NewReader(body), func([]byte) error { return nil }); err != nil {
 			t.Errorf("%s: %v", body, err)
 		}
 	}
-	if _, err := decodeList(strings.NewReader(`{"items":[{"metadata":`), func(map[string]json.RawMessage) error { return nil }); err == nil {
+	if _, err := decodeList(strings.NewReader(`{"items":[{"metadata":`), func([]byte) error { return nil }); err == nil {
 		t.Error("truncated list: no error")
 	}
 }
@@ -170,8 +170,8 @@ func FuzzDecodeList(f *testing.F) {
 	f.Add([]byte(`{"metadata":{"continue":"x"},"items":[{"metadata":{"name":"a"}}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := layout.Resource{Resource: "configmaps", Version: "v1", Kind: "ConfigMap"}
-		_, _ = decodeList(strings.NewReader(string(b)), func(m map[string]json.RawMessage) error {
-			_, _ = decodeObject(m, r)
+		_, _ = decodeList(strings.NewReader(string(b)), func(raw []byte) error {
+			_, _ = decodeItem(raw, r)
 			return nil
 		})
 	})
