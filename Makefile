@@ -49,7 +49,7 @@ test-unit:
 test: tools node-deps lint build
 	CAIRN_TOOLS=$(TOOLS) $(GO) test -timeout 45m ./...
 
-demo: tools build
+demo: tools node-deps build
 	@hack/demo.sh
 
 bench: build

@@ -16,9 +16,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -41,7 +43,7 @@ const passphrase = "correct horse battery staple"
 // container holds it until the agent restored both volumes, same-named
 // files are overwritten, the added file is kept.
 func TestPodVolumes(t *testing.T) {
-	c := kubetest.Start(t, kubetest.WithNode())
+	c := kubetest.Shared(t)
 	n := c.Node
 	crds, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{
 		Paths: []string{filepath.Join("..", "..", "deploy", "helm", "cairn", "crds")}, ErrorIfPathMissing: true})
@@ -66,6 +68,7 @@ func TestPodVolumes(t *testing.T) {
 	mgr, err := ctrl.NewManager(c.Config, ctrl.Options{
 		Scheme: scheme, Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ctlNS: {}}},
 		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, // other tests run agents too
 	})
 	if err != nil {
 		t.Fatal(err)

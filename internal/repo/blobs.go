@@ -186,32 +186,41 @@ func (r *Repository) compressible(data []byte) bool {
 }
 
 func (r *Repository) addToPack(ctx context.Context, t blob.Type, id blob.ID, sealed []byte, rawLen int) error {
-	r.mu.Lock()
-	if r.uploadErr != nil {
-		err := r.uploadErr
+	for {
+		r.mu.Lock()
+		if r.uploadErr != nil {
+			err := r.uploadErr
+			r.mu.Unlock()
+			return err
+		}
+		// A pack is finished before a blob would take it past the target
+		// size, so pack buffers never grow beyond it.
+		pw := r.open[t]
+		if pw != nil && (pw.w.Count() == 0 || pw.w.Size()+len(sealed) <= r.cfg.PackSize) {
+			pw.w.Add(t, id, sealed, rawLen)
+			r.stats.Blobs++
+			r.stats.RawBytes += int64(rawLen)
+			r.stats.StoredBytes += int64(len(sealed))
+			r.mu.Unlock()
+			return nil
+		}
+		// A new pack is needed. Taking its buffer may wait for an upload to
+		// finish, and an upload takes r.mu at its end: never wait for a
+		// buffer holding r.mu (that deadlocked with Uploads=1).
+		delete(r.open, t)
 		r.mu.Unlock()
-		return err
+		if pw != nil {
+			r.upload(ctx, pw)
+		}
+		buf := r.packBuffer(t)
+		r.mu.Lock()
+		if r.open[t] == nil {
+			r.open[t] = &packWriter{typ: t, w: pack.NewWriter(buf)}
+		} else {
+			r.releasePackBuffer(t, buf) // another blob opened one meanwhile
+		}
+		r.mu.Unlock()
 	}
-	// A pack is finished before a blob would take it past the target size,
-	// so pack buffers never grow beyond it.
-	var full *packWriter
-	pw := r.open[t]
-	if pw != nil && pw.w.Count() > 0 && pw.w.Size()+len(sealed) > r.cfg.PackSize {
-		full, pw = pw, nil
-	}
-	if pw == nil {
-		pw = &packWriter{typ: t, w: pack.NewWriter(r.packBuffer(t))}
-		r.open[t] = pw
-	}
-	pw.w.Add(t, id, sealed, rawLen)
-	r.stats.Blobs++
-	r.stats.RawBytes += int64(rawLen)
-	r.stats.StoredBytes += int64(len(sealed))
-	r.mu.Unlock()
-	if full != nil {
-		r.upload(ctx, full)
-	}
-	return nil
 }
 
 // upload finishes a pack and stores it in the background, bounded by
