@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/cairn-backup/cairn/internal/repo/blob"
 	"github.com/cairn-backup/cairn/internal/repo/crypto"
@@ -28,9 +27,6 @@ type packWriter struct {
 	w   *pack.Writer
 }
 
-// packBufs recycles pack buffers once a pack is stored.
-var packBufs sync.Pool
-
 // packBuffer returns an empty buffer for a new pack of type t: data packs
 // get a full-size (recycled) one; tree packs, usually small, start small.
 // At most Uploads+1 data pack buffers exist at once (one filling, the rest
@@ -39,9 +35,8 @@ func (r *Repository) packBuffer(t blob.Type) []byte {
 	if t == blob.Tree {
 		return make([]byte, 0, 256<<10)
 	}
-	<-r.packTokens
-	if b, ok := packBufs.Get().(*[]byte); ok {
-		return (*b)[:0]
+	if b := <-r.packFree; b != nil {
+		return b[:0]
 	}
 	return make([]byte, 0, r.cfg.PackSize+64<<10)
 }
@@ -51,11 +46,10 @@ func (r *Repository) releasePackBuffer(t blob.Type, data []byte) {
 	if t != blob.Data {
 		return
 	}
-	if cap(data) >= r.cfg.PackSize {
-		b := data[:0]
-		packBufs.Put(&b)
+	if cap(data) < r.cfg.PackSize {
+		data = nil
 	}
-	r.packTokens <- struct{}{}
+	r.packFree <- data[:0]
 }
 
 // PackKey is the store key of a pack: data/<first two hex digits>/<sha256>.
@@ -84,7 +78,7 @@ func (r *Repository) SaveBlobID(ctx context.Context, t blob.Type, id blob.ID, da
 		return false, err
 	}
 	err = r.addToPack(ctx, t, id, sealed, len(data))
-	sealBufs.Put(bp)
+	r.putSealBuf(bp)
 	if err != nil {
 		r.release(id)
 		return false, err
@@ -126,13 +120,10 @@ func (r *Repository) release(id blob.ID) {
 	r.mu.Unlock()
 }
 
-// sealBufs recycles the buffers blobs are compressed and sealed in.
-var sealBufs = sync.Pool{New: func() any { return new([]byte) }}
-
 // seal compresses (when it pays) and encrypts a blob's plaintext into a
 // pooled buffer; the caller hands the buffer back with putSealBuf.
 func (r *Repository) seal(t blob.Type, id blob.ID, data []byte) ([]byte, *[]byte, error) {
-	bp := sealBufs.Get().(*[]byte)
+	bp := r.getSealBuf()
 	need := crypto.NonceSize + 1 + len(data) + len(data)/64 + 64 + crypto.TagSize
 	if cap(*bp) < need {
 		*bp = make([]byte, 0, need)
@@ -155,11 +146,31 @@ func (r *Repository) seal(t blob.Type, id blob.ID, data []byte) ([]byte, *[]byte
 	}
 	sealed, err := r.keys.SealInPlace(buf, len(buf)-crypto.NonceSize, pack.BlobAD(t, id))
 	if err != nil {
-		sealBufs.Put(bp)
+		r.putSealBuf(bp)
 		return nil, nil, err
 	}
 	*bp = sealed[:0]
 	return sealed, bp, nil
+}
+
+// getSealBuf takes a buffer from the repository's free list. The free
+// lists are channels, not sync.Pools: a pool is emptied at every garbage
+// collection, and with cairn's frequent collections that turned recycled
+// multi-MiB buffers into a stream of new allocations.
+func (r *Repository) getSealBuf() *[]byte {
+	select {
+	case b := <-r.sealFree:
+		return b
+	default:
+		return new([]byte)
+	}
+}
+
+func (r *Repository) putSealBuf(b *[]byte) {
+	select {
+	case r.sealFree <- b:
+	default:
+	}
 }
 
 // probeSize is how much of a large blob is test-compressed first.
@@ -178,10 +189,10 @@ func (r *Repository) compressible(data []byte) bool {
 	}
 	mid := len(data)/2 - probeSize/2
 	sample := data[mid : mid+probeSize]
-	bp := sealBufs.Get().(*[]byte)
+	bp := r.getSealBuf()
 	z := r.probe.EncodeAll(sample, (*bp)[:0])
 	*bp = z[:0]
-	sealBufs.Put(bp)
+	r.putSealBuf(bp)
 	return len(z) < probeSize-probeSize/64
 }
 

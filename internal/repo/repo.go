@@ -60,10 +60,13 @@ type Repository struct {
 	open      map[blob.Type]*packWriter
 	unindexed []index.Pack // uploaded, not yet in an index file
 	uploads   *errgroup.Group
-	// packTokens bounds the data pack buffers in existence (Uploads+1).
-	packTokens chan struct{}
-	uploadErr  error
-	stats      SaveStats
+	// packFree holds the data pack buffers: Uploads+1 of them at most (nil
+	// until first used); taking one waits until an upload returns one.
+	packFree chan []byte
+	// sealFree recycles the buffers blobs are compressed and sealed in.
+	sealFree  chan *[]byte
+	uploadErr error
+	stats     SaveStats
 }
 
 // SaveStats counts what SaveBlob did since Open.
@@ -190,10 +193,11 @@ func newRepository(s store.Store, cfg Config, master []byte, keyID string, opts 
 	}
 	r.uploads = new(errgroup.Group)
 	r.uploads.SetLimit(opts.Uploads)
-	r.packTokens = make(chan struct{}, opts.Uploads+1)
+	r.packFree = make(chan []byte, opts.Uploads+1)
 	for i := 0; i < opts.Uploads+1; i++ {
-		r.packTokens <- struct{}{}
+		r.packFree <- nil
 	}
+	r.sealFree = make(chan *[]byte, runtime.GOMAXPROCS(0))
 	return r, nil
 }
 
