@@ -14,7 +14,7 @@ import (
 // the given streams and environment, and returns the process exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, env: env, now: time.Now}
-	return a.run(ctx, args)
+	return a.run(ctx, veleroArgs(args, env))
 }
 
 // app is one invocation: its streams, environment, clock and global flags.
