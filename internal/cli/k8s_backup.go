@@ -313,25 +313,3 @@ the BackupLocation's Secret, so this needs read access to that Secret.`,
 		}),
 	}
 }
-
-func (a *app) ctlBackupDeleteCommand(f *ctlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME...",
-		Short: "Delete Backups: the controller forgets their snapshots and prunes their data",
-		Args:  args(1, -1, "backup names"),
-		RunE: a.runE(func(ctx context.Context, names []string) error {
-			c, err := a.kubeClient(f)
-			if err != nil {
-				return err
-			}
-			for _, n := range names {
-				b := &cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: a.ns(f)}}
-				if err := c.Delete(ctx, b); err != nil {
-					return notFound(err, "backup", n, "cairn ctl backup get")
-				}
-				a.say("backup %s: deletion requested; the controller forgets its snapshot", n)
-			}
-			return nil
-		}),
-	}
-}

@@ -293,36 +293,3 @@ controller use its environment's credentials.`,
 	fl.StringVar(&credentials, "credentials-secret", "", "Secret with the object store's credentials (\"\" = the controller's environment)")
 	return cmd
 }
-
-func (a *app) ctlLocationDeleteCommand(f *ctlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME...",
-		Short: "Delete BackupLocations (the repository and its backups stay)",
-		Long: `Delete BackupLocation objects. Nothing in the repository is deleted: create
-the location again to see its backups again. Backups and Schedules that
-name the location fail until it exists again.`,
-		Args: args(1, -1, "location names"),
-		RunE: a.runE(func(ctx context.Context, names []string) error {
-			c, err := a.kubeClient(f)
-			if err != nil {
-				return err
-			}
-			type deleted struct {
-				Name    string `json:"name"`
-				Deleted bool   `json:"deleted"`
-			}
-			out := []deleted{}
-			for _, n := range names {
-				if err := c.Delete(ctx, &cairnv1.BackupLocation{ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: a.ns(f)}}); err != nil {
-					return notFound(err, "location", n, "cairn ctl location get")
-				}
-				a.say("location %s deleted; the repository and its backups stay", n)
-				out = append(out, deleted{n, true})
-			}
-			if a.machine() {
-				return a.emit(out)
-			}
-			return nil
-		}),
-	}
-}

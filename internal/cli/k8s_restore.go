@@ -288,24 +288,3 @@ status, where the controller records them.`,
 		}),
 	}
 }
-
-func (a *app) ctlRestoreDeleteCommand(f *ctlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME...",
-		Short: "Delete Restore objects (what they restored stays)",
-		Args:  args(1, -1, "restore names"),
-		RunE: a.runE(func(ctx context.Context, names []string) error {
-			c, err := a.kubeClient(f)
-			if err != nil {
-				return err
-			}
-			for _, n := range names {
-				if err := c.Delete(ctx, &cairnv1.Restore{ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: a.ns(f)}}); err != nil {
-					return notFound(err, "restore", n, "cairn ctl restore get")
-				}
-				a.say("restore %s deleted", n)
-			}
-			return nil
-		}),
-	}
-}

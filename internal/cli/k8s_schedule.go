@@ -180,24 +180,3 @@ func (a *app) ctlSchedulePauseCommand(f *ctlFlags, verb string, pause bool) *cob
 		}),
 	}
 }
-
-func (a *app) ctlScheduleDeleteCommand(f *ctlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME...",
-		Short: "Delete Schedules (their backups stay until they expire)",
-		Args:  args(1, -1, "schedule names"),
-		RunE: a.runE(func(ctx context.Context, names []string) error {
-			c, err := a.kubeClient(f)
-			if err != nil {
-				return err
-			}
-			for _, n := range names {
-				if err := c.Delete(ctx, &cairnv1.Schedule{ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: a.ns(f)}}); err != nil {
-					return notFound(err, "schedule", n, "cairn ctl schedule get")
-				}
-				a.say("schedule %s deleted", n)
-			}
-			return nil
-		}),
-	}
-}
