@@ -90,6 +90,7 @@ type base struct {
 
 	mu      sync.Mutex
 	started map[string]bool // UIDs of work items this process started
+	ring    repo.Keyring    // unwrapped repository keys: one key derivation per location, not per volume
 }
 
 func (b *base) markStarted(uid any) {
@@ -226,7 +227,7 @@ func (b *base) withRepo(ctx context.Context, name, purpose string, fn func(*repo
 	if err := b.c.Get(ctx, client.ObjectKey{Namespace: b.o.Namespace, Name: name}, &loc); err != nil {
 		return fmt.Errorf("BackupLocation %q: %w", name, err)
 	}
-	r, err := location.Open(ctx, b.api, &loc)
+	r, err := location.OpenWith(ctx, b.api, &loc, &b.ring)
 	if err != nil {
 		return fmt.Errorf("BackupLocation %s: %w", name, err)
 	}

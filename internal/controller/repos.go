@@ -26,6 +26,7 @@ type Repos struct {
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
 	prune map[string]bool // locations where forgotten backups await a prune
+	ring  repo.Keyring    // unwrapped keys: the key derivation runs once per location, not per reconcile
 }
 
 // errLocation marks a location that cannot be used: a Secret is missing,
@@ -69,7 +70,7 @@ func (p *Repos) With(ctx context.Context, loc *cairnv1.BackupLocation, fn func(r
 	mu := p.lockFor(loc.Name)
 	mu.Lock()
 	defer mu.Unlock()
-	r, err := location.Open(ctx, p.Secrets, loc)
+	r, err := location.OpenWith(ctx, p.Secrets, loc, &p.ring)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", errLocation, loc.Name, err)
 	}

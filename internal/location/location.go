@@ -27,6 +27,12 @@ import (
 // Open opens loc's repository with the passphrase from its Secret, read
 // through secrets. The caller closes it.
 func Open(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocation) (*repo.Repository, error) {
+	return OpenWith(ctx, secrets, loc, nil)
+}
+
+// OpenWith is Open for a long-running process: with a keyring, opening the
+// same repository again with the same passphrase skips the key derivation.
+func OpenWith(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocation, ring *repo.Keyring) (*repo.Repository, error) {
 	ref := loc.Spec.Passphrase
 	if ref.Name == "" || ref.Key == "" {
 		return nil, errors.New("spec.passphrase needs the name and key of a Secret holding the repository's passphrase")
@@ -39,7 +45,12 @@ func Open(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocatio
 	if err != nil {
 		return nil, err
 	}
-	r, err := repo.Open(ctx, s, pass, repo.Options{})
+	var r *repo.Repository
+	if ring != nil {
+		r, err = ring.Open(ctx, s, pass, repo.Options{})
+	} else {
+		r, err = repo.Open(ctx, s, pass, repo.Options{})
+	}
 	clear(pass)
 	switch {
 	case errors.Is(err, repo.ErrWrongPassword):
