@@ -57,10 +57,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 
 	// 1. What the index files say, and what the store holds.
 	packs := map[blob.ID]*packInfo{}
-	if err := r.ReloadIndex(ctx); err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
-	}
-	if _, err := r.ReadIndexFiles(ctx, func(_ string, ps []index.Pack) {
+	if _, err := r.ReloadIndexFiles(ctx, func(_ string, ps []index.Pack) {
 		for _, p := range ps {
 			if _, ok := packs[p.ID]; !ok {
 				packs[p.ID] = &packInfo{entries: p.Entries}

@@ -434,13 +434,11 @@ func (r *Repository) CopySealed(ctx context.Context, t blob.Type, id blob.ID, se
 	return true, nil
 }
 
-// ReloadIndex drops the in-memory index and reads the index files again
-// (after prune has replaced them).
+// ReloadIndex replaces the in-memory index with what the index files say
+// now (after prune has replaced them).
 func (r *Repository) ReloadIndex(ctx context.Context) error {
-	r.mu.Lock()
-	r.idx = index.New()
-	r.mu.Unlock()
-	return r.LoadIndex(ctx)
+	_, err := r.ReloadIndexFiles(ctx, func(string, []index.Pack) {})
+	return err
 }
 
 // ReadPackRange reads length stored bytes of a pack from offset: several

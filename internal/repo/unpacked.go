@@ -87,21 +87,35 @@ func (r *Repository) DeleteUnpacked(ctx context.Context, kind, id string) error 
 
 // LoadIndex reads every index file into memory (in parallel).
 func (r *Repository) LoadIndex(ctx context.Context) error {
-	_, err := r.ReadIndexFiles(ctx, func(string, []index.Pack) {})
+	_, err := r.EachIndexFile(ctx, func(_ string, packs []index.Pack) error {
+		for _, p := range packs {
+			r.idx.Add(p)
+		}
+		return nil
+	})
 	return err
 }
 
-// ReadIndexFiles loads every index file into the in-memory index and also
-// hands each file's packs to fn (called from one goroutine at a time). It
-// returns the IDs of the index files read.
-func (r *Repository) ReadIndexFiles(ctx context.Context, fn func(id string, packs []index.Pack)) ([]string, error) {
-	return r.EachIndexFile(ctx, func(id string, packs []index.Pack) error {
+// ReloadIndexFiles replaces the in-memory index with what the index files
+// say now, reading each once, and also hands each file's packs to fn
+// (called from one goroutine at a time). It returns the IDs of the index
+// files read.
+func (r *Repository) ReloadIndexFiles(ctx context.Context, fn func(id string, packs []index.Pack)) ([]string, error) {
+	fresh := index.New()
+	ids, err := r.EachIndexFile(ctx, func(id string, packs []index.Pack) error {
 		for _, p := range packs {
-			r.idx.Add(p)
+			fresh.Add(p)
 		}
 		fn(id, packs)
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.idx = fresh
+	r.mu.Unlock()
+	return ids, nil
 }
 
 // EachIndexFile reads and decodes every index file, 8 at a time, and calls
