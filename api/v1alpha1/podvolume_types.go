@@ -140,6 +140,12 @@ type PodVolumeRestoreSpec struct {
 	SnapshotID string `json:"snapshotID,omitempty"`
 	// StorageLocation is the BackupLocation to read from.
 	StorageLocation string `json:"storageLocation"`
+	// DataFrom names the PodVolumeRestore (in this namespace) that writes
+	// the data of this volume's claim for another restored pod: a claim
+	// that several pods mount is written once. This item waits until that
+	// one has finished, then releases its own pod.
+	// +optional
+	DataFrom string `json:"dataFrom,omitempty"`
 }
 
 // PodVolumeRestore is a work item for the node agent: restore one volume

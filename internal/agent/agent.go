@@ -20,6 +20,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/location"
 	"github.com/cairn-backup/cairn/internal/podvolume"
 	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/snapshot"
 )
 
 // +kubebuilder:rbac:groups=cairn.dev,resources=podvolumebackups;podvolumerestores,verbs=get;list;watch
@@ -90,7 +91,12 @@ type base struct {
 
 	mu      sync.Mutex
 	started map[string]bool // UIDs of work items this process started
-	ring    repo.Keyring    // unwrapped repository keys: one key derivation per location, not per volume
+	// repos keeps each location's repository open between work items: one
+	// key derivation and one full index read per location, not per volume.
+	repos location.Pool
+	// snaps holds the snapshots read so far: finding a volume's parent
+	// reads only the snapshots written since the last work item.
+	snaps snapshot.Cache
 }
 
 func (b *base) markStarted(uid any) {
@@ -105,6 +111,21 @@ func (b *base) startedHere(uid any) bool {
 	return b.started[fmt.Sprint(uid)]
 }
 
+// slots bound the volumes a reconciler reads or writes at once
+// (Concurrency). It reconciles twice as many work items at once, so that
+// their API reads and status writes overlap the others' data.
+type slots chan struct{}
+
+// take waits for a slot; call release when done with the volume's data.
+func (s slots) take(ctx context.Context) (release func(), err error) {
+	select {
+	case s <- struct{}{}:
+		return func() { <-s }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 func (b *base) metaNow() *metav1.Time {
 	t := metav1.NewTime(b.o.Now().UTC().Truncate(time.Second))
 	return &t
@@ -117,10 +138,10 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		return err
 	}
 	b := &base{c: mgr.GetClient(), api: mgr.GetAPIReader(), o: o, started: map[string]bool{}}
-	if err := (&BackupReconciler{base: b}).setup(mgr); err != nil {
+	if err := (&BackupReconciler{base: b, slots: make(slots, o.Concurrency)}).setup(mgr); err != nil {
 		return fmt.Errorf("agent: backup reconciler: %w", err)
 	}
-	if err := (&RestoreReconciler{base: b}).setup(mgr); err != nil {
+	if err := (&RestoreReconciler{base: b, slots: make(slots, o.Concurrency)}).setup(mgr); err != nil {
 		return fmt.Errorf("agent: restore reconciler: %w", err)
 	}
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -220,26 +241,49 @@ func (b *base) pod(ctx context.Context, ref cairnv1.PodRef) (*corev1.Pod, error)
 
 var errGone = errors.New("pod gone")
 
-// withRepo opens the repository of BackupLocation name, takes a shared
-// lock (unless the location is ReadOnly) and runs fn.
+// withRepo opens the repository of BackupLocation name (or takes it open
+// from an earlier work item), takes a shared lock (unless the location is
+// ReadOnly) and runs fn.
 func (b *base) withRepo(ctx context.Context, name, purpose string, fn func(*repo.Repository) error) error {
 	var loc cairnv1.BackupLocation
 	if err := b.c.Get(ctx, client.ObjectKey{Namespace: b.o.Namespace, Name: name}, &loc); err != nil {
 		return fmt.Errorf("BackupLocation %q: %w", name, err)
 	}
-	r, err := location.OpenWith(ctx, b.api, &loc, &b.ring)
-	if err != nil {
-		return fmt.Errorf("BackupLocation %s: %w", name, err)
+	for attempt := 0; ; attempt++ {
+		l, err := b.repos.Get(ctx, b.api, &loc)
+		if err != nil {
+			return fmt.Errorf("BackupLocation %s: %w", name, err)
+		}
+		err = b.locked(ctx, l, loc.Spec.AccessMode != cairnv1.ReadOnly, purpose, fn)
+		var stale staleError
+		if errors.As(err, &stale) && attempt == 0 {
+			// Re-created, a key removed, or unreadable since the last
+			// work item: open it afresh (which reports a revoked key).
+			ctrl.LoggerFrom(ctx).Info("repository kept open is stale; opening it again", "location", name, "reason", stale.error.Error())
+			continue
+		}
+		return err
 	}
-	defer r.Close()
-	if loc.Spec.AccessMode != cairnv1.ReadOnly {
-		l, err := r.Lock(ctx, false, purpose)
+}
+
+// staleError: a repository kept open could not be brought up to date.
+type staleError struct{ error }
+
+// locked runs fn on l's repository under a shared lock (when lock) and
+// gives it back to the pool.
+func (b *base) locked(ctx context.Context, l *location.Lease, lock bool, purpose string, fn func(*repo.Repository) error) (err error) {
+	defer func() { l.Release(err == nil) }()
+	if lock {
+		lk, err := l.Lock(ctx, false, purpose)
 		if err != nil {
 			return err
 		}
-		defer func() { _ = l.Unlock(context.WithoutCancel(ctx)) }()
+		defer func() { _ = lk.Unlock(context.WithoutCancel(ctx)) }()
 	}
-	return fn(r)
+	if err := l.Fresh(ctx); err != nil {
+		return staleError{err}
+	}
+	return fn(l.Repository)
 }
 
 // progress calls write every interval until stop is closed.

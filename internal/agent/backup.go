@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,7 +22,10 @@ import (
 )
 
 // BackupReconciler backs up the volumes of PodVolumeBackups for its node.
-type BackupReconciler struct{ *base }
+type BackupReconciler struct {
+	*base
+	slots slots
+}
 
 func (r *BackupReconciler) setup(mgr ctrl.Manager) error {
 	mine := predicate.NewPredicateFuncs(func(o client.Object) bool {
@@ -30,7 +34,7 @@ func (r *BackupReconciler) setup(mgr ctrl.Manager) error {
 	})
 	return ctrl.NewControllerManagedBy(mgr).Named("podvolumebackup").
 		For(&cairnv1.PodVolumeBackup{}, builder.WithPredicates(mine)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.o.Concurrency}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2 * r.o.Concurrency}).
 		Complete(r)
 }
 
@@ -49,13 +53,40 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		return ctrl.Result{}, r.finish(ctx, &p, errors.New("the agent stopped while backing up this volume; nothing of it was saved (a snapshot is written only at the end): the next backup takes it afresh"))
 	}
+	pod, dir, err := r.mounted(ctx, &p)
+	if err != nil {
+		return ctrl.Result{}, r.finish(ctx, &p, err)
+	}
+	release, err := r.slots.take(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	p.Status.Phase = cairnv1.VolumeInProgress
 	p.Status.StartTimestamp = r.metaNow()
 	if err := r.c.Status().Update(ctx, &p); err != nil {
+		release()
 		return ctrl.Result{}, err // a conflict: the next reconcile starts again
 	}
 	r.markStarted(p.UID)
-	return ctrl.Result{}, r.finish(ctx, &p, r.backup(ctx, &p))
+	err = r.backup(ctx, &p, pod, dir)
+	release()
+	return ctrl.Result{}, r.finish(ctx, &p, err)
+}
+
+// mounted returns p's pod and the folder of its volume on this node.
+func (r *BackupReconciler) mounted(ctx context.Context, p *cairnv1.PodVolumeBackup) (*corev1.Pod, string, error) {
+	pod, err := r.pod(ctx, p.Spec.Pod)
+	if err != nil {
+		return nil, "", err
+	}
+	dir, err := r.volumeDir(ctx, pod, p.Spec.Volume)
+	if err != nil {
+		return nil, "", err
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, "", fmt.Errorf("volume %s of pod %s/%s is not mounted on node %s (no folder %s): %v", p.Spec.Volume, pod.Namespace, pod.Name, r.o.Node, dir, err)
+	}
+	return pod, dir, nil
 }
 
 // finish writes the outcome of p.
@@ -71,23 +102,12 @@ func (r *BackupReconciler) finish(ctx context.Context, p *cairnv1.PodVolumeBacku
 	return r.c.Status().Update(ctx, p)
 }
 
-// backup reads the volume and writes its snapshot; p.Status gets the
-// snapshot and the counts.
-func (r *BackupReconciler) backup(ctx context.Context, p *cairnv1.PodVolumeBackup) error {
-	pod, err := r.pod(ctx, p.Spec.Pod)
-	if err != nil {
-		return err
-	}
-	dir, err := r.volumeDir(ctx, pod, p.Spec.Volume)
-	if err != nil {
-		return err
-	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return fmt.Errorf("volume %s of pod %s/%s is not mounted on node %s (no folder %s): %v", p.Spec.Volume, pod.Namespace, pod.Name, r.o.Node, dir, err)
-	}
+// backup reads the volume of pod in dir and writes its snapshot; p.Status
+// gets the snapshot and the counts.
+func (r *BackupReconciler) backup(ctx context.Context, p *cairnv1.PodVolumeBackup, pod *corev1.Pod, dir string) error {
 	labels := podvolume.SnapshotLabels(p.Spec.BackupName, pod.Namespace, pod.Name, p.Spec.Volume, p.Spec.PVC, p.Spec.Owner)
 	return r.withRepo(ctx, p.Spec.StorageLocation, "backup of volume "+p.Name, func(rp *repo.Repository) error {
-		parent, err := newest(ctx, rp, podvolume.ParentLabels(pod.Namespace, p.Spec.Volume, p.Spec.PVC, p.Spec.Owner))
+		parent, err := r.newest(ctx, rp, podvolume.ParentLabels(pod.Namespace, p.Spec.Volume, p.Spec.PVC, p.Spec.Owner))
 		if err != nil {
 			return err
 		}
@@ -130,8 +150,8 @@ func (r *BackupReconciler) backup(ctx context.Context, p *cairnv1.PodVolumeBacku
 }
 
 // newest returns the newest snapshot with labels, or nil.
-func newest(ctx context.Context, rp *repo.Repository, labels map[string]string) (*snapshot.Snapshot, error) {
-	all, err := snapshot.List(ctx, rp)
+func (r *BackupReconciler) newest(ctx context.Context, rp *repo.Repository, labels map[string]string) (*snapshot.Snapshot, error) {
+	all, err := r.snaps.List(ctx, rp)
 	if err != nil {
 		return nil, err
 	}

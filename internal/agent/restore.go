@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -22,7 +25,10 @@ import (
 )
 
 // RestoreReconciler fills the volumes of restored pods on its node.
-type RestoreReconciler struct{ *base }
+type RestoreReconciler struct {
+	*base
+	slots slots
+}
 
 func (r *RestoreReconciler) setup(mgr ctrl.Manager) error {
 	mine := predicate.NewPredicateFuncs(func(o client.Object) bool {
@@ -31,7 +37,7 @@ func (r *RestoreReconciler) setup(mgr ctrl.Manager) error {
 	})
 	return ctrl.NewControllerManagedBy(mgr).Named("podvolumerestore").
 		For(&cairnv1.PodVolumeRestore{}, builder.WithPredicates(mine)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.o.Concurrency}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2 * r.o.Concurrency}).
 		Complete(r)
 }
 
@@ -67,7 +73,35 @@ func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			return ctrl.Result{}, err
 		}
 	}
-	return ctrl.Result{}, r.finish(ctx, &p, r.restore(ctx, &p, dir))
+	write := true
+	if p.Spec.DataFrom != "" {
+		done, ok, why := r.source(ctx, &p)
+		if !done {
+			return ctrl.Result{RequeueAfter: pollInterval}, nil
+		}
+		write = !ok
+		p.Status.Message = why
+	}
+	return ctrl.Result{}, r.finish(ctx, &p, r.restore(ctx, &p, pod, dir, write))
+}
+
+// source looks at the work item that writes p's claim for another pod:
+// whether it has finished, whether it wrote the data, and what to say.
+// When it failed (or is gone), p writes the data itself.
+func (r *RestoreReconciler) source(ctx context.Context, p *cairnv1.PodVolumeRestore) (done, ok bool, why string) {
+	var src cairnv1.PodVolumeRestore
+	err := r.c.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: p.Spec.DataFrom}, &src)
+	switch {
+	case apierrors.IsNotFound(err):
+		return true, false, "the work item that was to write this claim's data, " + p.Spec.DataFrom + ", is gone: written here"
+	case err != nil:
+		return false, false, ""
+	case src.Status.Phase == cairnv1.VolumeCompleted:
+		return true, true, "the claim's data was written by " + p.Spec.DataFrom + " (another pod that mounts it); pod released"
+	case src.Status.Phase == cairnv1.VolumeFailed:
+		return true, false, "the claim's data was to be written by " + p.Spec.DataFrom + ", which failed: written here"
+	}
+	return false, false, ""
 }
 
 func (r *RestoreReconciler) finish(ctx context.Context, p *cairnv1.PodVolumeRestore, err error) error {
@@ -82,12 +116,17 @@ func (r *RestoreReconciler) finish(ctx context.Context, p *cairnv1.PodVolumeRest
 	return r.c.Status().Update(ctx, p)
 }
 
-// restore writes the snapshot into dir, then the marker that releases the
-// pod's init container. A failed restore writes no marker: the pod waits
-// until its deadline, and the Restore reports the volume failed.
-func (r *RestoreReconciler) restore(ctx context.Context, p *cairnv1.PodVolumeRestore, dir string) error {
-	if p.Spec.SnapshotID != "" {
-		err := r.withRepo(ctx, p.Spec.StorageLocation, "restore of volume "+p.Name, func(rp *repo.Repository) error {
+// restore writes the snapshot into dir (when write), then the marker that
+// releases the pod's init container. A failed restore writes no marker: the
+// pod waits until its deadline, and the Restore reports the volume failed.
+func (r *RestoreReconciler) restore(ctx context.Context, p *cairnv1.PodVolumeRestore, pod *corev1.Pod, dir string, write bool) error {
+	if p.Spec.SnapshotID != "" && write {
+		release, err := r.slots.take(ctx)
+		if err != nil {
+			return err
+		}
+		defer release()
+		err = r.withRepo(ctx, p.Spec.StorageLocation, "restore of volume "+p.Name, func(rp *repo.Repository) error {
 			sn, err := snapshot.Load(ctx, rp, p.Spec.SnapshotID)
 			if err != nil {
 				return fmt.Errorf("volume snapshot %s: %w", p.Spec.SnapshotID, err)
@@ -96,14 +135,14 @@ func (r *RestoreReconciler) restore(ctx context.Context, p *cairnv1.PodVolumeRes
 			res, err := restorer.Run(ctx, rp, sn, restorer.Options{Target: dir, Progress: &prog})
 			p.Status.Progress = cairnv1.VolumeProgress{Files: prog.Files.Load(), Bytes: prog.Bytes.Load()}
 			if res != nil {
-				p.Status.Message = fmt.Sprintf("%d files, %d bytes restored", res.Files, res.Bytes)
+				p.Status.Message = strings.TrimPrefix(p.Status.Message+"; ", "; ") + fmt.Sprintf("%d files, %d bytes restored", res.Files, res.Bytes)
 			}
 			return err
 		})
 		if err != nil {
 			return err
 		}
-	} else {
+	} else if p.Spec.SnapshotID == "" {
 		p.Status.Message = "the backup holds no data for this volume; the pod was released"
 	}
 	p.Status.SnapshotID = p.Spec.SnapshotID
@@ -111,5 +150,51 @@ func (r *RestoreReconciler) restore(ctx context.Context, p *cairnv1.PodVolumeRes
 	if err := os.WriteFile(marker, nil, 0o644); err != nil {
 		return fmt.Errorf("release the pod's init container: %w", err)
 	}
+	go r.removeMarker(ctx, pod, marker)
 	return nil
+}
+
+// markerWait bounds how long the agent waits for a released pod's init
+// container to end before it stops looking after its marker.
+const markerWait = 10 * time.Minute
+
+// removeMarker removes the marker once the pod's init container has ended.
+// The init container removes it itself, but cannot when the pod runs as a
+// user without write access to the volume's top folder; the marker would
+// stay in the volume (backups leave it out, but the application sees it).
+func (r *RestoreReconciler) removeMarker(ctx context.Context, pod *corev1.Pod, marker string) {
+	ctx, cancel := context.WithTimeout(ctx, markerWait)
+	defer cancel()
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var now corev1.Pod
+		err := r.api.Get(ctx, client.ObjectKeyFromObject(pod), &now)
+		gone := apierrors.IsNotFound(err) || (err == nil && now.UID != pod.UID)
+		if err != nil && !gone {
+			continue
+		}
+		if !gone && !initEnded(&now) {
+			continue
+		}
+		if err := os.Remove(marker); err != nil && !errors.Is(err, os.ErrNotExist) && !gone {
+			ctrl.LoggerFrom(ctx).Info("restore marker not removed", "path", marker, "error", err.Error())
+		}
+		return
+	}
+}
+
+// initEnded reports whether pod's restore-wait init container has ended.
+func initEnded(pod *corev1.Pod) bool {
+	for _, s := range pod.Status.InitContainerStatuses {
+		if s.Name == podvolume.InitContainerName {
+			return s.State.Terminated != nil || s.State.Running == nil && s.LastTerminationState.Terminated != nil
+		}
+	}
+	return pod.Status.Phase == corev1.PodRunning || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 }

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -28,11 +30,14 @@ import (
 // of a Deployment, StatefulSet, ReplicaSet, DaemonSet or Job, whose volumes
 // have data in the backup gets the restore-wait init container. Then, as
 // the restored pods are scheduled, a PodVolumeRestore is created for each
-// of their volumes (await).
+// of their volumes (await), until every workload has as many pods as it
+// runs (a StatefulSet makes its second pod only once the first is ready).
 //
 // The data of a PVC-backed volume is found by the claim's name in the
-// backup's namespace (namespace mapping keeps claim names), that of an
-// emptyDir by the workload and the volume's name.
+// backup's namespace (namespace mapping keeps claim names; a StatefulSet's
+// claims are "<template>-<name>-<ordinal>"), that of an emptyDir by the
+// workload and the volume's name. A claim that several restored pods mount
+// is written once: the other pods' work items wait for that one.
 type volumeRestore struct {
 	rs       *cairnv1.Restore
 	loc      string
@@ -41,7 +46,7 @@ type volumeRestore struct {
 	byOwner  map[string]string // "<ns>/<Kind>/<name>/<volume>" → snapshot ID
 	mapping  map[string]string
 	mu       sync.Mutex
-	expected map[string]bool // "<target ns>/<Kind>/<name>" of prepared workloads
+	expected map[string]int // "<target ns>/<Kind>/<name>" of prepared workloads → pods it runs (podvolume.DesiredPods)
 }
 
 func newVolumeRestore(rs *cairnv1.Restore, loc string, image string, deadline time.Time, snaps []*snapshot.Snapshot) *volumeRestore {
@@ -50,7 +55,7 @@ func newVolumeRestore(rs *cairnv1.Restore, loc string, image string, deadline ti
 		wait:     podvolume.Wait{Restore: rs.Name, Image: image, Deadline: deadline},
 		byPVC:    map[string]string{},
 		byOwner:  map[string]string{},
-		expected: map[string]bool{},
+		expected: map[string]int{},
 	}
 	for _, sn := range snaps { // oldest first: the newest of a key wins
 		l := sn.Labels
@@ -91,9 +96,20 @@ func (v *volumeRestore) transform(group, kind, ns string, obj map[string]any) er
 	}
 	owner := kind + "/" + u.GetName()
 	var wait []string
+	listed := map[string]bool{}
 	for _, vol := range vols {
+		listed[vol.Name] = true
 		if v.snapshotFor(ns, owner, vol) != "" {
 			wait = append(wait, vol.Name)
+		}
+	}
+	if group == "apps" && kind == "StatefulSet" {
+		// Its pods' claims come from the templates: the backup knows them
+		// by the StatefulSet and the volume's name.
+		for _, name := range podvolume.ClaimTemplates(obj) {
+			if !listed[name] && v.byOwner[ns+"/"+owner+"/"+name] != "" {
+				wait = append(wait, name)
+			}
 		}
 	}
 	if len(wait) == 0 {
@@ -105,22 +121,22 @@ func (v *volumeRestore) transform(group, kind, ns string, obj map[string]any) er
 		return err
 	}
 	v.mu.Lock()
-	v.expected[u.GetNamespace()+"/"+owner] = true
+	v.expected[u.GetNamespace()+"/"+owner] = podvolume.DesiredPods(kind, obj)
 	v.mu.Unlock()
 	return nil
 }
 
 // restoreVolumes creates the PodVolumeRestores of the pods of the
-// workloads the cluster restore created (rep) and waits for them, bounded
-// by VolumeTimeout.
+// workloads the cluster restore created (rep), until each workload has as
+// many pods as it runs, and waits for them; both bounded by VolumeTimeout.
 func (r *RestoreReconciler) restoreVolumes(ctx context.Context, log logr.Logger, v *volumeRestore, rep *clusterrestore.Report) (*cairnv1.VolumeSummary, string) {
 	sum := &cairnv1.VolumeSummary{}
-	want := map[string]bool{} // workloads created by this restore, not yet seen with a pod
+	want := map[string]int{} // workloads created by this restore → pods they run
 	nss := map[string]bool{}
 	for _, it := range rep.Items {
 		key := it.Namespace + "/" + it.Kind + "/" + it.Name
-		if it.Action == clusterrestore.Created && v.expected[key] {
-			want[key] = true
+		if n, ok := v.expected[key]; ok && it.Action == clusterrestore.Created {
+			want[key] = n
 			nss[it.Namespace] = true
 		}
 	}
@@ -130,7 +146,9 @@ func (r *RestoreReconciler) restoreVolumes(ctx context.Context, log logr.Logger,
 	deadline := time.Now().Add(r.o.VolumeTimeout)
 	var names []string
 	made := map[string]bool{}
-	for len(want) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+	seen := map[string]map[types.UID]bool{} // workload → its pods with work items
+	claims := map[string]string{}           // "<ns>/<claim>" → the work item that writes its data
+	for ctx.Err() == nil {
 		for ns := range nss {
 			var pods corev1.PodList
 			if err := r.api.List(ctx, &pods, client.InNamespace(ns)); err != nil {
@@ -145,13 +163,17 @@ func (r *RestoreReconciler) restoreVolumes(ctx context.Context, log logr.Logger,
 				}
 				src := pod.Annotations[podvolume.AnnotationRestoreSource]
 				srcNS, owner, _ := strings.Cut(src, "/")
-				delete(want, pod.Namespace+"/"+owner)
+				key := pod.Namespace + "/" + owner
+				if seen[key] == nil {
+					seen[key] = map[types.UID]bool{}
+				}
+				seen[key][pod.UID] = true
 				for _, vol := range vols {
 					item := itemName(v.rs.Name, string(pod.UID), vol)
 					if made[item] {
 						continue
 					}
-					if err := r.createVolumeRestore(ctx, v, pod, vol, item, srcNS, owner); err != nil {
+					if err := r.createVolumeRestore(ctx, v, pod, vol, item, srcNS, owner, claims); err != nil {
 						sum.Failed = append(sum.Failed, fmt.Sprintf("%s/%s volume %s: %v", pod.Namespace, pod.Name, vol, err))
 					} else {
 						names = append(names, item)
@@ -160,15 +182,21 @@ func (r *RestoreReconciler) restoreVolumes(ctx context.Context, log logr.Logger,
 				}
 			}
 		}
-		if len(want) > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(volumePoll):
-			}
+		if r.allScheduled(ctx, want, seen) || !time.Now().Before(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(volumePoll):
 		}
 	}
-	for key := range want {
-		sum.Missed = append(sum.Missed, fmt.Sprintf("%s: no pod of it was scheduled within %s", key, r.o.VolumeTimeout))
+	for key, n := range want {
+		switch got := len(seen[key]); {
+		case got == 0 && n != 0:
+			sum.Missed = append(sum.Missed, fmt.Sprintf("%s: no pod of it was scheduled within %s", key, r.o.VolumeTimeout))
+		case n > 0 && got < n:
+			sum.Missed = append(sum.Missed, fmt.Sprintf("%s: %d of its %d pods were scheduled within %s; the others wait until their deadline and start without the backup's data", key, got, n, r.o.VolumeTimeout))
+		}
 	}
 	sort.Strings(sum.Missed)
 	log.Info("restoring pod volumes", "restore", v.rs.Name, "volumes", len(names))
@@ -180,17 +208,59 @@ func (r *RestoreReconciler) restoreVolumes(ctx context.Context, log logr.Logger,
 	return sum, volumeReason(sum, "restored")
 }
 
-func (r *RestoreReconciler) createVolumeRestore(ctx context.Context, v *volumeRestore, pod *corev1.Pod, vol, name, srcNS, owner string) error {
-	snap := ""
+// allScheduled reports whether every workload in want has as many pods in
+// seen as it runs; a DaemonSet's count comes from its status.
+func (r *RestoreReconciler) allScheduled(ctx context.Context, want map[string]int, seen map[string]map[types.UID]bool) bool {
+	for key, n := range want {
+		if n == podvolume.PodsUnknown {
+			n = r.daemonSetPods(ctx, key)
+		}
+		if n < 0 || len(seen[key]) < n {
+			return false
+		}
+	}
+	return true
+}
+
+// daemonSetPods returns how many pods the DaemonSet "<ns>/DaemonSet/<name>"
+// runs, or PodsUnknown until its controller has seen it.
+func (r *RestoreReconciler) daemonSetPods(ctx context.Context, key string) int {
+	parts := strings.Split(key, "/")
+	if len(parts) != 3 {
+		return podvolume.PodsUnknown
+	}
+	var ds appsv1.DaemonSet
+	if err := r.api.Get(ctx, client.ObjectKey{Namespace: parts[0], Name: parts[2]}, &ds); err != nil || ds.Status.ObservedGeneration < ds.Generation {
+		return podvolume.PodsUnknown
+	}
+	return int(ds.Status.DesiredNumberScheduled)
+}
+
+// createVolumeRestore creates the work item name for volume vol of pod. A
+// claim already written by another item of this restore (claims) is not
+// written again: the item waits for that one.
+func (r *RestoreReconciler) createVolumeRestore(ctx context.Context, v *volumeRestore, pod *corev1.Pod, vol, name, srcNS, owner string, claims map[string]string) error {
+	snap, claim := "", ""
 	for _, pv := range pod.Spec.Volumes {
 		if pv.Name == vol {
 			snap = v.snapshotFor(srcNS, owner, pv)
+			if pv.PersistentVolumeClaim != nil {
+				claim = pod.Namespace + "/" + pv.PersistentVolumeClaim.ClaimName
+			}
+		}
+	}
+	from := ""
+	if claim != "" && snap != "" {
+		if first, ok := claims[claim]; ok {
+			from = first
+		} else {
+			claims[claim] = name
 		}
 	}
 	p := &cairnv1.PodVolumeRestore{
 		ObjectMeta: metav1.ObjectMeta{Namespace: r.o.Namespace, Name: name, Labels: map[string]string{cairnv1.LabelNode: labelOr(pod.Spec.NodeName)}},
 		Spec: cairnv1.PodVolumeRestoreSpec{
-			RestoreName: v.rs.Name, Node: pod.Spec.NodeName, Volume: vol, SnapshotID: snap, StorageLocation: v.loc,
+			RestoreName: v.rs.Name, Node: pod.Spec.NodeName, Volume: vol, SnapshotID: snap, StorageLocation: v.loc, DataFrom: from,
 			Pod: cairnv1.PodRef{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		},
 	}

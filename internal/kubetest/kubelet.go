@@ -18,7 +18,12 @@ import (
 //   - resolvConf "": pods use hostNetwork and no DNS;
 //   - makeIPTablesUtilChains false: the host's firewall is left alone;
 //   - ports, log and plugin folders of its own, so that parallel runs do
-//     not collide.
+//     not collide;
+//   - no eviction and no image garbage collection for a full disk: the
+//     disk is shared (a benchmark's datasets and repositories can take
+//     it below the kubelet's default 15 % imagefs threshold, which evicts
+//     the test's pods), and the images are imported locally, so a
+//     collected image could not be pulled again.
 func kubeletConfig(address, socket string, port, healthzPort int, dir string) ([]byte, error) {
 	return json.MarshalIndent(map[string]any{
 		"apiVersion":             "kubelet.config.k8s.io/v1beta1",
@@ -46,6 +51,12 @@ func kubeletConfig(address, socket string, port, healthzPort int, dir string) ([
 		"makeIPTablesUtilChains": false,
 		"podLogsDir":             filepath.Join(dir, "pod-logs"),
 		"volumePluginDir":        filepath.Join(dir, "volume-plugins"),
+		"evictionHard": map[string]string{
+			"memory.available": "100Mi", "nodefs.available": "0%", "nodefs.inodesFree": "0%",
+			"imagefs.available": "0%", "imagefs.inodesFree": "0%",
+		},
+		"imageGCHighThresholdPercent": 100,
+		"imageGCLowThresholdPercent":  99,
 	}, "", "  ")
 }
 

@@ -226,3 +226,38 @@ func TestInject(t *testing.T) {
 		t.Error("ConfigMap has a pod template?")
 	}
 }
+
+func TestClaimTemplatesAndDesiredPods(t *testing.T) {
+	sts := map[string]any{"spec": map[string]any{
+		"replicas": int64(3),
+		"volumeClaimTemplates": []any{
+			map[string]any{"metadata": map[string]any{"name": "data"}},
+			map[string]any{"metadata": map[string]any{"name": "logs"}},
+		},
+	}}
+	if got := ClaimTemplates(sts); strings.Join(got, ",") != "data,logs" {
+		t.Errorf("ClaimTemplates = %v", got)
+	}
+	if got := ClaimTemplates(map[string]any{"spec": map[string]any{}}); len(got) != 0 {
+		t.Errorf("ClaimTemplates of none = %v", got)
+	}
+	for _, c := range []struct {
+		kind string
+		spec map[string]any
+		want int
+	}{
+		{"StatefulSet", sts["spec"].(map[string]any), 3},
+		{"Deployment", map[string]any{}, 1},
+		{"Deployment", map[string]any{"replicas": int64(0)}, 0},
+		{"Pod", map[string]any{}, 1},
+		{"DaemonSet", map[string]any{}, PodsUnknown},
+		{"Job", map[string]any{}, 1},
+		{"Job", map[string]any{"parallelism": int64(4), "completions": int64(2)}, 2},
+		{"Job", map[string]any{"parallelism": int64(4)}, 4},
+		{"Job", map[string]any{"parallelism": int64(4), "suspend": true}, 0},
+	} {
+		if got := DesiredPods(c.kind, map[string]any{"spec": c.spec}); got != c.want {
+			t.Errorf("DesiredPods(%s, %v) = %d, want %d", c.kind, c.spec, got, c.want)
+		}
+	}
+}

@@ -151,3 +151,57 @@ func WaitScript(volumes []string, deadline time.Time) string {
 func WaitVolumes(pod *corev1.Pod) (restore string, volumes []string) {
 	return pod.Annotations[AnnotationRestore], List(pod.Annotations[AnnotationRestoreVolumes])
 }
+
+// ClaimTemplates returns the names of a StatefulSet's volume claim
+// templates: its pods get a volume of each name, bound to the claim
+// "<template>-<statefulset>-<ordinal>", which the pod template does not
+// list.
+func ClaimTemplates(obj map[string]any) []string {
+	list, _, _ := unstructured.NestedSlice(obj, "spec", "volumeClaimTemplates")
+	var out []string
+	for _, item := range list {
+		if name, _, _ := unstructured.NestedString(asMap(item), "metadata", "name"); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// PodsUnknown is what DesiredPods returns for a DaemonSet: how many pods
+// it runs depends on the nodes (its status says, once its controller saw
+// it).
+const PodsUnknown = -1
+
+// DesiredPods returns how many pods a restored object of kind runs at
+// once: 1 for a Pod, the replicas of a Deployment, ReplicaSet or
+// StatefulSet (1 when unset), a Job's parallelism bounded by its
+// completions (0 when suspended), PodsUnknown for a DaemonSet.
+func DesiredPods(kind string, obj map[string]any) int {
+	num := func(def int64, path ...string) int64 {
+		if n, ok, _ := unstructured.NestedInt64(obj, path...); ok {
+			return n
+		}
+		return def
+	}
+	switch kind {
+	case "Pod":
+		return 1
+	case "DaemonSet":
+		return PodsUnknown
+	case "Job":
+		if s, _, _ := unstructured.NestedBool(obj, "spec", "suspend"); s {
+			return 0
+		}
+		p := num(1, "spec", "parallelism")
+		if c := num(p, "spec", "completions"); c < p {
+			p = c
+		}
+		return int(max(p, 0))
+	}
+	return int(max(num(1, "spec", "replicas"), 0))
+}

@@ -311,9 +311,13 @@ func (r *Repository) Flush(ctx context.Context) error {
 }
 
 func (r *Repository) writeIndex(ctx context.Context, packs []index.Pack) error {
-	if _, err := r.SaveUnpacked(ctx, KindIndex, index.Encode(packs)); err != nil {
+	id, err := r.SaveUnpacked(ctx, KindIndex, index.Encode(packs))
+	if err != nil {
 		return fmt.Errorf("repo: write index: %w", err)
 	}
+	r.mu.Lock()
+	r.indexFiles[id] = struct{}{}
+	r.mu.Unlock()
 	return nil
 }
 

@@ -18,6 +18,9 @@ var (
 	ErrCorrupt = errors.New("repository data is corrupt")
 	// ErrLocked: another process holds a conflicting lock.
 	ErrLocked = errors.New("repository is locked")
+	// ErrChanged: the repository at the location is not the one opened
+	// (it was re-created since).
+	ErrChanged = errors.New("the repository at this location was replaced")
 	// ErrKeyInUse: the key that opened the repository cannot be removed by itself.
 	ErrKeyInUse = errors.New("key is in use")
 )

@@ -54,6 +54,9 @@ type Repository struct {
 	dec   *zstd.Decoder
 
 	idx *index.Index
+	// indexFiles are the index files idx holds (read or written here);
+	// Refresh reads only the others. Guarded by mu.
+	indexFiles map[string]struct{}
 
 	mu        sync.Mutex
 	pending   map[blob.ID]struct{} // saved, not yet uploaded
@@ -189,7 +192,7 @@ func newRepository(s store.Store, cfg Config, master []byte, keyID string, opts 
 	r := &Repository{
 		store: s, cfg: cfg, master: master, keyID: keyID, keys: keys,
 		table: chunker.NewTable(keys.ChunkerSeed()), opts: opts, enc: enc, probe: probe, dec: dec,
-		idx: index.New(), pending: map[blob.ID]struct{}{}, open: map[blob.Type]*packWriter{},
+		idx: index.New(), indexFiles: map[string]struct{}{}, pending: map[blob.ID]struct{}{}, open: map[blob.Type]*packWriter{},
 	}
 	r.uploads = new(errgroup.Group)
 	r.uploads.SetLimit(opts.Uploads)

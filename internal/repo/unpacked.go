@@ -87,13 +87,21 @@ func (r *Repository) DeleteUnpacked(ctx context.Context, kind, id string) error 
 
 // LoadIndex reads every index file into memory (in parallel).
 func (r *Repository) LoadIndex(ctx context.Context) error {
-	_, err := r.EachIndexFile(ctx, func(_ string, packs []index.Pack) error {
-		for _, p := range packs {
-			r.idx.Add(p)
-		}
+	_, err := r.EachIndexFile(ctx, func(id string, packs []index.Pack) error {
+		r.addIndexFile(id, packs)
 		return nil
 	})
 	return err
+}
+
+// addIndexFile adds the packs of index file id to the in-memory index.
+func (r *Repository) addIndexFile(id string, packs []index.Pack) {
+	for _, p := range packs {
+		r.idx.Add(p)
+	}
+	r.mu.Lock()
+	r.indexFiles[id] = struct{}{}
+	r.mu.Unlock()
 }
 
 // ReloadIndexFiles replaces the in-memory index with what the index files
@@ -112,10 +120,69 @@ func (r *Repository) ReloadIndexFiles(ctx context.Context, fn func(id string, pa
 	if err != nil {
 		return nil, err
 	}
+	files := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		files[id] = struct{}{}
+	}
 	r.mu.Lock()
 	r.idx = fresh
+	r.indexFiles = files
 	r.mu.Unlock()
 	return ids, nil
+}
+
+// Refresh brings a repository that stays open across jobs (the node
+// agent's) up to date with its store before the next job: it fails when
+// the repository at the location was re-created (ErrChanged) or the key it
+// was opened with was removed (ErrWrongPassword: `repo key remove` revokes a
+// passphrase here as for a new process), reads the index files written
+// since by others and, when some it holds are gone (prune replaced them),
+// reloads the whole index. Call it holding the repository's lock, with no
+// job running on r.
+func (r *Repository) Refresh(ctx context.Context) error {
+	cfg, err := LoadConfig(ctx, r.store)
+	if err != nil {
+		return err
+	}
+	if cfg.ID != r.cfg.ID {
+		return fmt.Errorf("repo: %w: its id is %s, was %s", ErrChanged, short(cfg.ID), short(r.cfg.ID))
+	}
+	if _, err := r.store.Stat(ctx, keysPrefix+r.keyID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("repo: key %s was removed: %w", short(r.keyID), ErrWrongPassword)
+		}
+		return fmt.Errorf("repo: key %s: %w", short(r.keyID), err)
+	}
+	var ids []string
+	if err := r.List(ctx, KindIndex, func(id string, _ int64) error {
+		ids = append(ids, id)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("repo: list index: %w", err)
+	}
+	listed := make(map[string]struct{}, len(ids))
+	var fresh []string
+	r.mu.Lock()
+	for _, id := range ids {
+		listed[id] = struct{}{}
+		if _, ok := r.indexFiles[id]; !ok {
+			fresh = append(fresh, id)
+		}
+	}
+	gone := false
+	for id := range r.indexFiles {
+		if _, ok := listed[id]; !ok {
+			gone = true
+		}
+	}
+	r.mu.Unlock()
+	if gone {
+		return r.ReloadIndex(ctx)
+	}
+	return r.eachIndexFile(ctx, fresh, func(id string, packs []index.Pack) error {
+		r.addIndexFile(id, packs)
+		return nil
+	})
 }
 
 // EachIndexFile reads and decodes every index file, 8 at a time, and calls
@@ -129,6 +196,12 @@ func (r *Repository) EachIndexFile(ctx context.Context, fn func(id string, packs
 	}); err != nil {
 		return nil, fmt.Errorf("repo: list index: %w", err)
 	}
+	return ids, r.eachIndexFile(ctx, ids, fn)
+}
+
+// eachIndexFile reads and decodes the index files ids, 8 at a time, and
+// calls fn with each (one call at a time).
+func (r *Repository) eachIndexFile(ctx context.Context, ids []string, fn func(id string, packs []index.Pack) error) error {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
@@ -147,7 +220,7 @@ func (r *Repository) EachIndexFile(ctx context.Context, fn func(id string, packs
 			return fn(id, packs)
 		})
 	}
-	return ids, g.Wait()
+	return g.Wait()
 }
 
 func short(id string) string {

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/repo/blob"
@@ -109,6 +112,22 @@ func Decode(id string, b []byte) (*Snapshot, error) {
 
 // List loads every snapshot, oldest first.
 func List(ctx context.Context, r *repo.Repository) ([]*Snapshot, error) {
+	return new(Cache).List(ctx, r)
+}
+
+// Cache keeps the snapshots of the repositories a long-running process
+// lists again and again (the node agent looks up each volume's parent): a
+// snapshot file never changes once written, so List reads only the files it
+// has not seen before and forgets the ones forgotten since. The snapshots
+// it returns are shared: callers must not change them. Safe for concurrent
+// use; the zero value is ready.
+type Cache struct {
+	mu    sync.Mutex
+	repos map[string]map[string]*Snapshot // repository ID → snapshot ID → snapshot
+}
+
+// List is the package's List, reading only the snapshots c does not hold.
+func (c *Cache) List(ctx context.Context, r *repo.Repository) ([]*Snapshot, error) {
 	var ids []string
 	if err := r.List(ctx, repo.KindSnapshot, func(id string, _ int64) error {
 		ids = append(ids, id)
@@ -116,24 +135,51 @@ func List(ctx context.Context, r *repo.Repository) ([]*Snapshot, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("snapshot: list: %w", err)
 	}
-	out := make([]*Snapshot, 0, len(ids))
-	for _, id := range ids {
-		s, err := Load(ctx, r, id)
-		if errors.Is(err, ErrNotFound) {
-			continue // forgotten meanwhile
+	repoID := r.Config().ID
+	c.mu.Lock()
+	known := c.repos[repoID]
+	c.mu.Unlock()
+	out := make([]*Snapshot, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, id := range ids {
+		if s, ok := known[id]; ok {
+			out[i] = s
+			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
+		g.Go(func() error {
+			s, err := Load(gctx, r, id)
+			if errors.Is(err, ErrNotFound) {
+				return nil // forgotten meanwhile
+			}
+			out[i] = s
+			return err
+		})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Time.Equal(out[j].Time) {
-			return out[i].ID < out[j].ID
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	now := make(map[string]*Snapshot, len(ids))
+	kept := out[:0]
+	for _, s := range out {
+		if s != nil {
+			now[s.ID] = s
+			kept = append(kept, s)
 		}
-		return out[i].Time.Before(out[j].Time)
+	}
+	c.mu.Lock()
+	if c.repos == nil {
+		c.repos = map[string]map[string]*Snapshot{}
+	}
+	c.repos[repoID] = now
+	c.mu.Unlock()
+	sort.Slice(kept, func(i, j int) bool {
+		if kept[i].Time.Equal(kept[j].Time) {
+			return kept[i].ID < kept[j].ID
+		}
+		return kept[i].Time.Before(kept[j].Time)
 	})
-	return out, nil
+	return kept, nil
 }
 
 // Filter selects snapshots; empty fields match everything.

@@ -256,7 +256,7 @@ func resticBackup(repoDir, pwFile string, dirs []string, bytes int64) (result, e
 
 // agentPath is the node, the agent and one pod mounting the volumes.
 type agentPath struct {
-	cl      client.Client
+	cl      client.WithWatch
 	ns      string // the agent's namespace
 	node    string
 	pod     *corev1.Pod
@@ -273,7 +273,7 @@ func newAgentPath(ctx context.Context, c *kubetest.Cluster, work string, dirs []
 	if err != nil {
 		return nil, err
 	}
-	cl, err := client.New(c.Config, client.Options{Scheme: scheme})
+	cl, err := client.NewWithWatch(c.Config, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
 	}
@@ -376,10 +376,16 @@ func newAgentPath(ctx context.Context, c *kubetest.Cluster, work string, dirs []
 }
 
 // backup creates one PodVolumeBackup per volume and waits until all are
-// finished.
+// finished, watching them (a poll would add up to its interval to the
+// time).
 func (a *agentPath) backup(ctx context.Context, name string) (result, error) {
+	w, err := a.cl.Watch(ctx, &cairnv1.PodVolumeBackupList{}, client.InNamespace(a.ns))
+	if err != nil {
+		return result{}, err
+	}
+	defer w.Stop()
 	start := time.Now()
-	var names []string
+	index := map[string]int{}
 	for i, claim := range a.claims {
 		p := &cairnv1.PodVolumeBackup{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", name, i+1), Namespace: a.ns},
@@ -391,46 +397,45 @@ func (a *agentPath) backup(ctx context.Context, name string) (result, error) {
 		if err := a.cl.Create(ctx, p); err != nil {
 			return result{}, err
 		}
-		names = append(names, p.Name)
+		index[p.Name] = i
 	}
-	// Poll until all are finished; a step in which no work item moves for
+	// Until all are finished; a step in which no work item moves for
 	// stallAfter is an error (the agent or the engine hangs).
 	const stallAfter = 2 * time.Minute
-	ids := make([]string, len(names))
-	last, moved := map[string]string{}, time.Now()
-	for left := len(names); left > 0; {
-		left = 0
-		for i, n := range names {
-			if ids[i] != "" {
+	ids := make([]string, len(a.claims))
+	last := map[string]string{}
+	stall := time.NewTimer(stallAfter)
+	defer stall.Stop()
+	for left := len(ids); left > 0; {
+		select {
+		case <-ctx.Done():
+			return result{}, ctx.Err()
+		case <-stall.C:
+			return result{}, fmt.Errorf("no work item of %s moved for %s (%v): the agent hangs", name, stallAfter, last)
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return result{}, fmt.Errorf("the watch of the work items ended")
+			}
+			p, isItem := ev.Object.(*cairnv1.PodVolumeBackup)
+			i, mine := 0, false
+			if isItem {
+				i, mine = index[p.Name]
+			}
+			if !mine || ids[i] != "" {
 				continue
 			}
-			var p cairnv1.PodVolumeBackup
-			if err := a.cl.Get(ctx, client.ObjectKey{Namespace: a.ns, Name: n}, &p); err != nil {
-				return result{}, err
+			if st := fmt.Sprint(p.Status.Phase, p.Status.Progress); st != last[p.Name] {
+				last[p.Name] = st
+				stall.Reset(stallAfter)
 			}
 			switch p.Status.Phase {
 			case cairnv1.VolumeFailed:
-				return result{}, fmt.Errorf("%s failed: %s", n, p.Status.Message)
+				return result{}, fmt.Errorf("%s failed: %s", p.Name, p.Status.Message)
 			case cairnv1.VolumeCompleted:
 				ids[i] = p.Status.SnapshotID
-				moved = time.Now()
-				continue
-			}
-			left++
-			if st := fmt.Sprint(p.Status.Phase, p.Status.Progress); st != last[n] {
-				last[n], moved = st, time.Now()
+				left--
 			}
 		}
-		if left == 0 {
-			break
-		}
-		if time.Since(moved) > stallAfter {
-			return result{}, fmt.Errorf("no work item of %s moved for %s (%v): the agent hangs", name, stallAfter, last)
-		}
-		if ctx.Err() != nil {
-			return result{}, ctx.Err()
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	res := result{seconds: time.Since(start).Seconds()}
 	r, err := openRepo(ctx, a.repoDir)
