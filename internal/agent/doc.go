@@ -17,7 +17,20 @@
 //     removes (podvolume.MarkerName). The marker was chosen over an init
 //     container that polls the API: it needs no token, no RBAC and no
 //     network in the user's pod, and leaves nothing behind once the pod
-//     starts.
+//     starts (a pod whose user cannot remove it: the agent removes it once
+//     the init container ended). A work item with spec.dataFrom belongs to
+//     a claim that another restored pod mounts too: it waits until that
+//     item finished and only releases its pod (or writes the data itself
+//     when that item failed), so a shared claim is written once.
+//
+// Work items are reconciled 2×Concurrency at a time, but only Concurrency
+// of them read or write volume data at once: the API reads and status
+// writes of the others overlap it. Each BackupLocation's repository stays
+// open between work items (location.Pool: brought up to date under the
+// lock with repo.Refresh, closed after a minute unused), and the
+// snapshots read to find parents are cached (snapshot.Cache), so an
+// incremental backup of many small volumes costs little more than one
+// backup of all of them.
 //
 // The agent also renews a Lease named cairn-agent-<node> in the
 // controller's namespace, by which the controller knows which nodes have

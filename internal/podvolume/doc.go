@@ -23,7 +23,11 @@
 // Restore (seed rule S8): a restored pod (or the pod template of a restored
 // workload) gets an init container that waits until the node agent has
 // written the volume's data and then a marker file named after the pod's
-// UID (MarkerName); the init container removes the marker, so nothing of
-// cairn stays in the user's volume. The wait ends by itself at a deadline,
-// so that pods the workload creates later start without waiting.
+// UID (MarkerName); the init container removes the marker (or, when the
+// pod's user may not, the agent does once the init container ended), so
+// nothing of cairn stays in the user's volume. A StatefulSet's volumes from
+// its volumeClaimTemplates (ClaimTemplates) are prepared like the others,
+// and the controller keeps creating work items until each workload has as
+// many pods as it runs (DesiredPods). The wait ends by itself at a
+// deadline, so that pods the workload creates later start without waiting.
 package podvolume

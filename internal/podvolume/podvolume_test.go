@@ -3,6 +3,7 @@ package podvolume
 import (
 	"errors"
 	"reflect"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -258,6 +259,47 @@ func TestClaimTemplatesAndDesiredPods(t *testing.T) {
 	} {
 		if got := DesiredPods(c.kind, map[string]any{"spec": c.spec}); got != c.want {
 			t.Errorf("DesiredPods(%s, %v) = %d, want %d", c.kind, c.spec, got, c.want)
+		}
+	}
+}
+
+// TestFormatPinned pins what docs/design/pod-volumes.md documents and
+// backups already in repositories depend on: the labels of volume
+// snapshots (a restore finds its volumes by them), the marker's name and
+// the annotations on restored pods.
+func TestFormatPinned(t *testing.T) {
+	got := SnapshotLabels("nightly", "shop", "db-0", "data", "data-db-0", "StatefulSet/db")
+	want := map[string]string{
+		"cairn.dev/kind": "pod-volume", "cairn.dev/backup": "nightly", "cairn.dev/namespace": "shop",
+		"cairn.dev/pod": "db-0", "cairn.dev/volume": "data", "cairn.dev/pvc": "data-db-0", "cairn.dev/owner": "StatefulSet/db",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("labels %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("label %s = %q, want %q", k, got[k], v)
+		}
+	}
+	if _, ok := SnapshotLabels("b", "ns", "p", "cache", "", "Deployment/web")["cairn.dev/pvc"]; ok {
+		t.Error("an emptyDir's snapshot has a pvc label")
+	}
+	pl := ParentLabels("shop", "data", "data-db-0", "StatefulSet/db")
+	if len(pl) != 3 || pl["cairn.dev/pvc"] != "data-db-0" || pl["cairn.dev/namespace"] != "shop" {
+		t.Errorf("parent labels of a claim: %v", pl)
+	}
+	if m := MarkerName("1234-abcd"); m != ".cairn-restore-1234-abcd" {
+		t.Errorf("marker %q", m)
+	}
+	if ok, _ := filepath.Match(MarkerGlob, MarkerName("x")); !ok {
+		t.Error("MarkerGlob does not match a marker")
+	}
+	for got, want := range map[string]string{
+		AnnotationRestore: "cairn.dev/restore-name", AnnotationRestoreVolumes: "cairn.dev/restore-volumes",
+		AnnotationRestoreSource: "cairn.dev/restore-source", InitContainerName: "cairn-restore-wait",
+	} {
+		if got != want {
+			t.Errorf("%q, want %q", got, want)
 		}
 	}
 }
