@@ -2,8 +2,8 @@ package podvolume
 
 import (
 	"errors"
-	"reflect"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
