@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -61,16 +62,36 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// InProgress is written while the repository is locked and brought up
+	// to date; the volume is read only once it is written.
+	r.markStarted(p.UID)
 	p.Status.Phase = cairnv1.VolumeInProgress
 	p.Status.StartTimestamp = r.metaNow()
-	if err := r.c.Status().Update(ctx, &p); err != nil {
-		release()
+	marked := r.markInProgress(ctx, &p)
+	err = r.backup(ctx, &p, pod, dir, marked)
+	release()
+	if err := marked(); err != nil {
 		return ctrl.Result{}, err // a conflict: the next reconcile starts again
 	}
-	r.markStarted(p.UID)
-	err = r.backup(ctx, &p, pod, dir)
-	release()
 	return ctrl.Result{}, r.finish(ctx, &p, err)
+}
+
+// markInProgress writes p's status (InProgress) in the background; the
+// returned func waits for the write and then updates p's resource version.
+func (r *BackupReconciler) markInProgress(ctx context.Context, p *cairnv1.PodVolumeBackup) (wait func() error) {
+	mark := p.DeepCopy()
+	done := make(chan error, 1)
+	go func() { done <- r.c.Status().Update(ctx, mark) }()
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() {
+			if err = <-done; err == nil {
+				p.ResourceVersion = mark.ResourceVersion
+			}
+		})
+		return err
+	}
 }
 
 // mounted returns p's pod and the folder of its volume on this node.
@@ -104,11 +125,17 @@ func (r *BackupReconciler) finish(ctx context.Context, p *cairnv1.PodVolumeBacku
 
 // backup reads the volume of pod in dir and writes its snapshot; p.Status
 // gets the snapshot and the counts.
-func (r *BackupReconciler) backup(ctx context.Context, p *cairnv1.PodVolumeBackup, pod *corev1.Pod, dir string) error {
+//
+// marked waits until the work item is marked InProgress; nothing is read
+// before.
+func (r *BackupReconciler) backup(ctx context.Context, p *cairnv1.PodVolumeBackup, pod *corev1.Pod, dir string, marked func() error) error {
 	labels := podvolume.SnapshotLabels(p.Spec.BackupName, pod.Namespace, pod.Name, p.Spec.Volume, p.Spec.PVC, p.Spec.Owner)
 	return r.withRepo(ctx, p.Spec.StorageLocation, "backup of volume "+p.Name, func(rp *repo.Repository) error {
 		parent, err := r.newest(ctx, rp, podvolume.ParentLabels(pod.Namespace, p.Spec.Volume, p.Spec.PVC, p.Spec.Owner))
 		if err != nil {
+			return err
+		}
+		if err := marked(); err != nil {
 			return err
 		}
 		var prog archiver.Progress

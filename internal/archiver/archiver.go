@@ -374,8 +374,9 @@ func (a *archiver) excluded(path, name string) bool {
 }
 
 func (a *archiver) worker(ctx context.Context) {
-	buf := make([]byte, chunker.BufferSize)
-	c := chunker.New(a.r.ChunkerTable(), nil, buf)
+	buf := chunkBuffers.Get().(*[]byte)
+	defer chunkBuffers.Put(buf)
+	c := chunker.New(a.r.ChunkerTable(), nil, *buf)
 	for job := range a.jobs {
 		err := a.saveFile(ctx, c, job)
 		if err != nil {
@@ -384,6 +385,14 @@ func (a *archiver) worker(ctx context.Context) {
 		close(job.fut.done)
 	}
 }
+
+// chunkBuffers recycles the workers' chunker buffers (chunker.BufferSize
+// each) across runs: a process that runs many small backups (the node
+// agent, one per volume) would otherwise allocate and clear them for each.
+var chunkBuffers = sync.Pool{New: func() any {
+	b := make([]byte, chunker.BufferSize)
+	return &b
+}}
 
 // saveFile chunks a file and saves its chunks. Read errors are recorded on
 // the node (the backup goes on); repository errors are returned.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -31,6 +32,8 @@ type backupSpecFlags struct {
 	platform                           []string
 	selector, includeCluster, optOut   string
 	ttl, location                      string
+	defaultVolumes                     bool
+	flags                              *pflag.FlagSet
 }
 
 func (o *backupSpecFlags) register(cmd *cobra.Command) {
@@ -45,6 +48,8 @@ func (o *backupSpecFlags) register(cmd *cobra.Command) {
 	f.StringVar(&o.optOut, "opt-out-label", "", "objects and namespaces with this label key are not backed up (default compliantkubernetes.io/nobackup)")
 	f.StringVar(&o.ttl, "ttl", "", "keep the backups this long (e.g. 720h, 30d; 0 = forever; default: the controller's, 720h)")
 	f.StringVar(&o.location, "storage-location", "", "BackupLocation to use (default: the one marked default)")
+	f.BoolVar(&o.defaultVolumes, "default-volumes-to-fs-backup", true, "back up every data volume of the selected pods (false: only those a pod names in backup.velero.io/backup-volumes)")
+	o.flags = f
 }
 
 func (o *backupSpecFlags) spec() (cairnv1.BackupSpec, error) {
@@ -53,6 +58,9 @@ func (o *backupSpecFlags) spec() (cairnv1.BackupSpec, error) {
 		IncludedResources: o.includeResources, ExcludedResources: o.excludeResources,
 		LabelSelector: o.selector, IncludeClusterResources: o.includeCluster,
 		PlatformNamespaces: o.platform, OptOutLabel: o.optOut, StorageLocation: o.location,
+	}
+	if o.flags != nil && o.flags.Changed("default-volumes-to-fs-backup") {
+		s.DefaultVolumesToBackup = &o.defaultVolumes
 	}
 	if o.ttl != "" {
 		d := time.Duration(0)

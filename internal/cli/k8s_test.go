@@ -88,8 +88,19 @@ func TestCtl(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "b-ok"}, &b); err != nil {
 		t.Fatal(err)
 	}
-	if b.Spec.TTL.Duration != 720*time.Hour || b.Spec.IncludedNamespaces[0] != "shop" {
+	if b.Spec.TTL.Duration != 720*time.Hour || b.Spec.IncludedNamespaces[0] != "shop" || b.Spec.DefaultVolumesToBackup != nil {
 		t.Errorf("backup spec from the flags: %+v", b.Spec)
+	}
+	// Opt-in volume selection (Velero's flag): only the volumes pods name.
+	cairn(t, e, "ctl", "backup", "create", "b-optin", "--default-volumes-to-fs-backup=false").must(t, 0)
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "b-optin"}, &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Spec.DefaultVolumesToBackup == nil || *b.Spec.DefaultVolumesToBackup {
+		t.Errorf("--default-volumes-to-fs-backup=false gave defaultVolumesToBackup %v", b.Spec.DefaultVolumesToBackup)
+	}
+	if err := c.Delete(ctx, &b); err != nil {
+		t.Fatal(err)
 	}
 
 	var rows []backupRow

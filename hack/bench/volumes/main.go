@@ -32,6 +32,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,15 +62,35 @@ import (
 
 const passphrase = "cairn-bench-volumes"
 
+var cpuProfile string
+
 func main() {
 	volumes := flag.Int("volumes", 8, "number of volumes")
 	size := flag.Int("size", 256, "size of each volume in MiB")
 	concurrency := flag.Int("concurrency", agent.DefaultConcurrency, "the agent's volumes in parallel")
 	keep := flag.Bool("keep", false, "keep the work directory")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write CPU profiles of this process during the incremental backups: the agent's to `file`, the engine's to file.engine")
 	flag.Parse()
 	if err := run(*volumes, *size, *concurrency, *keep); err != nil {
 		log.Fatalf("bench: %v", err)
 	}
+}
+
+// profile starts the CPU profile asked for with -cpuprofile (its file name
+// + suffix), when on.
+func profile(on bool, suffix string) (stop func(), err error) {
+	if !on || cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(cpuProfile + suffix)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // result is one measured backup.
@@ -76,6 +98,53 @@ type result struct {
 	seconds float64
 	bytes   int64 // bytes in the snapshot(s)
 	read    int64 // bytes read (cairn: Summary.BytesRead)
+	// cpu is the CPU time of this process (engine, agent) or of restic;
+	// busy is the share of the machine's CPU time in use meanwhile.
+	cpu  time.Duration
+	busy float64
+}
+
+// usage samples this process's CPU time and the machine's busy and total
+// CPU ticks (/proc/stat), to compare what the engine and the agent cost
+// with what the rest of the machine (the control plane, the kubelet) does
+// meanwhile.
+type usage struct {
+	self        time.Duration
+	busy, total int64
+}
+
+func sample() usage {
+	var u usage
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		u.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	b, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line) {
+		if i == 0 {
+			continue // "cpu"
+		}
+		n, _ := strconv.ParseInt(f, 10, 64)
+		u.total += n
+		if i != 4 && i != 5 { // idle, iowait
+			u.busy += n
+		}
+	}
+	return u
+}
+
+// since fills r's CPU figures from u to now; child is the CPU time of a
+// child process (restic), which replaces this process's.
+func (r *result) since(u usage, child time.Duration) {
+	now := sample()
+	r.cpu = now.self - u.self
+	if child > 0 {
+		r.cpu = child
+	}
+	if d := now.total - u.total; d > 0 {
+		r.busy = float64(now.busy-u.busy) / float64(d)
+	}
 }
 
 func (r result) mibs() float64 { return float64(r.bytes) / (1 << 20) / r.seconds }
@@ -165,13 +234,24 @@ func run(volumes, size, concurrency int, keep bool) error {
 		}
 		log.Printf("%s backup: engine", step)
 		var sn *snapshot.Snapshot
+		stopProfile, err := profile(i == 1, ".engine")
+		if err != nil {
+			return err
+		}
 		rows[i].engine, sn, err = engineBackup(ctx, engineRepo, dirs, parent)
+		stopProfile()
 		if err != nil {
 			return err
 		}
 		parent = sn
 		log.Printf("%s backup: agent", step)
-		if rows[i].agent, err = a.backup(ctx, fmt.Sprintf("bench-%d", i+1)); err != nil {
+		stopProfile, err = profile(i == 1, "")
+		if err != nil {
+			return err
+		}
+		rows[i].agent, err = a.backup(ctx, fmt.Sprintf("bench-%d", i+1))
+		stopProfile()
+		if err != nil {
 			return err
 		}
 		log.Printf("%s backup: restic", step)
@@ -194,6 +274,16 @@ func run(volumes, size, concurrency int, keep bool) error {
 			r.engine.seconds, r.engine.mibs(), r.agent.seconds, r.agent.mibs(), r.restic.seconds, r.restic.mibs(), ratio, mark, r.agent.mibs()/r.restic.mibs())
 	}
 	fmt.Printf("\nThroughput is the volumes' total file bytes (%d MiB) over the wall time; target agent ≥ 0.8× the engine.\n", rows[0].engine.bytes>>20)
+	fmt.Println("\nCPU time (engine and agent: this process; restic: its process) and the machine's CPUs in use meanwhile (the control plane, the kubelet and containerd share them):")
+	fmt.Println()
+	fmt.Println("| backup | engine CPU | agent CPU | restic CPU | agent / engine CPU | machine busy: engine, agent, restic |")
+	fmt.Println("|---|---:|---:|---:|---:|---|")
+	for i, step := range []string{"first", "after `--mutate 2`"} {
+		r := rows[i]
+		fmt.Printf("| %s | %.2f s | %.2f s | %.2f s | %.2f× | %.0f %%, %.0f %%, %.0f %% |\n", step,
+			r.engine.cpu.Seconds(), r.agent.cpu.Seconds(), r.restic.cpu.Seconds(), r.agent.cpu.Seconds()/r.engine.cpu.Seconds(),
+			100*r.engine.busy, 100*r.agent.busy, 100*r.restic.busy)
+	}
 	fmt.Printf("Bytes read (first / second): engine %d / %d MiB, agent %d / %d MiB.\n",
 		rows[0].engine.read>>20, rows[1].engine.read>>20, rows[0].agent.read>>20, rows[1].agent.read>>20)
 	return nil
@@ -231,12 +321,14 @@ func engineBackup(ctx context.Context, dir string, paths []string, parent *snaps
 		return result{}, nil, err
 	}
 	defer r.Close()
-	start := time.Now()
+	u, start := sample(), time.Now()
 	sn, err := archiver.Run(ctx, r, archiver.Options{Paths: paths, Parent: parent, Program: "bench"})
 	if err != nil {
 		return result{}, nil, fmt.Errorf("engine backup: %w", err)
 	}
-	return result{seconds: time.Since(start).Seconds(), bytes: sn.Summary.TotalBytes, read: sn.Summary.BytesRead}, sn, nil
+	res := result{seconds: time.Since(start).Seconds(), bytes: sn.Summary.TotalBytes, read: sn.Summary.BytesRead}
+	res.since(u, 0)
+	return res, sn, nil
 }
 
 func resticCmd(repoDir, pwFile string, args ...string) *exec.Cmd {
@@ -247,11 +339,14 @@ func resticCmd(repoDir, pwFile string, args ...string) *exec.Cmd {
 // resticBackup backs the folders up with restic (its parent is the
 // previous snapshot of the same paths).
 func resticBackup(repoDir, pwFile string, dirs []string, bytes int64) (result, error) {
-	start := time.Now()
-	if out, err := resticCmd(repoDir, pwFile, append([]string{"backup"}, dirs...)...).CombinedOutput(); err != nil {
+	u, start := sample(), time.Now()
+	cmd := resticCmd(repoDir, pwFile, append([]string{"backup"}, dirs...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
 		return result{}, fmt.Errorf("restic backup: %v\n%s", err, out)
 	}
-	return result{seconds: time.Since(start).Seconds(), bytes: bytes}, nil
+	res := result{seconds: time.Since(start).Seconds(), bytes: bytes}
+	res.since(u, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
+	return res, nil
 }
 
 // agentPath is the node, the agent and one pod mounting the volumes.
@@ -384,7 +479,7 @@ func (a *agentPath) backup(ctx context.Context, name string) (result, error) {
 		return result{}, err
 	}
 	defer w.Stop()
-	start := time.Now()
+	u, start := sample(), time.Now()
 	index := map[string]int{}
 	for i, claim := range a.claims {
 		p := &cairnv1.PodVolumeBackup{
@@ -438,6 +533,7 @@ func (a *agentPath) backup(ctx context.Context, name string) (result, error) {
 		}
 	}
 	res := result{seconds: time.Since(start).Seconds()}
+	res.since(u, 0)
 	r, err := openRepo(ctx, a.repoDir)
 	if err != nil {
 		return res, err
