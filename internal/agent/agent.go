@@ -26,7 +26,9 @@ import (
 // +kubebuilder:rbac:groups=cairn.dev,resources=podvolumebackups;podvolumerestores,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cairn.dev,resources=podvolumebackups/status;podvolumerestores/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=cairn.dev,resources=backuplocations,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=pods;persistentvolumeclaims;persistentvolumes,verbs=get
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims;persistentvolumes,verbs=get
+// +kubebuilder:rbac:groups=cairn.dev,resources=restores,verbs=get
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
 
@@ -56,6 +58,9 @@ type Options struct {
 	Concurrency int
 	// ProgressInterval is how often progress is written (default 5s).
 	ProgressInterval time.Duration
+	// ReleaseInterval is how often restored pods made after their restore
+	// ended are looked for (default ReleaseInterval).
+	ReleaseInterval time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -75,6 +80,9 @@ func (o *Options) fill() error {
 	}
 	if o.ProgressInterval <= 0 {
 		o.ProgressInterval = 5 * time.Second
+	}
+	if o.ReleaseInterval <= 0 {
+		o.ReleaseInterval = ReleaseInterval
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -143,6 +151,11 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	if err := (&RestoreReconciler{base: b, slots: make(slots, o.Concurrency)}).setup(mgr); err != nil {
 		return fmt.Errorf("agent: restore reconciler: %w", err)
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		return b.releaseLate(ctx, o.ReleaseInterval)
+	})); err != nil {
+		return err
 	}
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		return Heartbeat(ctx, mgr.GetClient(), o.Namespace, o.Node, o.Now)

@@ -22,6 +22,10 @@
 //     a claim that another restored pod mounts too: it waits until that
 //     item finished and only releases its pod (or writes the data itself
 //     when that item failed), so a shared claim is written once.
+//   - Late pods: a restored workload keeps the restore-wait init container
+//     in its template, so a pod it makes after the Restore ended (a
+//     replacement, a scale-up) would wait for the deadline. The agent
+//     releases such pods on its node at once (releaseLate).
 //
 // Work items are reconciled 2×Concurrency at a time, but only Concurrency
 // of them read or write volume data at once: the API reads and status

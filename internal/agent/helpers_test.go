@@ -95,7 +95,7 @@ func (e *env) startAgent(ctx context.Context, t *testing.T) (stop func()) {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	must(t, err)
-	must(t, agent.Setup(mgr, agent.Options{Node: e.n.Name, Namespace: e.ns, Root: e.n.PodsDir, ProgressInterval: 100 * time.Millisecond}))
+	must(t, agent.Setup(mgr, agent.Options{Node: e.n.Name, Namespace: e.ns, Root: e.n.PodsDir, ProgressInterval: 100 * time.Millisecond, ReleaseInterval: time.Second}))
 	mctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mctx) }()

@@ -162,7 +162,7 @@ const markerWait = 10 * time.Minute
 // The init container removes it itself, but cannot when the pod runs as a
 // user without write access to the volume's top folder; the marker would
 // stay in the volume (backups leave it out, but the application sees it).
-func (r *RestoreReconciler) removeMarker(ctx context.Context, pod *corev1.Pod, marker string) {
+func (b *base) removeMarker(ctx context.Context, pod *corev1.Pod, marker string) {
 	ctx, cancel := context.WithTimeout(ctx, markerWait)
 	defer cancel()
 	t := time.NewTicker(pollInterval)
@@ -174,7 +174,7 @@ func (r *RestoreReconciler) removeMarker(ctx context.Context, pod *corev1.Pod, m
 		case <-t.C:
 		}
 		var now corev1.Pod
-		err := r.api.Get(ctx, client.ObjectKeyFromObject(pod), &now)
+		err := b.api.Get(ctx, client.ObjectKeyFromObject(pod), &now)
 		gone := apierrors.IsNotFound(err) || (err == nil && now.UID != pod.UID)
 		if err != nil && !gone {
 			continue

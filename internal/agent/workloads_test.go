@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +146,40 @@ func TestRestoreWorkloads(t *testing.T) {
 			t.Errorf("%s: hello.txt is %q, want the backup's %q", claim, got, want)
 		}
 	}
+	// A pod made after the restore ended (a replacement for one that died)
+	// keeps the init container from the template: the agent releases it at
+	// once instead of letting it wait for its deadline.
+	pods, err := e.cs.CoreV1().Pods(target).List(ctx, metav1.ListOptions{LabelSelector: "app=pair"})
+	must(t, err)
+	gone := pods.Items[0]
+	must(t, e.cs.CoreV1().Pods(target).Delete(ctx, gone.Name, metav1.DeleteOptions{}))
+	var late corev1.Pod
+	waitFor(ctx, t, 90*time.Second, "a replacement pod to run", func() bool {
+		pods, err := e.cs.CoreV1().Pods(target).List(ctx, metav1.ListOptions{LabelSelector: "app=pair"})
+		if err != nil {
+			return false
+		}
+		for _, p := range pods.Items {
+			if p.Name != gone.Name && p.UID != "" && p.Status.Phase == corev1.PodRunning && p.CreationTimestamp.After(gone.CreationTimestamp.Time) {
+				late = p
+				return true
+			}
+		}
+		return false
+	})
+	deadline := waitDeadline(t, &late)
+	appStart := late.Status.StartTime.Time
+	for _, s := range late.Status.ContainerStatuses {
+		if s.State.Running != nil {
+			appStart = s.State.Running.StartedAt.Time
+		}
+	}
+	t.Logf("replacement pod %s created %s, app started %s, the init container's deadline %s",
+		late.Name, late.CreationTimestamp.Format(time.TimeOnly), appStart.Format(time.TimeOnly), deadline.Format(time.TimeOnly))
+	if !appStart.Before(deadline.Add(-20 * time.Second)) {
+		t.Errorf("the replacement pod started at %s, near its deadline %s: it was not released", appStart, deadline)
+	}
+
 	// The pair's init containers could not remove their markers (the top
 	// folder is root's); the agent does once they ended.
 	waitFor(ctx, t, 30*time.Second, "no restore marker left in the volumes", func() bool {
@@ -154,6 +190,23 @@ func TestRestoreWorkloads(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// waitDeadline returns the deadline in pod's restore-wait init container.
+func waitDeadline(t *testing.T, pod *corev1.Pod) time.Time {
+	t.Helper()
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name != podvolume.InitContainerName || len(c.Command) == 0 {
+			continue
+		}
+		m := regexp.MustCompile(`d=(\d+);`).FindStringSubmatch(c.Command[len(c.Command)-1])
+		if m != nil {
+			n, _ := strconv.ParseInt(m[1], 10, 64)
+			return time.Unix(n, 0)
+		}
+	}
+	t.Fatalf("pod %s has no restore-wait init container with a deadline", pod.Name)
+	return time.Time{}
 }
 
 func glob(dir, pattern string) []string {
