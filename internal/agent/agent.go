@@ -13,8 +13,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/location"
@@ -117,6 +121,15 @@ func (b *base) startedHere(uid any) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.started[fmt.Sprint(uid)]
+}
+
+// watchItems registers r for the work items like obj that mine accepts
+// (those of this node), 2 × Concurrency at a time (see slots).
+func (b *base) watchItems(mgr ctrl.Manager, name string, obj client.Object, mine func(client.Object) bool, r reconcile.Reconciler) error {
+	return ctrl.NewControllerManagedBy(mgr).Named(name).
+		For(obj, builder.WithPredicates(predicate.NewPredicateFuncs(mine))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2 * b.o.Concurrency}).
+		Complete(r)
 }
 
 // slots bound the volumes a reconciler reads or writes at once

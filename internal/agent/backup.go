@@ -10,10 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/archiver"
@@ -29,14 +26,10 @@ type BackupReconciler struct {
 }
 
 func (r *BackupReconciler) setup(mgr ctrl.Manager) error {
-	mine := predicate.NewPredicateFuncs(func(o client.Object) bool {
+	return r.watchItems(mgr, "podvolumebackup", &cairnv1.PodVolumeBackup{}, func(o client.Object) bool {
 		p, ok := o.(*cairnv1.PodVolumeBackup)
 		return ok && p.Spec.Node == r.o.Node
-	})
-	return ctrl.NewControllerManagedBy(mgr).Named("podvolumebackup").
-		For(&cairnv1.PodVolumeBackup{}, builder.WithPredicates(mine)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 2 * r.o.Concurrency}).
-		Complete(r)
+	}, r)
 }
 
 // Reconcile runs a new PodVolumeBackup to its end.

@@ -96,17 +96,11 @@ func (b *base) releaseOnce(ctx context.Context) error {
 	return nil
 }
 
-// waiting reports whether pod's restore-wait init container has not ended.
+// waiting reports whether pod's restore-wait init container runs (not
+// yet started: the next round).
 func waiting(pod *corev1.Pod) bool {
-	if pod.Status.Phase != corev1.PodPending {
-		return false
-	}
-	for _, s := range pod.Status.InitContainerStatuses {
-		if s.Name == podvolume.InitContainerName {
-			return s.State.Terminated == nil
-		}
-	}
-	return false // not started yet: the next round
+	ended, known := waitState(pod)
+	return pod.Status.Phase == corev1.PodPending && known && !ended
 }
 
 // release writes the markers pod waits for into its volumes.

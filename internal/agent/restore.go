@@ -12,10 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/podvolume"
@@ -31,14 +28,10 @@ type RestoreReconciler struct {
 }
 
 func (r *RestoreReconciler) setup(mgr ctrl.Manager) error {
-	mine := predicate.NewPredicateFuncs(func(o client.Object) bool {
+	return r.watchItems(mgr, "podvolumerestore", &cairnv1.PodVolumeRestore{}, func(o client.Object) bool {
 		p, ok := o.(*cairnv1.PodVolumeRestore)
 		return ok && p.Spec.Node == r.o.Node
-	})
-	return ctrl.NewControllerManagedBy(mgr).Named("podvolumerestore").
-		For(&cairnv1.PodVolumeRestore{}, builder.WithPredicates(mine)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 2 * r.o.Concurrency}).
-		Complete(r)
+	}, r)
 }
 
 // Reconcile restores a PodVolumeRestore's volume once the kubelet mounted
@@ -191,10 +184,19 @@ func (b *base) removeMarker(ctx context.Context, pod *corev1.Pod, marker string)
 
 // initEnded reports whether pod's restore-wait init container has ended.
 func initEnded(pod *corev1.Pod) bool {
-	for _, s := range pod.Status.InitContainerStatuses {
-		if s.Name == podvolume.InitContainerName {
-			return s.State.Terminated != nil || s.State.Running == nil && s.LastTerminationState.Terminated != nil
-		}
+	if ended, known := waitState(pod); known {
+		return ended
 	}
 	return pod.Status.Phase == corev1.PodRunning || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}
+
+// waitState returns whether pod's restore-wait init container has ended,
+// and whether the pod's status says (it does once the kubelet started it).
+func waitState(pod *corev1.Pod) (ended, known bool) {
+	for _, s := range pod.Status.InitContainerStatuses {
+		if s.Name == podvolume.InitContainerName {
+			return s.State.Terminated != nil || s.State.Running == nil && s.LastTerminationState.Terminated != nil, true
+		}
+	}
+	return false, false
 }
