@@ -1,8 +1,3 @@
-// Package location opens the repository of a BackupLocation: its URL
-// (s3://bucket/prefix, file:///path or an absolute path), the passphrase
-// from a Secret, and the object store's credentials from another. Both the
-// controller and the CLI use it. It never logs or returns a passphrase or a
-// credential in an error.
 package location
 
 import (

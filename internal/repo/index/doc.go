@@ -1,0 +1,11 @@
+// Package index maps blob IDs to where they are stored: which pack, at what
+// offset, how long. It defines the index file format and the in-memory
+// index an opened repository keeps.
+//
+//	index_file = AES-256-GCM(ad = "cairn index") of:
+//	  "CIX1" uvarint(packs) pack*
+//	  pack  = pack_id(32) uvarint(entries) entry*
+//	  entry = type(1) id(32) uvarint(offset) uvarint(length) uvarint(raw_length)
+//
+// The package does no I/O; the repository reads and writes index files.
+package index
