@@ -50,18 +50,27 @@ t() {
   printf '%s\t%s\t%s\t%s\t%s\n' "$ds" "$tool" "$step" "$secs" "$rss" >> "$results"
 }
 
+# warm DIR: read every file, so that each tool finds the data in the page
+# cache (this machine reclaims pages it has not used for a while, and the
+# first tool to read a cold dataset would pay for all).
+warm() { find "$1" -type f -print0 | xargs -0 -r cat > /dev/null 2>&1 || true; }
+
 bench_tool() { # TOOL DATASET DIR MUTATE
   local tool=$1 ds=$2 dir=$3 mutate=$4 repo=$work/repo-$1 out=$work/restore-$1
   rm -rf "$repo" "$out"
   case $tool in
     cairn)
       "$cairn" repo init -q --repo "$repo"
+      warm "$dir"
       t cairn "$ds" first   "$cairn" fs backup -q --no-progress --repo "$repo" "$dir"
+      warm "$dir"
       t cairn "$ds" unchanged "$cairn" fs backup -q --no-progress --repo "$repo" "$dir"
       ;;
     restic)
       restic init -q -r "$repo"
+      warm "$dir"
       t restic "$ds" first   restic -q -r "$repo" backup "$dir"
+      warm "$dir"
       t restic "$ds" unchanged restic -q -r "$repo" backup "$dir"
       ;;
   esac
@@ -71,10 +80,12 @@ after_mutate() { # TOOL DATASET DIR
   local tool=$1 ds=$2 dir=$3 repo=$work/repo-$1 out=$work/restore-$1
   case $tool in
     cairn)
+      warm "$dir"
       t cairn "$ds" mutated "$cairn" fs backup -q --no-progress --repo "$repo" "$dir"
       t cairn "$ds" restore "$cairn" fs restore -q --no-progress --repo "$repo" latest --target "$out"
       ;;
     restic)
+      warm "$dir"
       t restic "$ds" mutated restic -q -r "$repo" backup "$dir"
       t restic "$ds" restore restic -q -r "$repo" restore latest --target "$out"
       ;;
@@ -87,9 +98,13 @@ for run in $(seq "$runs"); do
   echo "bench: run $run of $runs" >&2
   data=$work/run-data
   rm -rf "$data"; mkdir -p "$data"; cp -a "$pristine/." "$data/"
+  # Write the copy back before timing anything: otherwise the first tool
+  # measured shares the CPUs and the disk with the kernel's writeback.
+  sync
   order="cairn restic"; [ $((run % 2)) -eq 0 ] && order="restic cairn"
   for tool in $order; do bench_tool "$tool" mkdata "$data" yes; done
   python3 "$mkdata" "$data" --mutate 2 >/dev/null
+  sync
   for tool in $order; do after_mutate "$tool" mkdata "$data"; done
   if [ -d "$real" ]; then
     for tool in $order; do bench_tool "$tool" real "$real" no; done
