@@ -85,7 +85,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*snapshot.Snaps
 		paths[i] = abs
 	}
 	sort.Strings(paths)
-	if _, err := r.AdoptOrphans(ctx); err != nil {
+	if _, err := r.AdoptOrphansOnce(ctx); err != nil {
 		return nil, err
 	}
 	a := &archiver{r: r, opts: opts, jobs: make(chan fileJob, 4*opts.Workers), start: opts.Now(), statsBefore: r.Stats()}

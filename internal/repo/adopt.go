@@ -43,3 +43,19 @@ func (r *Repository) AdoptOrphans(ctx context.Context) (int, error) {
 	}
 	return len(adopted), r.writeIndex(ctx, adopted)
 }
+
+// AdoptOrphansOnce is AdoptOrphans the first time it is called on r, and
+// nothing after it succeeded: a process that keeps a repository open for
+// many backups (the node agent) lists the packs once per opening, not once
+// per backup (a full listing of an S3 bucket's packs for each volume).
+// Packs left by a killed process are adopted by the next opening.
+func (r *Repository) AdoptOrphansOnce(ctx context.Context) (int, error) {
+	if r.orphansAdopted.Load() {
+		return 0, nil
+	}
+	n, err := r.AdoptOrphans(ctx)
+	if err == nil {
+		r.orphansAdopted.Store(true)
+	}
+	return n, err
+}

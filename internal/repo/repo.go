@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -57,6 +58,8 @@ type Repository struct {
 	// indexFiles are the index files idx holds (read or written here);
 	// Refresh reads only the others. Guarded by mu.
 	indexFiles map[string]struct{}
+	// orphansAdopted: AdoptOrphansOnce has run.
+	orphansAdopted atomic.Bool
 
 	mu        sync.Mutex
 	pending   map[blob.ID]struct{} // saved, not yet uploaded
