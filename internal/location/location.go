@@ -28,14 +28,26 @@ func Open(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocatio
 // OpenWith is Open for a long-running process: with a keyring, opening the
 // same repository again with the same passphrase skips the key derivation.
 func OpenWith(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocation, ring *repo.Keyring) (*repo.Repository, error) {
+	pass, err := passphrase(ctx, secrets, loc)
+	if err != nil {
+		return nil, err
+	}
+	return openWithPassphrase(ctx, secrets, loc, ring, pass)
+}
+
+// passphrase reads loc's passphrase from its Secret.
+func passphrase(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocation) ([]byte, error) {
 	ref := loc.Spec.Passphrase
 	if ref.Name == "" || ref.Key == "" {
 		return nil, errors.New("spec.passphrase needs the name and key of a Secret holding the repository's passphrase")
 	}
-	pass, err := secretKey(ctx, secrets, loc.Namespace, ref.Name, ref.Key)
-	if err != nil {
-		return nil, err
-	}
+	return secretKey(ctx, secrets, loc.Namespace, ref.Name, ref.Key)
+}
+
+// openWithPassphrase opens loc's repository with pass, which it clears.
+func openWithPassphrase(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocation, ring *repo.Keyring, pass []byte) (*repo.Repository, error) {
+	defer clear(pass)
+	ref := loc.Spec.Passphrase
 	s, err := openStore(ctx, secrets, loc)
 	if err != nil {
 		return nil, err
@@ -46,7 +58,6 @@ func OpenWith(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLoc
 	} else {
 		r, err = repo.Open(ctx, s, pass, repo.Options{})
 	}
-	clear(pass)
 	switch {
 	case errors.Is(err, repo.ErrWrongPassword):
 		return nil, fmt.Errorf("the passphrase in Secret %s (key %s) does not open repository %s: %w", ref.Name, ref.Key, s.Location(), err)

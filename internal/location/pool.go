@@ -3,7 +3,6 @@ package location
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -51,18 +50,13 @@ type Lease struct {
 // Get returns loc's repository for one job. Call Fresh on it once the job
 // holds the repository's lock, and Release when the job has ended.
 func (p *Pool) Get(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocation) (*Lease, error) {
-	ref := loc.Spec.Passphrase
-	if ref.Name == "" || ref.Key == "" {
-		return nil, errors.New("spec.passphrase needs the name and key of a Secret holding the repository's passphrase")
-	}
-	pass, err := secretKey(ctx, secrets, loc.Namespace, ref.Name, ref.Key)
+	pass, err := passphrase(ctx, secrets, loc)
 	if err != nil {
 		return nil, err
 	}
 	h := sha256.New()
 	h.Write([]byte(string(loc.UID) + "\x00" + strconv.FormatInt(loc.Generation, 10) + "\x00"))
 	h.Write(pass)
-	clear(pass)
 	var key [sha256.Size]byte
 	h.Sum(key[:0])
 
@@ -72,13 +66,14 @@ func (p *Pool) Get(ctx context.Context, secrets client.Reader, loc *cairnv1.Back
 		p.idle[key] = list[:len(list)-1]
 		p.mu.Unlock()
 		if e.timer.Stop() {
+			clear(pass)
 			return &Lease{Repository: e.r, p: p, key: key, reused: true}, nil
 		}
 		// Its idle time ran out as we took it: the timer closes it.
 		p.mu.Lock()
 	}
 	p.mu.Unlock()
-	r, err := OpenWith(ctx, secrets, loc, &p.Ring)
+	r, err := openWithPassphrase(ctx, secrets, loc, &p.Ring, pass)
 	if err != nil {
 		return nil, err
 	}
