@@ -150,6 +150,9 @@ func (a *app) initStore(ctx context.Context) (func() (store.Store, error), error
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDirPath("repository", dir); err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(filepath.Join(dir, repo.ConfigKey)); err == nil {
 		return nil, fmt.Errorf("%s: %w", dir, repo.ErrAlreadyInitialized)
 	} else if !errors.Is(err, fs.ErrNotExist) {

@@ -49,6 +49,9 @@ type restoreResult struct {
 }
 
 func (a *app) restore(ctx context.Context, ref string, o restoreOptions) error {
+	if err := checkDirPath("--target", o.target); err != nil {
+		return err
+	}
 	return a.withRepo(ctx, func(r *repo.Repository) error {
 		return withLock(ctx, r, false, "restore", func() error {
 			sn, err := findSnapshot(ctx, r, ref)
@@ -65,6 +68,11 @@ func (a *app) restore(ctx context.Context, ref string, o restoreOptions) error {
 				if rel == "" { // the whole snapshot
 					includes = nil
 					break
+				}
+				if ok, err := inSnapshot(ctx, r, sn, rel); err != nil {
+					return fmt.Errorf("--include %s: %w", p, err)
+				} else if !ok {
+					return badInput("--include %s: no %q in snapshot %s (see `cairn ls %s`)", p, rel, sn.ShortID(), sn.ShortID())
 				}
 				includes = append(includes, rel)
 			}
