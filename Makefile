@@ -47,7 +47,7 @@ test-unit:
 	$(GO) test ./...
 
 test: tools node-deps lint build
-	CAIRN_TOOLS=$(TOOLS) $(GO) test -timeout 45m ./...
+	CAIRN_TOOLS=$(TOOLS) GO=$(GO) hack/test.sh
 
 demo: tools node-deps build
 	@hack/demo.sh
