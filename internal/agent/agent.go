@@ -267,10 +267,16 @@ func (b *base) pod(ctx context.Context, ref cairnv1.PodRef) (*corev1.Pod, error)
 
 var errGone = errors.New("pod gone")
 
-// withRepo opens the repository of BackupLocation name (or takes it open
-// from an earlier work item), takes a shared lock (unless the location is
-// ReadOnly) and runs fn.
+// withRepo is withLockedRepo for work that takes no context of its own:
+// fn goes on, holding the outer context, if the lock is lost.
 func (b *base) withRepo(ctx context.Context, name, purpose string, fn func(*repo.Repository) error) error {
+	return b.withLockedRepo(ctx, name, purpose, func(_ context.Context, rp *repo.Repository) error { return fn(rp) })
+}
+
+// withLockedRepo opens the repository of BackupLocation name (or takes it
+// open from an earlier work item), takes a shared lock (unless the location
+// is ReadOnly) and runs fn, whose context is cancelled if the lock is lost.
+func (b *base) withLockedRepo(ctx context.Context, name, purpose string, fn func(context.Context, *repo.Repository) error) error {
 	var loc cairnv1.BackupLocation
 	if err := b.c.Get(ctx, client.ObjectKey{Namespace: b.o.Namespace, Name: name}, &loc); err != nil {
 		return fmt.Errorf("BackupLocation %q: %w", name, err)
@@ -297,19 +303,18 @@ type staleError struct{ error }
 
 // locked runs fn on l's repository under a shared lock (when lock) and
 // gives it back to the pool.
-func (b *base) locked(ctx context.Context, l *location.Lease, lock bool, purpose string, fn func(*repo.Repository) error) (err error) {
+func (b *base) locked(ctx context.Context, l *location.Lease, lock bool, purpose string, fn func(context.Context, *repo.Repository) error) (err error) {
 	defer func() { l.Release(err == nil) }()
-	if lock {
-		lk, err := l.Lock(ctx, false, purpose)
-		if err != nil {
-			return err
+	run := func(ctx context.Context) error {
+		if err := l.Fresh(ctx); err != nil {
+			return staleError{err}
 		}
-		defer func() { _ = lk.Unlock(context.WithoutCancel(ctx)) }()
+		return fn(ctx, l.Repository)
 	}
-	if err := l.Fresh(ctx); err != nil {
-		return staleError{err}
+	if !lock {
+		return run(ctx)
 	}
-	return fn(l.Repository)
+	return l.WithLock(ctx, repo.Shared, purpose, run)
 }
 
 // progress calls write every interval until stop is closed.

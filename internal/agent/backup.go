@@ -123,7 +123,7 @@ func (r *BackupReconciler) finish(ctx context.Context, p *cairnv1.PodVolumeBacku
 // before.
 func (r *BackupReconciler) backup(ctx context.Context, p *cairnv1.PodVolumeBackup, pod *corev1.Pod, dir string, marked func() error) error {
 	labels := podvolume.SnapshotLabels(p.Spec.BackupName, pod.Namespace, pod.Name, p.Spec.Volume, p.Spec.PVC, p.Spec.Owner)
-	return r.withRepo(ctx, p.Spec.StorageLocation, "backup of volume "+p.Name, func(rp *repo.Repository) error {
+	return r.withLockedRepo(ctx, p.Spec.StorageLocation, "backup of volume "+p.Name, func(ctx context.Context, rp *repo.Repository) error {
 		parent, err := r.newest(ctx, rp, podvolume.ParentLabels(pod.Namespace, p.Spec.Volume, p.Spec.PVC, p.Spec.Owner))
 		if err != nil {
 			return err

@@ -78,7 +78,7 @@ func (a *app) backup(ctx context.Context, paths []string, o backupOptions) error
 		}
 	}
 	return a.withRepo(ctx, func(r *repo.Repository) error {
-		return withLock(ctx, r, false, "backup", func() error {
+		return r.WithLock(ctx, repo.Shared, "backup", func(ctx context.Context) error {
 			parent, err := a.backupParent(ctx, r, o.parent, o.host, abs)
 			if err != nil {
 				return err

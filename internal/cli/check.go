@@ -23,7 +23,7 @@ the exit code is 1.`,
 		Args: args(0, 0, "no arguments"),
 		RunE: a.runE(func(ctx context.Context, _ []string) error {
 			return a.withRepo(ctx, func(r *repo.Repository) error {
-				return withLock(ctx, r, false, "check", func() error { return a.check(ctx, r, readData) })
+				return r.WithLock(ctx, repo.Shared, "check", func(ctx context.Context) error { return a.check(ctx, r, readData) })
 			})
 		}),
 	}

@@ -97,7 +97,7 @@ func (a *app) backupRun(ctx context.Context, name string, o backupRunOptions) er
 		return err
 	}
 	return a.withRepo(ctx, func(r *repo.Repository) error {
-		return withLock(ctx, r, false, "backup", func() error {
+		return r.WithLock(ctx, repo.Shared, "backup", func(ctx context.Context) error {
 			stop := a.startProgress("backup", func() sample {
 				return sample{Done: opts.Progress.Objects.Load(), Unit: "objects", Counting: true}
 			})

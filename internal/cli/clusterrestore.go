@@ -89,7 +89,7 @@ func (a *app) clusterRestore(ctx context.Context, name string, o clusterRestoreO
 		return err
 	}
 	return a.withRepo(ctx, func(r *repo.Repository) error {
-		return withLock(ctx, r, false, "restore", func() error {
+		return r.WithLock(ctx, repo.Shared, "restore", func(ctx context.Context) error {
 			sn, err := backup.Find(ctx, r, o.fromBackup)
 			if err != nil {
 				return fmt.Errorf("%w (see `cairn backup get`)", err)

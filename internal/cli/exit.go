@@ -43,6 +43,8 @@ func exitCode(err error, started bool) int {
 		return exitOK
 	case !started, errors.As(err, &usage):
 		return exitUsage
+	case errors.Is(err, repo.ErrLockLost): // stopped half-way, whatever else it reports
+		return exitFailure
 	case errors.Is(err, archiver.ErrPartial), errors.Is(err, restorer.ErrPartial), errors.Is(err, clusterrestore.ErrPartial),
 		errors.Is(err, clusterbackup.ErrPartial):
 		return exitPartial
@@ -53,7 +55,8 @@ func exitCode(err error, started bool) int {
 		errors.Is(err, repo.ErrKeyInUse),
 		errors.Is(err, snapshot.ErrNotFound):
 		return exitUsage
-	case errors.Is(err, check.ErrDamaged):
+	case errors.Is(err, check.ErrDamaged),
+		errors.Is(err, repo.ErrCorrupt): // also a tampered or replaced config
 		return exitFailure
 	}
 	return exitFailure
@@ -63,10 +66,19 @@ func exitCode(err error, started bool) int {
 func message(err error) string {
 	msg := err.Error()
 	switch {
+	case errors.Is(err, repo.ErrLockLost):
+		msg += " (the work was stopped before it finished: run it again)"
 	case errors.Is(err, context.Canceled):
 		msg = "interrupted: " + msg
 	case errors.Is(err, repo.ErrWrongPassword):
 		msg += " (check --password-file, CAIRN_PASSWORD_FILE or CAIRN_PASSWORD)"
+	case errors.Is(err, repo.ErrNoPassword):
+		msg += " (set --password-file, CAIRN_PASSWORD_FILE or CAIRN_PASSWORD)"
+	case errors.Is(err, repo.ErrNotRepository):
+		msg += " (run `cairn repo init`)"
+	case errors.Is(err, repo.ErrLocked):
+		msg += fmt.Sprintf(" (if its holder is gone, `cairn repo unlock` removes locks not refreshed for %d minutes;"+
+			" `cairn repo unlock --remove-all` removes every lock, only when no other cairn runs)", int(repo.StaleAfter.Minutes()))
 	}
 	return strings.ReplaceAll(strings.TrimSpace(msg), "\n", "; ")
 }

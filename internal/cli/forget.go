@@ -66,7 +66,7 @@ func (a *app) forget(ctx context.Context, ids []string, o forgetOptions) error {
 	}
 	return a.withRepo(ctx, func(r *repo.Repository) error {
 		res := forgetResult{Removed: []forgetEntry{}, Kept: []forgetEntry{}, DryRun: o.dryRun}
-		err := withLock(ctx, r, false, "forget", func() error {
+		err := r.WithLock(ctx, repo.Shared, "forget", func(ctx context.Context) error {
 			remove, err := a.selectForget(ctx, r, ids, keepWithin, &res)
 			if err != nil || o.dryRun {
 				return err

@@ -170,16 +170,3 @@ func (a *app) repoOptions(s store.Store) repo.Options {
 	}
 	return o
 }
-
-// withLock runs fn holding a repository lock.
-func withLock(ctx context.Context, r *repo.Repository, exclusive bool, purpose string, fn func() error) error {
-	l, err := r.Lock(ctx, exclusive, purpose)
-	if err != nil {
-		return fmt.Errorf("%s: %w", purpose, err)
-	}
-	err = fn()
-	if uerr := l.Unlock(ctx); uerr != nil && err == nil {
-		err = fmt.Errorf("%s: release lock: %w", purpose, uerr)
-	}
-	return err
-}

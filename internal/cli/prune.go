@@ -36,7 +36,7 @@ or restore can run meanwhile. Run it after forget (or use forget --prune).`,
 // prune runs a prune under the exclusive lock.
 func (a *app) prune(ctx context.Context, r *repo.Repository, dryRun bool) (*prune.Report, error) {
 	var rep *prune.Report
-	err := withLock(ctx, r, true, "prune", func() error {
+	err := r.WithLock(ctx, repo.Exclusive, "prune", func(ctx context.Context) error {
 		var err error
 		rep, err = prune.Run(ctx, r, prune.Options{DryRun: dryRun, Now: a.now})
 		return err

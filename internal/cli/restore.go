@@ -53,7 +53,7 @@ func (a *app) restore(ctx context.Context, ref string, o restoreOptions) error {
 		return err
 	}
 	return a.withRepo(ctx, func(r *repo.Repository) error {
-		return withLock(ctx, r, false, "restore", func() error {
+		return r.WithLock(ctx, repo.Shared, "restore", func(ctx context.Context) error {
 			sn, err := findSnapshot(ctx, r, ref)
 			if err != nil {
 				return err

@@ -162,13 +162,11 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 	var sn *snapshot.Snapshot
 	var m *layout.Manifest
 	err = r.repos.With(ctx, loc, func(rp *repo.Repository) error {
-		l, err := rp.Lock(ctx, false, "backup "+b.Name)
-		if err != nil {
+		return rp.WithLock(ctx, repo.Shared, "backup "+b.Name, func(ctx context.Context) error {
+			var err error
+			sn, m, err = backup.Run(ctx, rp, r.o.Cluster, opts)
 			return err
-		}
-		defer func() { _ = l.Unlock(context.WithoutCancel(ctx)) }()
-		sn, m, err = backup.Run(ctx, rp, r.o.Cluster, opts)
-		return err
+		})
 	})
 	var volumes string // why pod volumes were missed or failed
 	if sn != nil && (err == nil || errors.Is(err, backup.ErrPartial)) {
@@ -281,16 +279,13 @@ func (r *BackupReconciler) forget(ctx context.Context, b *cairnv1.Backup) error 
 			}
 			return err
 		}
-		l, err := rp.Lock(ctx, false, "forget "+b.Name)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = l.Unlock(context.WithoutCancel(ctx)) }()
-		vols, err := volumeSnapshots(ctx, rp, b.Name)
-		if err != nil {
-			return err
-		}
-		return snapshot.Forget(ctx, rp, append([]*snapshot.Snapshot{sn}, vols...))
+		return rp.WithLock(ctx, repo.Shared, "forget "+b.Name, func(ctx context.Context) error {
+			vols, err := volumeSnapshots(ctx, rp, b.Name)
+			if err != nil {
+				return err
+			}
+			return snapshot.Forget(ctx, rp, append([]*snapshot.Snapshot{sn}, vols...))
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("forget the snapshot of backup %s: %w", b.Name, err)

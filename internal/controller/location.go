@@ -187,12 +187,12 @@ func (r *LocationReconciler) createSynced(ctx context.Context, loc *cairnv1.Back
 
 // prune frees the data of forgotten backups under the exclusive lock.
 func (r *LocationReconciler) prune(ctx context.Context, rp *repo.Repository) (*prune.Report, error) {
-	l, err := rp.Lock(ctx, true, "prune")
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = l.Unlock(context.WithoutCancel(ctx)) }()
-	rep, err := prune.Run(ctx, rp, prune.Options{Now: r.now})
+	var rep *prune.Report
+	err := rp.WithLock(ctx, repo.Exclusive, "prune", func(ctx context.Context) error {
+		var err error
+		rep, err = prune.Run(ctx, rp, prune.Options{Now: r.now})
+		return err
+	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return nil, fmt.Errorf("prune: %w", err)
 	}

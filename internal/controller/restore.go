@@ -188,29 +188,28 @@ func (r *RestoreReconciler) run(ctx context.Context, log logr.Logger, rs *cairnv
 	var rep *clusterrestore.Report
 	var vr *volumeRestore
 	err = r.repos.With(ctx, loc, func(rp *repo.Repository) error {
-		if loc.Spec.AccessMode != cairnv1.ReadOnly {
-			l, err := rp.Lock(ctx, false, "restore "+rs.Name)
+		run := func(ctx context.Context) error {
+			ref := b.Status.SnapshotID
+			if ref == "" {
+				ref = b.Name
+			}
+			sn, err := backup.Find(ctx, rp, ref)
+			if err != nil {
+				return fmt.Errorf("backup %s in %s: %w", b.Name, loc.Name, err)
+			}
+			vols, err := volumeSnapshots(ctx, rp, b.Name)
 			if err != nil {
 				return err
 			}
-			defer func() { _ = l.Unlock(context.WithoutCancel(ctx)) }()
-		}
-		ref := b.Status.SnapshotID
-		if ref == "" {
-			ref = b.Name
-		}
-		sn, err := backup.Find(ctx, rp, ref)
-		if err != nil {
-			return fmt.Errorf("backup %s in %s: %w", b.Name, loc.Name, err)
-		}
-		vols, err := volumeSnapshots(ctx, rp, b.Name)
-		if err != nil {
+			vr = newVolumeRestore(rs, loc.Name, r.o.RestoreWaitImage, r.now().Add(r.o.VolumeTimeout), vols)
+			opts.Transform = vr.transform
+			rep, err = clusterrestore.Run(ctx, rp, sn, r.o.Cluster, opts)
 			return err
 		}
-		vr = newVolumeRestore(rs, loc.Name, r.o.RestoreWaitImage, r.now().Add(r.o.VolumeTimeout), vols)
-		opts.Transform = vr.transform
-		rep, err = clusterrestore.Run(ctx, rp, sn, r.o.Cluster, opts)
-		return err
+		if loc.Spec.AccessMode == cairnv1.ReadOnly {
+			return run(ctx)
+		}
+		return rp.WithLock(ctx, repo.Shared, "restore "+rs.Name, run)
 	})
 	var volumes string // why pod volumes were missed or failed
 	if rep != nil && (err == nil || errors.Is(err, clusterrestore.ErrPartial)) {

@@ -7,9 +7,9 @@ var (
 	// ErrWrongPassword: no key file of the repository opens with the passphrase.
 	ErrWrongPassword = errors.New("wrong passphrase: no key of the repository matches")
 	// ErrNoPassword: a passphrase is required and none was given.
-	ErrNoPassword = errors.New("no passphrase given: set --password-file, CAIRN_PASSWORD_FILE or CAIRN_PASSWORD (there is no default)")
+	ErrNoPassword = errors.New("no passphrase given; there is no default")
 	// ErrNotRepository: the store holds no repository config.
-	ErrNotRepository = errors.New("no repository at this location (run `cairn repo init`)")
+	ErrNotRepository = errors.New("no repository at this location")
 	// ErrAlreadyInitialized: Init found an existing repository.
 	ErrAlreadyInitialized = errors.New("a repository already exists at this location")
 	// ErrBlobNotFound: no index entry for a blob.
@@ -18,6 +18,9 @@ var (
 	ErrCorrupt = errors.New("repository data is corrupt")
 	// ErrLocked: another process holds a conflicting lock.
 	ErrLocked = errors.New("repository is locked")
+	// ErrLockLost: a held lock could not be refreshed in time, or was
+	// removed; the work it guarded was stopped.
+	ErrLockLost = errors.New("repository lock lost")
 	// ErrChanged: the repository at the location is not the one opened
 	// (it was re-created since).
 	ErrChanged = errors.New("the repository at this location was replaced")

@@ -77,53 +77,6 @@ func TestWrongPassphraseWritesNothing(t *testing.T) {
 	}
 }
 
-func TestLocks(t *testing.T) {
-	ctx := context.Background()
-	s := mem.New()
-	r, _ := Init(ctx, s, []byte("pw"), Options{})
-	shared1, err := r.Lock(ctx, false, "backup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	shared2, err := r.Lock(ctx, false, "backup")
-	if err != nil {
-		t.Fatalf("two shared locks: %v", err)
-	}
-	if _, err := r.Lock(ctx, true, "prune"); !errors.Is(err, ErrLocked) {
-		t.Fatalf("exclusive while shared held: %v", err)
-	}
-	shared1.Unlock(ctx)
-	shared2.Unlock(ctx)
-	ex, err := r.Lock(ctx, true, "prune")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Lock(ctx, false, "backup"); !errors.Is(err, ErrLocked) {
-		t.Fatalf("shared while exclusive held: %v", err)
-	}
-	ex.Unlock(ctx)
-}
-
-func TestStaleLockIsIgnoredAndRemoved(t *testing.T) {
-	ctx := context.Background()
-	s := mem.New()
-	r, _ := Init(ctx, s, []byte("pw"), Options{})
-	// A lock from a process that no longer exists on this host.
-	dead := &Lock{r: r, info: LockInfo{Exclusive: true, Host: hostname(), PID: 1 << 30, Purpose: "prune"}}
-	if err := dead.write(ctx); err != nil {
-		t.Fatal(err)
-	}
-	l, err := r.Lock(ctx, false, "backup")
-	if err != nil {
-		t.Fatalf("stale exclusive lock blocked a backup: %v", err)
-	}
-	l.Unlock(ctx)
-	n, err := r.RemoveStaleLocks(ctx, false)
-	if err != nil || n != 1 {
-		t.Fatalf("removed %d stale locks, %v", n, err)
-	}
-}
-
 func FuzzDecodeKeyFile(f *testing.F) {
 	f.Add([]byte(`{"kdf":{"algorithm":"argon2id","time":3,"memory_kib":65536,"threads":4,"salt":"AAAAAAAAAAAAAAAAAAAAAA=="},"wrapped":"AAAA"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

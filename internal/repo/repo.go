@@ -38,6 +38,10 @@ type Options struct {
 	// See ExtendRetention.
 	ObjectLock string
 	LockMargin time.Duration
+	// LockStaleAfter is how long a repository lock lives unrefreshed
+	// (default StaleAfter); holders refresh it every sixth of that. Every
+	// process using a repository must agree on it: only tests change it.
+	LockStaleAfter time.Duration
 }
 
 // Repository is an opened repository. Its methods are safe for concurrent use.
@@ -93,6 +97,9 @@ func (o *Options) fill() {
 	}
 	if o.IndexEvery <= 0 {
 		o.IndexEvery = 16
+	}
+	if o.LockStaleAfter <= 0 {
+		o.LockStaleAfter = StaleAfter
 	}
 }
 

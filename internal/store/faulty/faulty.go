@@ -19,6 +19,7 @@ type Store struct {
 	puts     int           // Puts seen so far
 	nth      map[int]error // Put number -> error
 	prefixes []prefixFault
+	stalls   []string         // key prefixes whose Puts hang
 	corrupt  map[string]int64 // key -> offset of the flipped byte
 }
 
@@ -51,6 +52,15 @@ func (f *Store) FailPutPrefix(prefix string, err error) {
 	f.prefixes = append(f.prefixes, prefixFault{prefix, err})
 }
 
+// StallPutPrefix makes every Put of a key starting with prefix hang until
+// its ctx is done, then fail with ctx's error without storing anything: a
+// store that stopped answering.
+func (f *Store) StallPutPrefix(prefix string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stalls = append(f.stalls, prefix)
+}
+
 // Corrupt makes every Get of key whose range covers offset return the byte
 // at offset of the object with all its bits flipped. The stored object,
 // Stat and List are unchanged.
@@ -67,7 +77,7 @@ func (f *Store) Corrupt(key string, offset int64) {
 func (f *Store) Reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.nth, f.prefixes, f.corrupt = nil, nil, nil
+	f.nth, f.prefixes, f.stalls, f.corrupt = nil, nil, nil, nil
 }
 
 // Location returns "faulty:" and the wrapped store's location.
@@ -78,7 +88,22 @@ func (f *Store) Put(ctx context.Context, key string, data []byte) error {
 	if err := f.putFault(key); err != nil {
 		return fmt.Errorf("faulty: put %s: %w", key, err)
 	}
+	if f.stalled(key) {
+		<-ctx.Done()
+		return fmt.Errorf("faulty: put %s: stalled: %w", key, ctx.Err())
+	}
 	return f.inner.Put(ctx, key, data)
+}
+
+func (f *Store) stalled(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range f.stalls {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *Store) putFault(key string) error {

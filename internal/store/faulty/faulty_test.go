@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/cairn-backup/cairn/internal/store"
 	"github.com/cairn-backup/cairn/internal/store/faulty"
@@ -59,6 +60,22 @@ func TestFailPutPrefix(t *testing.T) {
 	f.Reset()
 	if err := f.Put(ctx, "data/x", nil); err != nil {
 		t.Errorf("Put(data/x) after Reset = %v", err)
+	}
+}
+
+func TestStallPutPrefix(t *testing.T) {
+	f := faulty.Wrap(mem.New())
+	f.StallPutPrefix("data/")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := f.Put(ctx, "data/x", nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("stalled Put = %v, want DeadlineExceeded", err)
+	}
+	if _, err := f.Stat(context.Background(), "data/x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Stat after a stalled Put = %v, want ErrNotFound", err)
+	}
+	if err := f.Put(context.Background(), "index/x", nil); err != nil {
+		t.Errorf("Put(index/x) = %v", err)
 	}
 }
 

@@ -1,8 +1,0 @@
-package repo
-
-import "os"
-
-func hostname() string {
-	h, _ := os.Hostname()
-	return h
-}
