@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -41,15 +42,36 @@ func newConfig(now time.Time) (Config, error) {
 	return Config{Version: FormatVersion, ID: hex.EncodeToString(id), Created: now.UTC(), PackSize: DefaultPackSize, Compression: "zstd-default"}, nil
 }
 
-// LoadConfig reads the config of the repository in s; it needs no key.
+// maxConfig bounds the config's size: it is a few hundred bytes.
+const maxConfig = 64 << 10
+
+// LoadConfig reads the config of the repository in s; it needs no key, and
+// so cannot tell whether the config is the one the repository was created
+// with: Open can (its key files bind the config's SHA-256).
 func LoadConfig(ctx context.Context, s store.Store) (Config, error) {
-	b, err := store.ReadAll(ctx, s, ConfigKey)
+	c, _, err := readConfig(ctx, s)
+	return c, err
+}
+
+// readConfig is LoadConfig that also returns the SHA-256 of the config's
+// bytes, which key files bind.
+func readConfig(ctx context.Context, s store.Store) (Config, [sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	b, err := readSmall(ctx, s, ConfigKey, maxConfig)
 	if errors.Is(err, store.ErrNotFound) {
-		return Config{}, fmt.Errorf("%s: %w", s.Location(), ErrNotRepository)
+		return Config{}, sum, fmt.Errorf("%s: %w", s.Location(), ErrNotRepository)
 	}
 	if err != nil {
-		return Config{}, fmt.Errorf("repo: read config: %w", err)
+		return Config{}, sum, fmt.Errorf("repo: read config: %w", err)
 	}
+	if len(b) > maxConfig {
+		return Config{}, sum, fmt.Errorf("repo: config of more than %d bytes: %w", maxConfig, ErrCorrupt)
+	}
+	c, err := decodeConfig(b)
+	return c, sha256.Sum256(b), err
+}
+
+func decodeConfig(b []byte) (Config, error) {
 	var c Config
 	if err := json.Unmarshal(b, &c); err != nil {
 		return Config{}, fmt.Errorf("repo: config: %v: %w", err, ErrCorrupt)

@@ -19,12 +19,7 @@ import (
 // concurrent use; the zero value is ready.
 type Keyring struct {
 	mu   sync.Mutex
-	keys map[[sha256.Size]byte]ringKey
-}
-
-type ringKey struct {
-	master []byte
-	keyID  string
+	keys map[[sha256.Size]byte]openedKey
 }
 
 // ringName identifies a passphrase for one repository without storing it.
@@ -38,10 +33,11 @@ func ringName(cfg Config, passphrase []byte) [sha256.Size]byte {
 }
 
 // Open is repo.Open that reuses a master key unwrapped before with the same
-// passphrase for the same repository.
+// passphrase for the same repository. The config is checked against the
+// key's binding at every Open, cached or not.
 func (k *Keyring) Open(ctx context.Context, s store.Store, passphrase []byte, opts Options) (*Repository, error) {
 	opts.fill()
-	cfg, err := LoadConfig(ctx, s)
+	cfg, sum, err := readConfig(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +51,7 @@ func (k *Keyring) Open(ctx context.Context, s store.Store, passphrase []byte, op
 	if ok {
 		// A key file removed since (`repo key remove`, rotation) revokes its
 		// passphrase here too, as it does for a fresh process.
-		if _, err := s.Stat(ctx, keysPrefix+rk.keyID); err != nil {
+		if _, err := s.Stat(ctx, keysPrefix+rk.id); err != nil {
 			ok = false
 			k.mu.Lock()
 			delete(k.keys, name)
@@ -63,19 +59,21 @@ func (k *Keyring) Open(ctx context.Context, s store.Store, passphrase []byte, op
 		}
 	}
 	if !ok {
-		master, keyID, err := openMaster(ctx, s, passphrase)
+		rk, err = openMaster(ctx, s, passphrase)
 		if err != nil {
 			return nil, err
 		}
-		rk = ringKey{master: master, keyID: keyID}
 		k.mu.Lock()
 		if k.keys == nil {
-			k.keys = map[[sha256.Size]byte]ringKey{}
+			k.keys = map[[sha256.Size]byte]openedKey{}
 		}
 		k.keys[name] = rk
 		k.mu.Unlock()
 	}
-	r, err := newRepository(s, cfg, rk.master, rk.keyID, opts)
+	if err := rk.checkConfig(sum); err != nil {
+		return nil, err
+	}
+	r, err := newRepository(s, cfg, sum, rk, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -1,12 +1,14 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"sort"
@@ -17,16 +19,23 @@ import (
 	"github.com/cairn-backup/cairn/internal/store"
 )
 
-// KeyFile is one way in: the master key wrapped under a passphrase. Stored
-// in plaintext JSON at keys/<sha256 of the file>.
+// KeyFile is one way in: the master key wrapped under a passphrase, with
+// the SHA-256 of the repository's config bound to it. Stored in plaintext
+// JSON at keys/<sha256 of the file>.
 type KeyFile struct {
 	Created  time.Time  `json:"created"`
 	Host     string     `json:"host,omitempty"`
 	Username string     `json:"username,omitempty"`
 	Label    string     `json:"label,omitempty"`
 	KDF      crypto.KDF `json:"kdf"`
-	Wrapped  []byte     `json:"wrapped"` // nonce || AES-256-GCM(master key) || tag
+	// Wrapped is nonce || AES-256-GCM(master key || SHA-256(config)) || tag;
+	// key files written before the config was bound wrap the master key alone.
+	Wrapped []byte `json:"wrapped"`
 }
+
+// Binds reports whether the key file binds the config (it is not a legacy
+// key file that wraps the master key alone).
+func (k KeyFile) Binds() bool { return len(k.Wrapped) == boundKeySize+crypto.Overhead }
 
 // KeyInfo describes a key file for listing.
 type KeyInfo struct {
@@ -39,25 +48,57 @@ type KeyInfo struct {
 	KDF     string    `json:"kdf"`
 }
 
-const keysPrefix = "keys/"
+const (
+	keysPrefix = "keys/"
+	// maxKeyFile bounds a key file's size: they are a few hundred bytes.
+	maxKeyFile = 64 << 10
+	// boundKeySize is the size of what a key file wraps: the master key
+	// and the config's SHA-256.
+	boundKeySize = crypto.KeySize + sha256.Size
+)
 
-// DecodeKeyFile parses and validates a key file.
+// DecodeKeyFile parses and validates a key file; it refuses parameters
+// outside the bounds of crypto.KDF.Validate before deriving anything.
 func DecodeKeyFile(b []byte) (KeyFile, error) {
-	var k KeyFile
-	if err := json.Unmarshal(b, &k); err != nil {
+	k, err := decodeKeyFile(b)
+	if err != nil {
 		return k, fmt.Errorf("key file: %v: %w", err, ErrCorrupt)
-	}
-	if err := k.KDF.Validate(); err != nil {
-		return k, fmt.Errorf("key file: %v: %w", err, ErrCorrupt)
-	}
-	if len(k.Wrapped) != crypto.KeySize+crypto.Overhead {
-		return k, fmt.Errorf("key file: wrapped key of %d bytes: %w", len(k.Wrapped), ErrCorrupt)
 	}
 	return k, nil
 }
 
-// writeKey wraps master under passphrase and stores a new key file.
-func writeKey(ctx context.Context, s store.Store, now time.Time, passphrase, master []byte, label string) (string, error) {
+// decodeKeyFile is DecodeKeyFile without the ErrCorrupt.
+func decodeKeyFile(b []byte) (KeyFile, error) {
+	var k KeyFile
+	if len(b) > maxKeyFile {
+		return k, fmt.Errorf("%d bytes, more than a key file's %d", len(b), maxKeyFile)
+	}
+	if err := json.Unmarshal(b, &k); err != nil {
+		return k, err
+	}
+	if err := k.KDF.Validate(); err != nil {
+		return k, err
+	}
+	if n := len(k.Wrapped); n != crypto.KeySize+crypto.Overhead && n != boundKeySize+crypto.Overhead {
+		return k, fmt.Errorf("wrapped key of %d bytes", n)
+	}
+	return k, nil
+}
+
+// readSmall reads an object that must be at most max bytes, reading no
+// more than max+1 of it.
+func readSmall(ctx context.Context, s store.Store, key string, max int64) ([]byte, error) {
+	rc, err := s.Get(ctx, key, 0, max+1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// writeKey wraps master and the config's SHA-256 under passphrase and
+// stores a new key file.
+func writeKey(ctx context.Context, s store.Store, now time.Time, passphrase, master []byte, config [sha256.Size]byte, label string) (string, error) {
 	if len(passphrase) == 0 {
 		return "", ErrNoPassword
 	}
@@ -65,7 +106,7 @@ func writeKey(ctx context.Context, s store.Store, now time.Time, passphrase, mas
 	if err != nil {
 		return "", err
 	}
-	wrapped, err := kdf.Wrap(passphrase, master)
+	wrapped, err := kdf.Wrap(passphrase, append(append(make([]byte, 0, boundKeySize), master...), config[:]...))
 	if err != nil {
 		return "", err
 	}
@@ -86,11 +127,29 @@ func writeKey(ctx context.Context, s store.Store, now time.Time, passphrase, mas
 	return id, nil
 }
 
-// openMaster tries every key file with passphrase and returns the master key
-// and the ID of the key that opened it.
-func openMaster(ctx context.Context, s store.Store, passphrase []byte) ([]byte, string, error) {
+// openedKey is what a key file gave: the master key, the key's ID and the
+// config digest it binds (nil for a legacy key file).
+type openedKey struct {
+	master []byte
+	id     string
+	config []byte
+}
+
+// checkConfig refuses a config whose SHA-256 is not the one the key binds.
+func (k openedKey) checkConfig(sum [sha256.Size]byte) error {
+	if k.config != nil && !bytes.Equal(k.config, sum[:]) {
+		return fmt.Errorf("repo: the config does not match the one key %s was made for: it was tampered with or replaced: %w", short(k.id), ErrCorrupt)
+	}
+	return nil
+}
+
+// openMaster tries the key files with passphrase — those that bind the
+// config first — and returns what the first that opens holds. When none
+// opens and some key files are corrupt, it names them (ErrCorrupt) rather
+// than blame the passphrase.
+func openMaster(ctx context.Context, s store.Store, passphrase []byte) (openedKey, error) {
 	if len(passphrase) == 0 {
-		return nil, "", ErrNoPassword
+		return openedKey{}, ErrNoPassword
 	}
 	var ids []string
 	err := s.List(ctx, keysPrefix, func(fi store.Info) error {
@@ -98,40 +157,64 @@ func openMaster(ctx context.Context, s store.Store, passphrase []byte) ([]byte, 
 		return nil
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("repo: list keys: %w", err)
+		return openedKey{}, fmt.Errorf("repo: list keys: %w", err)
 	}
 	if len(ids) == 0 {
-		return nil, "", fmt.Errorf("repo: %s has no key files: %w", s.Location(), ErrCorrupt)
+		return openedKey{}, fmt.Errorf("repo: %s has no key files: %w", s.Location(), ErrCorrupt)
 	}
 	sort.Strings(ids)
-	var firstErr error
+	type candidate struct {
+		id string
+		k  KeyFile
+	}
+	var keys []candidate
+	var corrupt []string
 	for _, id := range ids {
-		b, err := store.ReadAll(ctx, s, keysPrefix+id)
-		if err != nil {
-			return nil, "", fmt.Errorf("repo: read key %s: %w", id, err)
+		b, err := readSmall(ctx, s, keysPrefix+id, maxKeyFile)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // removed meanwhile
 		}
-		k, err := DecodeKeyFile(b)
 		if err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("key %s: %w", id[:8], err)
-			}
+			return openedKey{}, fmt.Errorf("repo: read key %s: %w", short(id), err)
+		}
+		k, err := decodeKeyFile(b)
+		if err != nil {
+			corrupt = append(corrupt, fmt.Sprintf("key %s is corrupt: %v", short(id), err))
 			continue
 		}
-		master, err := k.KDF.Unwrap(passphrase, k.Wrapped)
+		keys = append(keys, candidate{id, k})
+	}
+	sort.SliceStable(keys, func(i, j int) bool { return keys[i].k.Binds() && !keys[j].k.Binds() })
+	for _, c := range keys {
+		secret, err := c.k.KDF.Unwrap(passphrase, c.k.Wrapped)
 		if errors.Is(err, crypto.ErrAuth) {
 			continue
 		}
 		if err != nil {
-			return nil, "", fmt.Errorf("repo: key %s: %w", id[:8], err)
+			return openedKey{}, fmt.Errorf("repo: key %s: %w", short(c.id), err)
 		}
-		return master, id, nil
+		switch len(secret) {
+		case crypto.KeySize:
+			return openedKey{master: secret, id: c.id}, nil
+		case boundKeySize:
+			return openedKey{master: secret[:crypto.KeySize], id: c.id, config: secret[crypto.KeySize:]}, nil
+		}
+		return openedKey{}, fmt.Errorf("repo: key %s wraps %d bytes: %w", short(c.id), len(secret), ErrCorrupt)
 	}
-	return nil, "", ErrWrongPassword
+	switch {
+	case len(corrupt) > 0 && len(keys) == 0:
+		return openedKey{}, fmt.Errorf("repo: %s; the repository has no other key: %w", strings.Join(corrupt, "; "), ErrCorrupt)
+	case len(corrupt) > 0:
+		return openedKey{}, fmt.Errorf("repo: %s; no other key matches the passphrase: %w", strings.Join(corrupt, "; "), ErrCorrupt)
+	}
+	return openedKey{}, ErrWrongPassword
 }
 
-// AddKey adds a passphrase that opens the repository and returns the new key's ID.
+// AddKey adds a passphrase that opens the repository and returns the new
+// key's ID. The new key binds the config as r was opened with it, so a
+// repository whose keys predate the binding gets it this way.
 func (r *Repository) AddKey(ctx context.Context, passphrase []byte, label string) (string, error) {
-	return writeKey(ctx, r.store, r.now(), passphrase, r.master, label)
+	return writeKey(ctx, r.store, r.now(), passphrase, r.master, r.cfgSum, label)
 }
 
 // Keys lists the repository's key files.
@@ -139,7 +222,7 @@ func (r *Repository) Keys(ctx context.Context) ([]KeyInfo, error) {
 	var out []KeyInfo
 	err := r.store.List(ctx, keysPrefix, func(fi store.Info) error {
 		id := strings.TrimPrefix(fi.Key, keysPrefix)
-		b, err := store.ReadAll(ctx, r.store, fi.Key)
+		b, err := readSmall(ctx, r.store, fi.Key, maxKeyFile)
 		if err != nil {
 			return err
 		}
@@ -190,9 +273,9 @@ func (r *Repository) RemoveKey(ctx context.Context, id string) error {
 
 // ChangePassphrase replaces the key that opened the repository with one for
 // a new passphrase: the new key file is written first, then the old one is
-// removed. No data is rewritten.
+// removed. No data is rewritten. The new key binds the config, as AddKey's.
 func (r *Repository) ChangePassphrase(ctx context.Context, passphrase []byte) (string, error) {
-	old, err := store.ReadAll(ctx, r.store, keysPrefix+r.keyID)
+	old, err := readSmall(ctx, r.store, keysPrefix+r.keyID, maxKeyFile)
 	if err != nil {
 		return "", fmt.Errorf("repo: read current key: %w", err)
 	}
@@ -200,7 +283,7 @@ func (r *Repository) ChangePassphrase(ctx context.Context, passphrase []byte) (s
 	if err != nil {
 		return "", err
 	}
-	id, err := writeKey(ctx, r.store, r.now(), passphrase, r.master, k.Label)
+	id, err := writeKey(ctx, r.store, r.now(), passphrase, r.master, r.cfgSum, k.Label)
 	if err != nil {
 		return "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/cairn-backup/cairn/internal/repo/crypto"
 	"github.com/cairn-backup/cairn/internal/store"
 	"github.com/cairn-backup/cairn/internal/store/mem"
 )
@@ -84,7 +85,7 @@ func FuzzDecodeKeyFile(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if k.KDF.MemoryKiB > 4<<20 || len(k.Wrapped) != 60 {
+		if k.KDF.MemoryKiB > crypto.MaxMemoryKiB || k.KDF.Time > crypto.MaxTime || (len(k.Wrapped) != 60 && len(k.Wrapped) != 92) {
 			t.Fatalf("accepted a key file with memory %d KiB, wrapped %d bytes", k.KDF.MemoryKiB, len(k.Wrapped))
 		}
 	})

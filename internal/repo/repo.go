@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +51,7 @@ type Repository struct {
 	cfg    Config
 	master []byte
 	keyID  string
+	cfgSum [sha256.Size]byte // of the config's bytes as opened; new keys bind it
 	keys   *crypto.Keys
 	table  *chunker.Table
 	opts   Options
@@ -132,13 +134,15 @@ func Init(ctx context.Context, s store.Store, passphrase []byte, opts Options) (
 	if err != nil {
 		return nil, err
 	}
-	// The key goes first: a config without a key would be a repository no
-	// one can open, and Init refuses to run where a config exists.
-	keyID, err := writeKey(ctx, s, opts.Now(), passphrase, master, "initial")
+	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.MarshalIndent(cfg, "", "  ")
+	sum := sha256.Sum256(b)
+	// The key goes first: a config without a key would be a repository no
+	// one can open, and Init refuses to run where a config exists. It binds
+	// the config's bytes, so a config changed or replaced later is refused.
+	keyID, err := writeKey(ctx, s, opts.Now(), passphrase, master, sum, "initial")
 	if err != nil {
 		return nil, err
 	}
@@ -148,22 +152,26 @@ func Init(ctx context.Context, s store.Store, passphrase []byte, opts Options) (
 		}
 		return nil, fmt.Errorf("repo: write config: %w", err)
 	}
-	return newRepository(s, cfg, master, keyID, opts)
+	return newRepository(s, cfg, sum, openedKey{master: master, id: keyID}, opts)
 }
 
 // Open opens the repository in s with passphrase and loads its index.
-// A wrong passphrase is ErrWrongPassword; nothing is written.
+// A wrong passphrase is ErrWrongPassword; nothing is written. A config
+// other than the one the opening key binds is refused (ErrCorrupt).
 func Open(ctx context.Context, s store.Store, passphrase []byte, opts Options) (*Repository, error) {
 	opts.fill()
-	cfg, err := LoadConfig(ctx, s)
+	cfg, sum, err := readConfig(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	master, keyID, err := openMaster(ctx, s, passphrase)
+	k, err := openMaster(ctx, s, passphrase)
 	if err != nil {
 		return nil, err
 	}
-	r, err := newRepository(s, cfg, master, keyID, opts)
+	if err := k.checkConfig(sum); err != nil {
+		return nil, err
+	}
+	r, err := newRepository(s, cfg, sum, k, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -173,8 +181,8 @@ func Open(ctx context.Context, s store.Store, passphrase []byte, opts Options) (
 	return r, nil
 }
 
-func newRepository(s store.Store, cfg Config, master []byte, keyID string, opts Options) (*Repository, error) {
-	keys, err := crypto.Derive(master)
+func newRepository(s store.Store, cfg Config, cfgSum [sha256.Size]byte, k openedKey, opts Options) (*Repository, error) {
+	keys, err := crypto.Derive(k.master)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +208,7 @@ func newRepository(s store.Store, cfg Config, master []byte, keyID string, opts 
 		return nil, fmt.Errorf("repo: zstd: %w", err)
 	}
 	r := &Repository{
-		store: s, cfg: cfg, master: master, keyID: keyID, keys: keys,
+		store: s, cfg: cfg, master: k.master, keyID: k.id, cfgSum: cfgSum, keys: keys,
 		table: chunker.NewTable(keys.ChunkerSeed()), opts: opts, enc: enc, probe: probe, dec: dec,
 		idx: index.New(), indexFiles: map[string]struct{}{}, pending: map[blob.ID]struct{}{}, open: map[blob.Type]*packWriter{},
 	}

@@ -88,9 +88,46 @@ func TestKDFWrap(t *testing.T) {
 	if _, err := p.Unwrap([]byte("wrong"), w); !errors.Is(err, ErrAuth) {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
-	bad := p
-	bad.MemoryKiB = 1 << 30
-	if err := bad.Validate(); err == nil {
-		t.Fatal("absurd memory accepted")
+}
+
+func TestKDFBounds(t *testing.T) {
+	ok, err := DefaultKDF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("default parameters refused: %v", err)
+	}
+	for _, tt := range []struct {
+		name string
+		edit func(*KDF)
+		bad  bool
+	}{
+		{"memory 1 GiB", func(p *KDF) { p.MemoryKiB = 1 << 20 }, false},
+		{"memory 1 GiB + 1 KiB", func(p *KDF) { p.MemoryKiB = 1<<20 + 1 }, true},
+		{"memory 4 GiB", func(p *KDF) { p.MemoryKiB = 4 << 20 }, true},
+		{"memory 4 MiB", func(p *KDF) { p.MemoryKiB = 4 << 10 }, true},
+		{"time 16", func(p *KDF) { p.Time = 16 }, false},
+		{"time 17", func(p *KDF) { p.Time = 17 }, true},
+		{"time 0", func(p *KDF) { p.Time = 0 }, true},
+		{"threads 64", func(p *KDF) { p.Threads = 64 }, false},
+		{"threads 65", func(p *KDF) { p.Threads = 65 }, true},
+		{"threads 0", func(p *KDF) { p.Threads = 0 }, true},
+		{"salt 15 bytes", func(p *KDF) { p.Salt = make([]byte, 15) }, true},
+		{"salt 65 bytes", func(p *KDF) { p.Salt = make([]byte, 65) }, true},
+		{"algorithm", func(p *KDF) { p.Algorithm = "scrypt" }, true},
+	} {
+		p := ok
+		tt.edit(&p)
+		if err := p.Validate(); (err != nil) != tt.bad {
+			t.Errorf("%s: Validate = %v, want refused %v", tt.name, err, tt.bad)
+		}
+		if !tt.bad {
+			continue
+		}
+		// Unwrap refuses what Validate refuses, before deriving anything.
+		if _, err := p.Unwrap([]byte("pw"), make([]byte, 60)); err == nil || errors.Is(err, ErrAuth) {
+			t.Errorf("%s: Unwrap = %v, want the parameters refused", tt.name, err)
+		}
 	}
 }

@@ -32,20 +32,35 @@ func DefaultKDF() (KDF, error) {
 	return KDF{Algorithm: "argon2id", Time: 1, MemoryKiB: 64 * 1024, Threads: 4, Salt: salt}, nil
 }
 
+// Bounds on the parameters a key file may ask for. A key file is plaintext
+// in the store, so anyone who can write there can ask for anything: the
+// upper bounds keep one from exhausting the memory (the node agent runs in
+// 2 GiB) or the time of whoever opens the repository. They are part of the
+// format (docs/design/repository-format.md §3).
+const (
+	MinMemoryKiB = 8 << 10 // 8 MiB
+	MaxMemoryKiB = 1 << 20 // 1 GiB
+	MaxTime      = 16
+	MaxThreads   = 64
+	MinSalt      = 16
+	MaxSalt      = 64
+)
+
 // Validate rejects parameters that are unknown, too weak to be ours, or so
-// large that a hostile key file could exhaust memory.
+// large that a hostile key file could exhaust memory or time. It allocates
+// nothing.
 func (p KDF) Validate() error {
 	switch {
 	case p.Algorithm != "argon2id":
 		return fmt.Errorf("crypto: unknown key derivation %q", p.Algorithm)
-	case p.Time < 1 || p.Time > 100:
-		return fmt.Errorf("crypto: argon2id time %d out of range 1..100", p.Time)
-	case p.MemoryKiB < 8*1024 || p.MemoryKiB > 4*1024*1024:
-		return fmt.Errorf("crypto: argon2id memory %d KiB out of range 8 MiB..4 GiB", p.MemoryKiB)
-	case p.Threads < 1:
-		return fmt.Errorf("crypto: argon2id threads %d out of range", p.Threads)
-	case len(p.Salt) < 16:
-		return fmt.Errorf("crypto: salt of %d bytes is too short", len(p.Salt))
+	case p.Time < 1 || p.Time > MaxTime:
+		return fmt.Errorf("crypto: argon2id time %d out of range 1..%d", p.Time, MaxTime)
+	case p.MemoryKiB < MinMemoryKiB || p.MemoryKiB > MaxMemoryKiB:
+		return fmt.Errorf("crypto: argon2id memory %d KiB out of range %d..%d KiB (8 MiB..1 GiB)", p.MemoryKiB, MinMemoryKiB, MaxMemoryKiB)
+	case p.Threads < 1 || p.Threads > MaxThreads:
+		return fmt.Errorf("crypto: argon2id threads %d out of range 1..%d", p.Threads, MaxThreads)
+	case len(p.Salt) < MinSalt || len(p.Salt) > MaxSalt:
+		return fmt.Errorf("crypto: salt of %d bytes out of range %d..%d", len(p.Salt), MinSalt, MaxSalt)
 	}
 	return nil
 }
@@ -53,29 +68,23 @@ func (p KDF) Validate() error {
 // keyWrapAD binds a wrapped master key to its purpose.
 var keyWrapAD = []byte("cairn master key")
 
-// Wrap derives a key-encryption key from passphrase and encrypts master with it.
-func (p KDF) Wrap(passphrase, master []byte) ([]byte, error) {
+// Wrap derives a key-encryption key from passphrase and encrypts secret
+// (the master key, and what the repository binds to it) with it.
+func (p KDF) Wrap(passphrase, secret []byte) ([]byte, error) {
 	aead, err := p.kek(passphrase)
 	if err != nil {
 		return nil, err
 	}
-	return seal(aead, nil, master, keyWrapAD)
+	return seal(aead, nil, secret, keyWrapAD)
 }
 
-// Unwrap recovers the master key; a wrong passphrase gives ErrAuth.
+// Unwrap recovers the secret Wrap encrypted; a wrong passphrase gives ErrAuth.
 func (p KDF) Unwrap(passphrase, wrapped []byte) ([]byte, error) {
 	aead, err := p.kek(passphrase)
 	if err != nil {
 		return nil, err
 	}
-	master, err := open(aead, nil, wrapped, keyWrapAD)
-	if err != nil {
-		return nil, err
-	}
-	if len(master) != KeySize {
-		return nil, fmt.Errorf("crypto: unwrapped key has %d bytes: %w", len(master), ErrAuth)
-	}
-	return master, nil
+	return open(aead, nil, wrapped, keyWrapAD)
 }
 
 func (p KDF) kek(passphrase []byte) (cipher.AEAD, error) {
