@@ -120,6 +120,9 @@ func (r *Repository) lock(ctx context.Context, mode LockMode, purpose string, on
 	start := time.Now()
 	id, stored, err := l.write(ctx)
 	if err != nil {
+		for _, s := range l.strays {
+			_ = r.DeleteUnpacked(context.WithoutCancel(ctx), KindLock, s)
+		}
 		return nil, err
 	}
 	l.ids, l.stored, l.lastOK = []string{id}, stored, start
@@ -322,13 +325,13 @@ func (l *Lock) renew(ctx context.Context) error {
 		}
 		l.ids = l.ids[1:]
 	}
-	var left2 []string
+	var kept []string
 	for _, s := range l.strays {
 		if err := l.r.DeleteUnpacked(ctx, KindLock, s); err != nil && !errors.Is(err, store.ErrNotFound) {
-			left2 = append(left2, s)
+			kept = append(kept, s)
 		}
 	}
-	l.strays = left2
+	l.strays = kept
 	return nil
 }
 
