@@ -331,7 +331,7 @@ func (r *Repository) LoadBlob(ctx context.Context, t blob.Type, id blob.ID, buf 
 	if loc.Type != t {
 		return nil, fmt.Errorf("repo: blob %s is %s, not %s: %w", id.Short(), loc.Type, t, ErrCorrupt)
 	}
-	rc, err := r.store.Get(ctx, PackKey(loc.Pack), int64(loc.Offset), int64(loc.Length))
+	rc, err := r.getPack(ctx, loc.Pack, int64(loc.Offset), int64(loc.Length))
 	if err != nil {
 		return nil, fmt.Errorf("repo: read %s %s from pack %s: %w", t, id.Short(), loc.Pack.Short(), err)
 	}
@@ -373,24 +373,27 @@ func (r *Repository) VerifyBlob(id blob.ID, plaintext []byte) bool {
 
 // PackHeader reads and authenticates the header of a stored pack.
 func (r *Repository) PackHeader(ctx context.Context, id blob.ID) ([]pack.Entry, error) {
-	key := PackKey(id)
-	fi, err := r.store.Stat(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("repo: pack %s: %w", id.Short(), err)
-	}
-	trailer, err := readRange(ctx, r.store, key, fi.Size-pack.TrailerSize, pack.TrailerSize)
+	size, err := r.packSize(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	off, l, err := pack.HeaderLength(trailer, fi.Size)
-	if err != nil {
-		return nil, fmt.Errorf("repo: pack %s: %w", id.Short(), err)
-	}
-	sealed, err := readRange(ctx, r.store, key, off, l)
+	trailer, err := r.readPackRange(ctx, id, size-pack.TrailerSize, pack.TrailerSize)
 	if err != nil {
 		return nil, err
 	}
-	return pack.OpenHeader(r.keys, sealed, off)
+	off, l, err := pack.HeaderLength(trailer, size)
+	if err != nil {
+		return nil, fmt.Errorf("repo: pack %s: %w: %w", id.Short(), err, ErrCorrupt)
+	}
+	sealed, err := r.readPackRange(ctx, id, off, l)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := pack.OpenHeader(r.keys, sealed, off)
+	if err != nil {
+		return nil, fmt.Errorf("repo: pack %s: %w: %w", id.Short(), err, ErrCorrupt)
+	}
+	return entries, nil
 }
 
 // ParsePack authenticates a whole pack's header.
@@ -398,11 +401,13 @@ func (r *Repository) ParsePack(data []byte) ([]pack.Entry, error) {
 	return pack.Parse(r.keys, data)
 }
 
-func readRange(ctx context.Context, s store.Store, key string, off, n int64) ([]byte, error) {
+// readPackRange reads exactly n bytes of pack id from off.
+func (r *Repository) readPackRange(ctx context.Context, id blob.ID, off, n int64) ([]byte, error) {
+	key := PackKey(id)
 	if off < 0 {
 		return nil, fmt.Errorf("repo: %s: negative offset: %w", key, ErrCorrupt)
 	}
-	rc, err := s.Get(ctx, key, off, n)
+	rc, err := r.getPack(ctx, id, off, n)
 	if err != nil {
 		return nil, fmt.Errorf("repo: read %s: %w", key, err)
 	}
@@ -449,13 +454,13 @@ func (r *Repository) ReloadIndex(ctx context.Context) error {
 // consecutive sealed blobs in one request (restore reads a file's chunks
 // this way), to be opened one by one with OpenBlob.
 func (r *Repository) ReadPackRange(ctx context.Context, pack blob.ID, offset, length int64) ([]byte, error) {
-	return readRange(ctx, r.store, PackKey(pack), offset, length)
+	return r.readPackRange(ctx, pack, offset, length)
 }
 
 // ReadPackRangeUpTo reads at most length bytes of a pack from offset (fewer
 // at the pack's end).
 func (r *Repository) ReadPackRangeUpTo(ctx context.Context, pack blob.ID, offset, length int64) ([]byte, error) {
-	rc, err := r.store.Get(ctx, PackKey(pack), offset, length)
+	rc, err := r.getPack(ctx, pack, offset, length)
 	if err != nil {
 		return nil, fmt.Errorf("repo: read pack %s: %w", pack.Short(), err)
 	}

@@ -66,6 +66,8 @@ type Repository struct {
 	indexFiles map[string]struct{}
 	// orphansAdopted: AdoptOrphansOnce has run.
 	orphansAdopted atomic.Bool
+	// integ: bad, superseded and overwritten objects seen (integrity.go).
+	integ integrity
 
 	mu        sync.Mutex
 	pending   map[blob.ID]struct{} // saved, not yet uploaded

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -39,11 +38,24 @@ func (r *Repository) SaveUnpacked(ctx context.Context, kind string, plaintext []
 }
 
 // LoadUnpacked reads an object of a kind, checks its name against its
-// SHA-256, decrypts and decompresses it.
+// SHA-256, decrypts and decompresses it. On a versioned store, an object
+// whose current version does not match its name is read from the newest
+// older version that does (see versions.go). Bytes that are wrong give an
+// error wrapping ErrCorrupt.
 func (r *Repository) LoadUnpacked(ctx context.Context, kind, id string) ([]byte, error) {
-	sealed, err := store.ReadAll(ctx, r.store, kind+"/"+id)
+	key := kind + "/" + id
+	sealed, err := store.ReadAll(ctx, r.store, key)
 	if err != nil {
 		return nil, fmt.Errorf("repo: read %s %s: %w", kind, short(id), err)
+	}
+	if hashName(sealed) != id {
+		older, err := r.olderVersion(ctx, key, id)
+		if err != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("repo: read %s %s: %w", kind, short(id), ctx.Err())
+		}
+		if older != nil {
+			sealed = older
+		}
 	}
 	return r.openUnpacked(kind, id, sealed)
 }
@@ -85,13 +97,23 @@ func (r *Repository) DeleteUnpacked(ctx context.Context, kind, id string) error 
 	return nil
 }
 
-// LoadIndex reads every index file into memory (in parallel).
+// LoadIndex reads every index file into memory (in parallel). Index files
+// that cannot be read (their bytes are wrong) are skipped and recorded
+// (BadObjects); superseded ones are ignored (see readIndex).
 func (r *Repository) LoadIndex(ctx context.Context) error {
-	_, err := r.EachIndexFile(ctx, func(id string, packs []index.Pack) error {
-		r.addIndexFile(id, packs)
-		return nil
-	})
-	return err
+	v, err := r.readIndex(ctx)
+	if err != nil {
+		return err
+	}
+	for _, f := range v.live {
+		r.addIndexFile(f.id, f.file.Packs)
+	}
+	r.mu.Lock()
+	for _, id := range v.listed {
+		r.indexFiles[id] = struct{}{}
+	}
+	r.mu.Unlock()
+	return nil
 }
 
 // addIndexFile adds the packs of index file id to the in-memory index.
@@ -107,21 +129,24 @@ func (r *Repository) addIndexFile(id string, packs []index.Pack) {
 // ReloadIndexFiles replaces the in-memory index with what the index files
 // say now, reading each once, and also hands each file's packs to fn
 // (called from one goroutine at a time). It returns the IDs of the index
-// files read.
+// files read. Unreadable and superseded files are left out, as by
+// LoadIndex.
 func (r *Repository) ReloadIndexFiles(ctx context.Context, fn func(id string, packs []index.Pack)) ([]string, error) {
-	fresh := index.New()
-	ids, err := r.EachIndexFile(ctx, func(id string, packs []index.Pack) error {
-		for _, p := range packs {
-			fresh.Add(p)
-		}
-		fn(id, packs)
-		return nil
-	})
+	v, err := r.readIndex(ctx)
 	if err != nil {
 		return nil, err
 	}
-	files := make(map[string]struct{}, len(ids))
-	for _, id := range ids {
+	fresh := index.New()
+	ids := make([]string, 0, len(v.live))
+	for _, f := range v.live {
+		for _, p := range f.file.Packs {
+			fresh.Add(p)
+		}
+		fn(f.id, f.file.Packs)
+		ids = append(ids, f.id)
+	}
+	files := make(map[string]struct{}, len(v.listed))
+	for _, id := range v.listed {
 		files[id] = struct{}{}
 	}
 	r.mu.Lock()
@@ -136,9 +161,9 @@ func (r *Repository) ReloadIndexFiles(ctx context.Context, fn func(id string, pa
 // the repository at the location was re-created (ErrChanged) or the key it
 // was opened with was removed (ErrWrongPassword: `repo key remove` revokes a
 // passphrase here as for a new process), reads the index files written
-// since by others and, when some it holds are gone (prune replaced them),
-// reloads the whole index. Call it holding the repository's lock, with no
-// job running on r.
+// since by others and, when some it holds are gone (prune replaced them)
+// or a new one supersedes others (repair), reloads the whole index. Call it
+// holding the repository's lock, with no job running on r.
 func (r *Repository) Refresh(ctx context.Context) error {
 	cfg, err := LoadConfig(ctx, r.store)
 	if err != nil {
@@ -153,12 +178,9 @@ func (r *Repository) Refresh(ctx context.Context) error {
 		}
 		return fmt.Errorf("repo: key %s: %w", short(r.keyID), err)
 	}
-	var ids []string
-	if err := r.List(ctx, KindIndex, func(id string, _ int64) error {
-		ids = append(ids, id)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("repo: list index: %w", err)
+	ids, err := r.listIndex(ctx)
+	if err != nil {
+		return err
 	}
 	listed := make(map[string]struct{}, len(ids))
 	var fresh []string
@@ -179,16 +201,102 @@ func (r *Repository) Refresh(ctx context.Context) error {
 	if gone {
 		return r.ReloadIndex(ctx)
 	}
-	return r.eachIndexFile(ctx, fresh, func(id string, packs []index.Pack) error {
-		r.addIndexFile(id, packs)
-		return nil
-	})
+	files, bad, err := r.readIndexFiles(ctx, fresh)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if len(f.file.Supersedes) > 0 {
+			return r.ReloadIndex(ctx)
+		}
+	}
+	for _, f := range files {
+		if !r.Superseded(KindIndex + "/" + f.id) {
+			r.addIndexFile(f.id, f.file.Packs)
+		}
+	}
+	r.addBadObjects(KindIndex, bad)
+	r.mu.Lock()
+	for _, id := range fresh {
+		r.indexFiles[id] = struct{}{}
+	}
+	r.mu.Unlock()
+	return nil
 }
 
-// EachIndexFile reads and decodes every index file, 8 at a time, and calls
-// fn with each (one call at a time); an error from fn stops the reading. It
-// returns the IDs of the index files.
+// EachIndexFile reads and decodes every index file that is readable and
+// not superseded, 8 at a time, and calls fn with each (one call at a
+// time); an error from fn stops the calls. It returns the IDs of the files
+// fn was called with.
 func (r *Repository) EachIndexFile(ctx context.Context, fn func(id string, packs []index.Pack) error) ([]string, error) {
+	v, err := r.readIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(v.live))
+	for _, f := range v.live {
+		if err := fn(f.id, f.file.Packs); err != nil {
+			return ids, err
+		}
+		ids = append(ids, f.id)
+	}
+	return ids, nil
+}
+
+// indexFile is one decoded index file.
+type indexFile struct {
+	id   string
+	file index.File
+}
+
+// indexView is what the index files say, read in full.
+type indexView struct {
+	listed []string    // every index file in the store
+	live   []indexFile // the readable ones no readable file supersedes
+}
+
+// readIndex lists and reads every index file. The rule for supersedes
+// (repository-format.md §7): an object that any readable index file lists
+// as superseded is ignored: its entries do not count, and an unreadable one
+// is not reported. It records the unreadable index files that count
+// (BadObjects) and the superseded keys (Superseded).
+//
+// Every file is decoded before any is used, because a superseding file may
+// come last: for a moment the decoded files are held twice (about 50 bytes
+// per blob).
+func (r *Repository) readIndex(ctx context.Context) (indexView, error) {
+	ids, err := r.listIndex(ctx)
+	if err != nil {
+		return indexView{}, err
+	}
+	files, bad, err := r.readIndexFiles(ctx, ids)
+	if err != nil {
+		return indexView{}, err
+	}
+	superseded := map[string]bool{}
+	for _, f := range files {
+		for _, k := range f.file.Supersedes {
+			superseded[k] = true
+		}
+	}
+	v := indexView{listed: ids}
+	for _, f := range files {
+		if !superseded[KindIndex+"/"+f.id] {
+			v.live = append(v.live, f)
+		}
+	}
+	counted := bad[:0]
+	for _, b := range bad {
+		if !superseded[b.Key] {
+			counted = append(counted, b)
+		}
+	}
+	r.SetBadObjects(KindIndex, counted)
+	r.setSuperseded(superseded)
+	return v, nil
+}
+
+func (r *Repository) listIndex(ctx context.Context) ([]string, error) {
 	var ids []string
 	if err := r.List(ctx, KindIndex, func(id string, _ int64) error {
 		ids = append(ids, id)
@@ -196,31 +304,53 @@ func (r *Repository) EachIndexFile(ctx context.Context, fn func(id string, packs
 	}); err != nil {
 		return nil, fmt.Errorf("repo: list index: %w", err)
 	}
-	return ids, r.eachIndexFile(ctx, ids, fn)
+	return ids, nil
 }
 
-// eachIndexFile reads and decodes the index files ids, 8 at a time, and
-// calls fn with each (one call at a time).
-func (r *Repository) eachIndexFile(ctx context.Context, ids []string, fn func(id string, packs []index.Pack) error) error {
-	var mu sync.Mutex
+// readIndexFiles reads and decodes the index files ids, 8 at a time, in
+// the order of ids. A file whose bytes are wrong is returned in bad, not as
+// an error. One deleted since it was listed is an error (ErrNotFound): prune
+// replaced the index meanwhile, and the listing may miss its new files.
+func (r *Repository) readIndexFiles(ctx context.Context, ids []string) ([]indexFile, []BadObject, error) {
+	files := make([]*indexFile, len(ids))
+	errs := make([]error, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for _, id := range ids {
+	for i, id := range ids {
 		g.Go(func() error {
 			b, err := r.LoadUnpacked(gctx, KindIndex, id)
-			if err != nil {
+			if err == nil {
+				var f index.File
+				if f, err = index.DecodeFile(b); err != nil {
+					err = fmt.Errorf("repo: index %s: %v: %w", short(id), err, ErrCorrupt)
+				} else {
+					files[i] = &indexFile{id: id, file: f}
+				}
+			}
+			switch {
+			case err == nil:
+			case IsBad(err):
+				errs[i] = err
+			default:
 				return err
 			}
-			packs, err := index.Decode(b)
-			if err != nil {
-				return fmt.Errorf("repo: index %s: %v: %w", short(id), err, ErrCorrupt)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			return fn(id, packs)
+			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	var out []indexFile
+	var bad []BadObject
+	for i, f := range files {
+		if f != nil {
+			out = append(out, *f)
+		}
+		if errs[i] != nil {
+			bad = append(bad, BadObject{Key: KindIndex + "/" + ids[i], Err: errs[i]})
+		}
+	}
+	return out, bad, nil
 }
 
 func short(id string) string {

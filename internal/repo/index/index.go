@@ -43,12 +43,15 @@ func Encode(packs []Pack) []byte {
 	return b
 }
 
-// Decode parses an unsealed index file.
+// Decode parses an unsealed index file (either version) and returns its
+// packs.
 func Decode(b []byte) ([]Pack, error) {
-	if len(b) < len(magic) || string(b[:len(magic)]) != magic {
-		return nil, fmt.Errorf("index: bad magic: %w", ErrFormat)
-	}
-	b = b[len(magic):]
+	f, err := DecodeFile(b)
+	return f.Packs, err
+}
+
+// decodePacks parses uvarint(packs) pack*, the whole rest of b.
+func decodePacks(b []byte) ([]Pack, error) {
 	np, k := binary.Uvarint(b)
 	if k <= 0 || np > uint64(len(b)/(blob.IDSize+1)) {
 		return nil, fmt.Errorf("index: bad pack count: %w", ErrFormat)

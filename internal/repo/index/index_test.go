@@ -50,3 +50,53 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestFileSupersedes(t *testing.T) {
+	f := File{Packs: samplePacks(), Supersedes: []string{"index/" + blob.ID{7}.String(), "snapshots/junk"}}
+	b := EncodeFile(f)
+	if string(b[:4]) != "CIX2" {
+		t.Fatalf("a file that supersedes starts %q, want CIX2", b[:4])
+	}
+	got, err := DecodeFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Packs) != 2 || len(got.Supersedes) != 2 || got.Supersedes[1] != "snapshots/junk" {
+		t.Fatalf("round trip: %+v", got)
+	}
+	if packs, err := Decode(b); err != nil || len(packs) != 2 {
+		t.Fatalf("Decode of a CIX2 file: %d packs, %v", len(packs), err)
+	}
+	if b := EncodeFile(File{Packs: samplePacks()}); string(b[:4]) != "CIX1" {
+		t.Fatalf("a file that supersedes nothing starts %q, want CIX1", b[:4])
+	}
+	for _, bad := range []string{"data/ab/cd", "index/a/b", "index/", "keys/x", "snapshots/a b"} {
+		if _, err := DecodeFile(EncodeFile(File{Supersedes: []string{bad}})); !errors.Is(err, ErrFormat) {
+			t.Errorf("superseded key %q: %v, want ErrFormat", bad, err)
+		}
+	}
+	if _, err := DecodeFile(b[:len(b)-3]); !errors.Is(err, ErrFormat) {
+		t.Fatalf("truncated CIX2: %v", err)
+	}
+}
+
+func FuzzDecodeFile(f *testing.F) {
+	f.Add(EncodeFile(File{Packs: samplePacks(), Supersedes: []string{"index/abc", "snapshots/def"}}))
+	f.Add([]byte("CIX2\x00\x00"))
+	f.Add(Encode(samplePacks()))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		file, err := DecodeFile(b)
+		if err != nil {
+			return
+		}
+		again, err := DecodeFile(EncodeFile(file))
+		if err != nil || len(again.Packs) != len(file.Packs) || len(again.Supersedes) != len(file.Supersedes) {
+			t.Fatalf("re-encoding a decoded index file fails: %v", err)
+		}
+		for i := range file.Supersedes {
+			if again.Supersedes[i] != file.Supersedes[i] {
+				t.Fatalf("superseded key %d: %q became %q", i, file.Supersedes[i], again.Supersedes[i])
+			}
+		}
+	})
+}

@@ -221,3 +221,29 @@ func TestRetention(t *testing.T) {
 		t.Errorf("Stat after Delete = %v, want ErrNotFound", err)
 	}
 }
+
+// TestVersioned runs the store.Versioned suite on a bucket with object lock
+// (so versioning), under a prefix, overwriting with raw PutObjects that
+// bypass the store's put-if-absent; and checks that a plain bucket says it
+// keeps no versions.
+func TestVersioned(t *testing.T) {
+	srv := s3test.Start(t)
+	var n atomic.Int32
+	storetest.RunVersioned(t, func(t *testing.T) store.Store {
+		bucket := fmt.Sprintf("versioned-%d", n.Add(1))
+		srv.CreateBucket(t, bucket, true)
+		return srv.Store(t, bucket, "repo")
+	}, func(t *testing.T, s store.Store, key string, data []byte) {
+		st := s.(*s3.Store)
+		if _, err := st.Client().PutObject(context.Background(), &awss3.PutObjectInput{
+			Bucket: aws.String(st.Bucket()), Key: aws.String("repo/" + key), Body: strings.NewReader(string(data)),
+		}); err != nil {
+			t.Fatalf("raw overwrite of %s: %v", key, err)
+		}
+	})
+
+	srv.CreateBucket(t, "unversioned", false)
+	if on, err := srv.Store(t, "unversioned", "").Versioning(context.Background()); err != nil || on {
+		t.Errorf("Versioning of a plain bucket = %v, %v; want false", on, err)
+	}
+}
