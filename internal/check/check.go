@@ -1,6 +1,10 @@
 package check
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/cairn-backup/cairn/internal/repo"
+)
 
 // Options choose how deep to check.
 type Options struct {
@@ -25,6 +29,13 @@ type Affected struct {
 	Reason   string `json:"reason"`
 }
 
+// Unreadable names an object that cannot be read: its bytes do not match
+// its name, fail authentication or do not decode. Readers skip it.
+type Unreadable struct {
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
+}
+
 // Report is what a check found.
 type Report struct {
 	Snapshots    int           `json:"snapshots"`
@@ -35,7 +46,14 @@ type Report struct {
 	Errors       []string      `json:"errors,omitempty"`
 	DamagedPacks []DamagedPack `json:"damaged_packs,omitempty"`
 	Affected     []Affected    `json:"affected,omitempty"`
-	OrphanPacks  int           `json:"orphan_packs,omitempty"` // packs not in any index (a killed backup); harmless, prune removes them
+	OrphanPacks  int           `json:"orphan_packs,omitempty"` // packs not in any index (a killed backup); prune adopts or removes them
+	Unreadable   []Unreadable  `json:"unreadable,omitempty"`   // index and snapshot files skipped
+	// Shadowed are objects overwritten in a versioned store: the current
+	// version does not match the name, an older one (read instead) does.
+	Shadowed []repo.Shadowed `json:"shadowed,omitempty"`
+	// Superseded counts objects that readable index files supersede
+	// (ignored by readers; left where the store would not delete them).
+	Superseded int `json:"superseded,omitempty"`
 }
 
 // ErrDamaged: the check found problems; Report says which.

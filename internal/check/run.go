@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -61,6 +61,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 	if len(c.bad) > 0 {
 		c.mapAffected(ctx, snaps)
 	}
+	c.reportObjects()
 	sort.Strings(c.rep.Errors)
 	if len(c.rep.Errors) > 0 || len(c.rep.DamagedPacks) > 0 {
 		return c.rep, fmt.Errorf("%w: %d errors, %d damaged packs, %d files affected", ErrDamaged, len(c.rep.Errors), len(c.rep.DamagedPacks), len(c.rep.Affected))
@@ -68,30 +69,17 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 	return c.rep, nil
 }
 
+// loadIndex reads the index files as every reader does (unreadable ones
+// skipped, superseded ones ignored), also into the repository's index.
 func (c *checker) loadIndex(ctx context.Context) error {
-	var ids []string
-	if err := c.r.List(ctx, repo.KindIndex, func(id string, _ int64) error {
-		ids = append(ids, id)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("check: list index: %w", err)
-	}
-	for _, id := range ids {
-		b, err := c.r.LoadUnpacked(ctx, repo.KindIndex, id)
-		if err != nil {
-			c.errorf("index %s: %v", short(id), err)
-			continue
-		}
-		packs, err := index.Decode(b)
-		if err != nil {
-			c.errorf("index %s: %v", short(id), err)
-			continue
-		}
+	if _, err := c.r.ReloadIndexFiles(ctx, func(_ string, packs []index.Pack) {
 		for _, p := range packs {
 			if _, ok := c.packs[p.ID]; !ok {
 				c.packs[p.ID] = p.Entries
 			}
 		}
+	}); err != nil {
+		return fmt.Errorf("check: read index: %w", err)
 	}
 	blobs := map[blob.ID]bool{}
 	for _, es := range c.packs {
@@ -100,7 +88,26 @@ func (c *checker) loadIndex(ctx context.Context) error {
 		}
 	}
 	c.rep.Packs, c.rep.Blobs = len(c.packs), len(blobs)
+	c.rep.Superseded = len(c.r.SupersededKeys())
 	return ctx.Err()
+}
+
+// reportObjects names the objects readers skipped and the ones read from
+// an older version.
+func (c *checker) reportObjects() {
+	for _, b := range c.r.BadObjects() {
+		c.rep.Unreadable = append(c.rep.Unreadable, Unreadable{Key: b.Key, Reason: b.Err.Error()})
+		c.errorf("%s cannot be read, readers skip it: %v", b.Key, b.Err)
+	}
+	for _, s := range c.r.Shadowed() {
+		c.rep.Shadowed = append(c.rep.Shadowed, s)
+		what := s.Key
+		if id, ok := strings.CutPrefix(s.Key, "data/"); ok {
+			what = "pack " + id[strings.IndexByte(id, '/')+1:]
+		}
+		c.errorf("%s: current version does not match its name; version %s (%s) does — the object was overwritten",
+			what, s.Version, s.ModTime.UTC().Format(time.RFC3339))
+	}
 }
 
 func (c *checker) listPacks(ctx context.Context) error {
@@ -174,17 +181,11 @@ func (c *checker) readData(ctx context.Context) error {
 
 // readPack reads one pack in full and verifies its name, header and blobs.
 func (c *checker) readPack(ctx context.Context, id blob.ID) error {
-	rc, err := c.r.Store().Get(ctx, repo.PackKey(id), 0, -1)
+	data, err := c.r.ReadPack(ctx, id)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		c.damaged(id, fmt.Sprintf("cannot be read: %v", err), c.packs[id])
-		return nil
-	}
-	data, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
 		c.damaged(id, fmt.Sprintf("cannot be read: %v", err), c.packs[id])
 		return nil
 	}
@@ -217,26 +218,15 @@ func (c *checker) readPack(ctx context.Context, id blob.ID) error {
 	return nil
 }
 
+// loadSnapshots lists the snapshots as every reader does (unreadable files
+// skipped and recorded in the repository, superseded ones ignored).
 func (c *checker) loadSnapshots(ctx context.Context) ([]*snapshot.Snapshot, error) {
-	var ids []string
-	if err := c.r.List(ctx, repo.KindSnapshot, func(id string, _ int64) error {
-		ids = append(ids, id)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("check: list snapshots: %w", err)
+	snaps, err := snapshot.List(ctx, c.r)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
 	}
-	var out []*snapshot.Snapshot
-	for _, id := range ids {
-		s, err := snapshot.Load(ctx, c.r, id)
-		if err != nil {
-			c.errorf("snapshot %s: %v", short(id), err)
-			continue
-		}
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	c.rep.Snapshots = len(out)
-	return out, nil
+	c.rep.Snapshots = len(snaps)
+	return snaps, nil
 }
 
 // checkTrees loads every tree once and checks that what it references is indexed.

@@ -22,8 +22,17 @@ type Options struct {
 	// MaxUnused is the fraction of unused bytes above which a partly used
 	// pack is rewritten (default 0.2).
 	MaxUnused float64
-	Now       func() time.Time
+	// Now is the clock (default time.Now). An orphan pack is deleted only
+	// when the store says it was written more than repo.StaleAfter before
+	// Now: a younger one may belong to a backup still running.
+	Now func() time.Time
 }
+
+// ErrUnsafe: prune refused to delete anything because what it knows about
+// the repository is incomplete (an index or snapshot file cannot be read,
+// or a blob a snapshot uses is in no index): deleting then could destroy
+// data that snapshots need.
+var ErrUnsafe = errors.New("prune refused to delete anything")
 
 // Report says what a prune did (or, with DryRun, would do).
 type Report struct {
@@ -35,8 +44,12 @@ type Report struct {
 	BlobsKept      int64    `json:"blobs_kept"`
 	BytesFreed     int64    `json:"bytes_freed"`
 	IndexFiles     int      `json:"index_files_replaced"`
-	Orphans        int      `json:"orphan_packs"`
-	Locked         []string `json:"locked,omitempty"` // objects left because they are under retention
+	Orphans        int      `json:"orphan_packs"`                   // packs no index file names
+	OrphansAdopted int      `json:"orphan_packs_adopted"`           // of them, indexed again from their headers and kept
+	OrphansRecent  int      `json:"orphan_packs_recent"`            // of those, kept for being younger than the stale window
+	OrphansDeleted int      `json:"orphan_packs_deleted"`           // of them, unused and old: deleted
+	DamagedOrphans []string `json:"damaged_orphan_packs,omitempty"` // of them, headers unreadable: kept for check to report
+	Locked         []string `json:"locked,omitempty"`               // objects left because they are under retention
 	DryRun         bool     `json:"dry_run,omitempty"`
 }
 
@@ -48,14 +61,31 @@ type packInfo struct {
 	used       []pack.Entry
 }
 
+// orphan is a pack in the store that no index file names.
+type orphan struct {
+	id      blob.ID
+	size    int64
+	modTime time.Time
+}
+
 // Run prunes r. The caller holds the exclusive lock.
+//
+// Prune deletes only on complete knowledge: when an index or snapshot file
+// cannot be read, or a blob some snapshot uses is in no index, it deletes
+// nothing and returns an error wrapping ErrUnsafe. Packs that no index
+// names (orphans) are indexed again from their headers; one is deleted only
+// when no snapshot uses any of its blobs and the store says it was written
+// more than repo.StaleAfter ago.
 func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error) {
 	if opts.MaxUnused <= 0 {
 		opts.MaxUnused = 0.2
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	rep := &Report{DryRun: opts.DryRun}
 
-	// 1. What the index files say, and what the store holds.
+	// 1. What the index files say, and what the snapshots use.
 	packs := map[blob.ID]*packInfo{}
 	if _, err := r.ReloadIndexFiles(ctx, func(_ string, ps []index.Pack) {
 		for _, p := range ps {
@@ -66,7 +96,17 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 	}); err != nil {
 		return nil, fmt.Errorf("prune: read index: %w", err)
 	}
-	var orphans []blob.ID
+	used, n, err := usedBlobs(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	rep.Snapshots = n
+	if err := complete(r, used); err != nil {
+		return nil, err
+	}
+
+	// 2. What the store holds.
+	var orphans []orphan
 	if err := r.Store().List(ctx, "data/", func(fi store.Info) error {
 		id, err := blob.ParseID(fi.Key[strings.LastIndexByte(fi.Key, '/')+1:])
 		if err != nil {
@@ -75,8 +115,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 		if p, ok := packs[id]; ok {
 			p.size = fi.Size
 		} else {
-			orphans = append(orphans, id)
-			rep.BytesFreed += fi.Size
+			orphans = append(orphans, orphan{id: id, size: fi.Size, modTime: fi.ModTime})
 		}
 		return nil
 	}); err != nil {
@@ -84,16 +123,14 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 	}
 	rep.Orphans = len(orphans)
 
-	// 2. What the snapshots use. Any tree that cannot be read stops prune:
-	// deleting on incomplete knowledge could lose data.
-	used, n, err := usedBlobs(ctx, r)
+	// 3. Orphans: adopted from their headers, deleted only when unused and old.
+	adopted, orphanDel, err := sortOrphans(ctx, r, orphans, used, opts.Now(), rep)
 	if err != nil {
 		return nil, err
 	}
-	rep.Snapshots = n
 
-	// 3. Decide per pack. A blob stored twice is live only where the index
-	// points at it.
+	// 4. Decide per indexed pack. A blob stored twice is live only where
+	// the index points at it.
 	var del, rewrite []blob.ID
 	for id, p := range packs {
 		if p.size == 0 {
@@ -123,11 +160,11 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 		}
 	}
 	rep.PacksDeleted, rep.PacksRewritten = int64(len(del)), int64(len(rewrite))
-	if opts.DryRun || (len(del) == 0 && len(rewrite) == 0 && len(orphans) == 0) {
+	if opts.DryRun || (len(del) == 0 && len(rewrite) == 0 && len(orphanDel) == 0 && len(adopted) == 0) {
 		return rep, nil
 	}
 
-	// 4. Copy live blobs out of packs being rewritten.
+	// 5. Copy live blobs out of packs being rewritten.
 	for _, id := range rewrite {
 		if err := copyLive(ctx, r, id, packs[id].used); err != nil {
 			return rep, err
@@ -137,7 +174,9 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 		return rep, fmt.Errorf("prune: write new packs: %w", err)
 	}
 
-	// 5. A new index of everything kept, then the old index files go.
+	// 6. A new index of everything kept (adopted orphans included), which
+	// supersedes the old index files; they are deleted where the store
+	// allows.
 	gone := map[blob.ID]bool{}
 	for _, id := range append(append([]blob.ID(nil), del...), rewrite...) {
 		gone[id] = true
@@ -152,29 +191,22 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 		}
 		return true
 	})
-	newIndex, err := writeIndex(ctx, r, keep)
-	if err != nil {
-		return rep, err
-	}
-	all, err := listIndex(ctx, r)
-	if err != nil {
-		return rep, err
-	}
-	for _, id := range all {
-		if newIndex[id] {
-			continue
+	for _, p := range adopted {
+		if _, ok := keep[p.ID]; !ok {
+			keep[p.ID] = p.Entries
 		}
-		if err := r.DeleteUnpacked(ctx, repo.KindIndex, id); err != nil {
-			if errors.Is(err, store.ErrLocked) {
-				rep.Locked = append(rep.Locked, "index/"+id)
-				continue
-			}
-			return rep, fmt.Errorf("prune: delete old index: %w", err)
-		}
-		rep.IndexFiles++
 	}
-	// 6. Old packs last.
-	for _, id := range append(append(del, rewrite...), orphans...) {
+	replaced, err := r.ReplaceIndex(ctx, sortedPacks(keep))
+	if replaced != nil {
+		rep.IndexFiles = replaced.Deleted
+		rep.Locked = append(rep.Locked, replaced.Locked...)
+	}
+	if err != nil {
+		return rep, fmt.Errorf("prune: replace index: %w", err)
+	}
+
+	// 7. Old packs last.
+	for _, id := range append(append(del, rewrite...), orphanDel...) {
 		if err := r.Store().Delete(ctx, repo.PackKey(id)); err != nil {
 			if errors.Is(err, store.ErrLocked) {
 				rep.Locked = append(rep.Locked, repo.PackKey(id))
@@ -190,7 +222,109 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 	return rep, r.ReloadIndex(ctx)
 }
 
-// usedBlobs walks every snapshot's trees and returns every blob they use.
+// complete returns an error wrapping ErrUnsafe, naming what is wrong and
+// the commands that show and mend it, when the index or the snapshots are
+// not completely known.
+func complete(r *repo.Repository, used map[blob.ID]bool) error {
+	if bad := r.BadObjects(); len(bad) > 0 {
+		var keys []string
+		advice := "run `cairn repo check`"
+		var idx, snaps bool
+		for _, b := range bad {
+			keys = append(keys, b.Key)
+			switch {
+			case strings.HasPrefix(b.Key, repo.KindIndex+"/"):
+				idx = true
+			case strings.HasPrefix(b.Key, repo.KindSnapshot+"/"):
+				snaps = true
+			}
+		}
+		if idx {
+			advice += "; `cairn repo repair index` rebuilds the index from the packs"
+		}
+		if snaps {
+			advice += "; `cairn repo repair snapshots` removes unreadable snapshot files"
+		}
+		return fmt.Errorf("prune: %w: %d objects cannot be read (%s), so what they reference is unknown; %s",
+			ErrUnsafe, len(bad), sample(keys), advice)
+	}
+	var unindexed []string
+	for id := range used {
+		if !r.Index().Has(id) {
+			unindexed = append(unindexed, id.String())
+		}
+	}
+	if len(unindexed) > 0 {
+		sort.Strings(unindexed)
+		return fmt.Errorf("prune: %w: %d blobs that snapshots use are in no index (%s); "+
+			"run `cairn repo check`, then `cairn repo repair index` to rebuild the index from the packs",
+			ErrUnsafe, len(unindexed), sample(unindexed))
+	}
+	return nil
+}
+
+// sample names the first few of a list.
+func sample(s []string) string {
+	const n = 3
+	if len(s) <= n {
+		return strings.Join(s, ", ")
+	}
+	return strings.Join(s[:n], ", ") + fmt.Sprintf(" and %d more", len(s)-n)
+}
+
+// sortOrphans reads the orphans' headers and decides: an orphan none of
+// whose blobs a snapshot uses and that the store says was written more than
+// repo.StaleAfter before now is deleted; any other readable one is adopted
+// (indexed again). An orphan whose header cannot be read is kept and
+// reported: its contents are unknown.
+func sortOrphans(ctx context.Context, r *repo.Repository, orphans []orphan, used map[blob.ID]bool, now time.Time, rep *Report) (adopted []index.Pack, del []blob.ID, err error) {
+	sort.Slice(orphans, func(i, j int) bool { return orphans[i].id.String() < orphans[j].id.String() })
+	for _, o := range orphans {
+		entries, err := r.PackHeader(ctx, o.id)
+		if err != nil {
+			if repo.IsBad(err) || errors.Is(err, store.ErrNotFound) {
+				rep.DamagedOrphans = append(rep.DamagedOrphans, fmt.Sprintf("%s: %v", repo.PackKey(o.id), err))
+				continue
+			}
+			return nil, nil, fmt.Errorf("prune: orphan pack %s: %w", o.id.Short(), err)
+		}
+		inUse := false
+		for _, e := range entries {
+			if used[e.ID] {
+				inUse = true
+				break
+			}
+		}
+		old := !o.modTime.IsZero() && now.Sub(o.modTime) > repo.StaleAfter
+		if !inUse && old {
+			del = append(del, o.id)
+			rep.OrphansDeleted++
+			rep.BytesFreed += o.size
+			rep.BlobsRemoved += int64(len(entries))
+			continue
+		}
+		adopted = append(adopted, index.Pack{ID: o.id, Entries: entries})
+		rep.OrphansAdopted++
+		if !old {
+			rep.OrphansRecent++
+		}
+	}
+	return adopted, del, nil
+}
+
+func sortedPacks(m map[blob.ID][]pack.Entry) []index.Pack {
+	out := make([]index.Pack, 0, len(m))
+	for id, es := range m {
+		sort.Slice(es, func(i, j int) bool { return es[i].Offset < es[j].Offset })
+		out = append(out, index.Pack{ID: id, Entries: es})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID.String() < out[j].ID.String() })
+	return out
+}
+
+// usedBlobs walks every snapshot's trees and returns every blob they use
+// (a tree in no index is among them, unread: complete refuses then). A
+// tree that is indexed but cannot be read stops prune.
 func usedBlobs(ctx context.Context, r *repo.Repository) (map[blob.ID]bool, int, error) {
 	snaps, err := snapshot.List(ctx, r)
 	if err != nil {
@@ -203,9 +337,12 @@ func usedBlobs(ctx context.Context, r *repo.Repository) (map[blob.ID]bool, int, 
 			return nil
 		}
 		used[id] = true
+		if !r.Index().Has(id) {
+			return nil
+		}
 		t, err := snapshot.LoadTree(ctx, r, id)
 		if err != nil {
-			return fmt.Errorf("prune: tree %s cannot be read, refusing to delete anything (run `cairn repo check`): %w", id.Short(), err)
+			return fmt.Errorf("prune: %w: tree %s cannot be read (run `cairn repo check`): %w", ErrUnsafe, id.Short(), err)
 		}
 		for i := range t.Nodes {
 			for _, b := range t.Nodes[i].Content {
@@ -229,7 +366,7 @@ func usedBlobs(ctx context.Context, r *repo.Repository) (map[blob.ID]bool, int, 
 
 // copyLive reads a pack once and re-packs its live blobs, verifying each.
 func copyLive(ctx context.Context, r *repo.Repository, id blob.ID, live []pack.Entry) error {
-	data, err := store.ReadAll(ctx, r.Store(), repo.PackKey(id))
+	data, err := r.ReadPack(ctx, id)
 	if err != nil {
 		return fmt.Errorf("prune: read pack %s: %w", id.Short(), err)
 	}
@@ -247,51 +384,4 @@ func copyLive(ctx context.Context, r *repo.Repository, id blob.ID, live []pack.E
 		}
 	}
 	return nil
-}
-
-// maxEntriesPerIndex bounds the size of one index file.
-const maxEntriesPerIndex = 100000
-
-func writeIndex(ctx context.Context, r *repo.Repository, keep map[blob.ID][]pack.Entry) (map[string]bool, error) {
-	ids := make([]blob.ID, 0, len(keep))
-	for id := range keep {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
-	written := map[string]bool{}
-	var batch []index.Pack
-	n := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		id, err := r.SaveUnpacked(ctx, repo.KindIndex, index.Encode(batch))
-		if err != nil {
-			return fmt.Errorf("prune: write index: %w", err)
-		}
-		written[id] = true
-		batch, n = nil, 0
-		return nil
-	}
-	for _, id := range ids {
-		es := keep[id]
-		sort.Slice(es, func(i, j int) bool { return es[i].Offset < es[j].Offset })
-		batch = append(batch, index.Pack{ID: id, Entries: es})
-		n += len(es)
-		if n >= maxEntriesPerIndex {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return written, flush()
-}
-
-func listIndex(ctx context.Context, r *repo.Repository) ([]string, error) {
-	var ids []string
-	err := r.List(ctx, repo.KindIndex, func(id string, _ int64) error {
-		ids = append(ids, id)
-		return nil
-	})
-	return ids, err
 }

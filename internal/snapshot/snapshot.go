@@ -110,7 +110,10 @@ func Decode(id string, b []byte) (*Snapshot, error) {
 	return &s, nil
 }
 
-// List loads every snapshot, oldest first.
+// List loads every snapshot, oldest first. A snapshot file that cannot be
+// read (its bytes are wrong) is left out and recorded in the repository
+// (r.BadObjects); one that an index file supersedes is ignored. Other
+// errors (the store cannot be reached) fail the listing.
 func List(ctx context.Context, r *repo.Repository) ([]*Snapshot, error) {
 	return new(Cache).List(ctx, r)
 }
@@ -140,6 +143,7 @@ func (c *Cache) List(ctx context.Context, r *repo.Repository) ([]*Snapshot, erro
 	known := c.repos[repoID]
 	c.mu.Unlock()
 	out := make([]*Snapshot, len(ids))
+	bad := make([]error, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, id := range ids {
@@ -147,10 +151,17 @@ func (c *Cache) List(ctx context.Context, r *repo.Repository) ([]*Snapshot, erro
 			out[i] = s
 			continue
 		}
+		if r.Superseded(repo.KindSnapshot + "/" + id) {
+			continue
+		}
 		g.Go(func() error {
 			s, err := Load(gctx, r, id)
-			if errors.Is(err, ErrNotFound) {
+			switch {
+			case errors.Is(err, ErrNotFound):
 				return nil // forgotten meanwhile
+			case repo.IsBad(err):
+				bad[i] = err
+				return nil
 			}
 			out[i] = s
 			return err
@@ -159,6 +170,13 @@ func (c *Cache) List(ctx context.Context, r *repo.Repository) ([]*Snapshot, erro
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	var unreadable []repo.BadObject
+	for i, err := range bad {
+		if err != nil {
+			unreadable = append(unreadable, repo.BadObject{Key: repo.KindSnapshot + "/" + ids[i], Err: err})
+		}
+	}
+	r.SetBadObjects(repo.KindSnapshot, unreadable)
 	now := make(map[string]*Snapshot, len(ids))
 	kept := out[:0]
 	for _, s := range out {
