@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/spf13/cobra"
@@ -62,8 +63,38 @@ func (a *app) check(ctx context.Context, r *repo.Repository, readData bool) erro
 			a.say("no problems found")
 		}
 	}
+	a.checkAdvice(rep)
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
 	return nil
+}
+
+// checkAdvice names, on stderr, the command that mends what check found.
+func (a *app) checkAdvice(rep *check.Report) {
+	var badIndex, badSnapshots bool
+	for _, u := range rep.Unreadable {
+		switch {
+		case strings.HasPrefix(u.Key, repo.KindIndex+"/"):
+			badIndex = true
+		case strings.HasPrefix(u.Key, repo.KindSnapshot+"/"):
+			badSnapshots = true
+		}
+	}
+	unindexed := false
+	for _, e := range rep.Errors {
+		if strings.Contains(e, "is not in the index") {
+			unindexed = true
+			break
+		}
+	}
+	if badIndex || (unindexed && rep.OrphanPacks > 0) {
+		a.warn("`cairn repo repair index` rebuilds the index from the headers of every pack in the store")
+	}
+	if badSnapshots {
+		a.warn("`cairn repo repair snapshots` removes the snapshot files that cannot be read")
+	}
+	if len(rep.Shadowed) > 0 {
+		a.warn("overwritten objects are read from their older versions; find who can write to the bucket")
+	}
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -42,7 +41,7 @@ func (a *app) prune(ctx context.Context, r *repo.Repository, dryRun bool) (*prun
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+		return nil, err // prune's errors and withLock's name prune already
 	}
 	return rep, nil
 }

@@ -14,7 +14,7 @@ import (
 func (a *app) repoCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "repo", Short: "Create, check, prune and manage a repository"}
 	a.group(cmd)
-	cmd.AddCommand(a.initCommand(), a.keyCommand(), a.checkCommand(), a.pruneCommand(), a.statsCommand(), a.unlockCommand())
+	cmd.AddCommand(a.initCommand(), a.keyCommand(), a.checkCommand(), a.pruneCommand(), a.statsCommand(), a.unlockCommand(), a.repairCommand())
 	return cmd
 }
 

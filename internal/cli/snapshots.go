@@ -57,6 +57,7 @@ func (a *app) listSnapshots(ctx context.Context, r *repo.Repository, f snapshot.
 	if err != nil {
 		return fmt.Errorf("snapshots: %w", err)
 	}
+	a.warnUnreadable(r)
 	views := []snapshotView{}
 	for _, sn := range all {
 		if f.Match(sn) && includesAll(sn.Paths, paths) {
@@ -95,6 +96,18 @@ func (a *app) listSnapshots(ctx context.Context, r *repo.Repository, f snapshot.
 	}
 	a.say("%d snapshot(s)", len(views))
 	return nil
+}
+
+// warnUnreadable names on stderr, in every output format, the objects
+// readers skipped: the listing stays the stable array, and the exit code 0.
+func (a *app) warnUnreadable(r *repo.Repository) {
+	bad := r.BadObjects()
+	for _, b := range bad {
+		a.warn("%s cannot be read and is skipped: %v", b.Key, b.Err)
+	}
+	if len(bad) > 0 {
+		a.warn("%d unreadable objects: see `cairn repo check`", len(bad))
+	}
 }
 
 func includesAll(have, want []string) bool {
