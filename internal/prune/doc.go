@@ -2,9 +2,9 @@
 // are all unreferenced are deleted, packs that are mostly unreferenced are
 // rewritten (their live blobs copied, still encrypted, into new packs), and
 // the index is rewritten to match. Packs no index names (left behind by
-// interrupted backups) are indexed again from their headers, and deleted
-// only when no snapshot uses them and they are older than a lock's stale
-// window (a backup still running may have written them).
+// interrupted backups) are read from their headers, and deleted only when
+// no snapshot uses them and they are older than a lock's stale window (a
+// backup still running may have written them).
 //
 // Prune deletes only on complete knowledge: an index or snapshot file that
 // cannot be read, or a blob a snapshot uses that no index names, makes it

@@ -32,7 +32,7 @@ type Options struct {
 // the repository is incomplete (an index or snapshot file cannot be read,
 // or a blob a snapshot uses is in no index): deleting then could destroy
 // data that snapshots need.
-var ErrUnsafe = errors.New("prune refused to delete anything")
+var ErrUnsafe = errors.New("refusing to delete anything")
 
 // Report says what a prune did (or, with DryRun, would do).
 type Report struct {
@@ -45,9 +45,9 @@ type Report struct {
 	BytesFreed     int64    `json:"bytes_freed"`
 	IndexFiles     int      `json:"index_files_replaced"`
 	Orphans        int      `json:"orphan_packs"`                   // packs no index file names
-	OrphansAdopted int      `json:"orphan_packs_adopted"`           // of them, indexed again from their headers and kept
-	OrphansRecent  int      `json:"orphan_packs_recent"`            // of those, kept for being younger than the stale window
-	OrphansDeleted int      `json:"orphan_packs_deleted"`           // of them, unused and old: deleted
+	OrphansAdopted int      `json:"orphan_packs_adopted"`           // of them, holding used blobs: indexed again from their headers
+	OrphansRecent  int      `json:"orphan_packs_recent"`            // of them, unused but younger than the stale window: left alone
+	OrphansDeleted int      `json:"orphan_packs_deleted"`           // of them, unused and older: deleted
 	DamagedOrphans []string `json:"damaged_orphan_packs,omitempty"` // of them, headers unreadable: kept for check to report
 	Locked         []string `json:"locked,omitempty"`               // objects left because they are under retention
 	DryRun         bool     `json:"dry_run,omitempty"`
@@ -73,9 +73,9 @@ type orphan struct {
 // Prune deletes only on complete knowledge: when an index or snapshot file
 // cannot be read, or a blob some snapshot uses is in no index, it deletes
 // nothing and returns an error wrapping ErrUnsafe. Packs that no index
-// names (orphans) are indexed again from their headers; one is deleted only
-// when no snapshot uses any of its blobs and the store says it was written
-// more than repo.StaleAfter ago.
+// names (orphans) are read from their headers; one is deleted only when no
+// snapshot uses any of its blobs and the store says it was written more
+// than repo.StaleAfter ago (see sortOrphans).
 func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error) {
 	if opts.MaxUnused <= 0 {
 		opts.MaxUnused = 0.2
@@ -272,11 +272,16 @@ func sample(s []string) string {
 	return strings.Join(s[:n], ", ") + fmt.Sprintf(" and %d more", len(s)-n)
 }
 
-// sortOrphans reads the orphans' headers and decides: an orphan none of
-// whose blobs a snapshot uses and that the store says was written more than
-// repo.StaleAfter before now is deleted; any other readable one is adopted
-// (indexed again). An orphan whose header cannot be read is kept and
-// reported: its contents are unknown.
+// sortOrphans reads the orphans' headers and decides:
+//
+//   - none of its blobs used, and the store says it was written more than
+//     repo.StaleAfter before now: deleted;
+//   - none used, but younger: left as it is, neither indexed nor deleted (a
+//     backup still running may have written it, and will index it; indexed
+//     here, the next prune could delete it as an unused pack);
+//   - some blob used (a copy of a blob indexed elsewhere): adopted, indexed
+//     again from its header;
+//   - header unreadable: kept and reported, its contents being unknown.
 func sortOrphans(ctx context.Context, r *repo.Repository, orphans []orphan, used map[blob.ID]bool, now time.Time, rep *Report) (adopted []index.Pack, del []blob.ID, err error) {
 	sort.Slice(orphans, func(i, j int) bool { return orphans[i].id.String() < orphans[j].id.String() })
 	for _, o := range orphans {
@@ -296,16 +301,16 @@ func sortOrphans(ctx context.Context, r *repo.Repository, orphans []orphan, used
 			}
 		}
 		old := !o.modTime.IsZero() && now.Sub(o.modTime) > repo.StaleAfter
-		if !inUse && old {
+		switch {
+		case inUse:
+			adopted = append(adopted, index.Pack{ID: o.id, Entries: entries})
+			rep.OrphansAdopted++
+		case old:
 			del = append(del, o.id)
 			rep.OrphansDeleted++
 			rep.BytesFreed += o.size
 			rep.BlobsRemoved += int64(len(entries))
-			continue
-		}
-		adopted = append(adopted, index.Pack{ID: o.id, Entries: entries})
-		rep.OrphansAdopted++
-		if !old {
+		default:
 			rep.OrphansRecent++
 		}
 	}
