@@ -1,6 +1,7 @@
 package index
 
 import (
+	"encoding/hex"
 	"errors"
 	"testing"
 
@@ -99,4 +100,18 @@ func FuzzDecodeFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGoldenSupersedes pins the bytes of a "CIX2" file (repository-format.md §7).
+func TestGoldenSupersedes(t *testing.T) {
+	f := File{
+		Supersedes: []string{"index/ab", "snapshots/cd"},
+		Packs:      []Pack{{ID: blob.ID{0xaa}, Entries: []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Offset: 0, Length: 40, RawLength: 12}}}},
+	}
+	const golden = "434958320208696e6465782f61620c736e617073686f74732f636401" +
+		"aa00000000000000000000000000000000000000000000000000000000000000" + "01" +
+		"01" + "0100000000000000000000000000000000000000000000000000000000000000" + "00280c"
+	if got := hex.EncodeToString(EncodeFile(f)); got != golden {
+		t.Fatalf("EncodeFile =\n%s\nwant\n%s", got, golden)
+	}
 }
