@@ -296,10 +296,3 @@ func (c *checker) mapAffected(ctx context.Context, snaps []*snapshot.Snapshot) {
 		})
 	}
 }
-
-func short(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
-}
