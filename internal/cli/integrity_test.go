@@ -17,9 +17,9 @@ import (
 	"github.com/cairn-backup/cairn/internal/testenv"
 )
 
-// objects lists the keys under prefix ("data", "index", "snapshots") of the
+// storeKeys lists the keys under prefix ("data", "index", "snapshots") of the
 // local repository e names.
-func objects(t *testing.T, e env, prefix string) []string {
+func storeKeys(t *testing.T, e env, prefix string) []string {
 	t.Helper()
 	root := e["CAIRN_REPOSITORY"]
 	var keys []string
@@ -47,14 +47,14 @@ func objects(t *testing.T, e env, prefix string) []string {
 // files the backup wrote.
 func backupNew(t *testing.T, e env, dir string) (string, []string) {
 	t.Helper()
-	before := objects(t, e, "index")
+	before := storeKeys(t, e, "index")
 	r := cairn(t, e, "fs", "backup", dir, "-o", "json").must(t, 0)
 	var sn snapshotJSON
 	if err := json.Unmarshal([]byte(r.stdout), &sn); err != nil {
 		t.Fatalf("backup -o json: %v\n%s", err, r.stdout)
 	}
 	var added []string
-	for _, k := range objects(t, e, "index") {
+	for _, k := range storeKeys(t, e, "index") {
 		if !slices.Contains(before, k) {
 			added = append(added, k)
 		}
@@ -144,7 +144,7 @@ func TestPruneRefusesWithoutIndex(t *testing.T) {
 	// tree packs, as when a backup's first index file (its data packs) is
 	// lost and its last one (the trees) is not.
 	treesOnly(t, e, index1)
-	packs := objects(t, e, "data")
+	packs := storeKeys(t, e, "data")
 
 	r := cairn(t, e, "repo", "check").must(t, 1)
 	wantAll(t, "check", r.stdout, "data blob", "is not in the index")
@@ -152,7 +152,7 @@ func TestPruneRefusesWithoutIndex(t *testing.T) {
 
 	r = cairn(t, e, "repo", "prune").must(t, 1)
 	wantAll(t, "prune stderr", r.stderr, "refusing", "cairn repo check", "cairn repo repair index")
-	if after := objects(t, e, "data"); !slices.Equal(after, packs) {
+	if after := storeKeys(t, e, "data"); !slices.Equal(after, packs) {
 		t.Fatalf("prune that refused changed the packs: %d before, %d after", len(packs), len(after))
 	}
 	cairn(t, e, "repo", "prune", "--dry-run").must(t, 1)
@@ -162,7 +162,7 @@ func TestPruneRefusesWithoutIndex(t *testing.T) {
 	restoreSame(t, e, id1, first)
 	restoreSame(t, e, id2, second)
 	cairn(t, e, "repo", "prune").must(t, 0)
-	if after := objects(t, e, "data"); !slices.Equal(after, packs) {
+	if after := storeKeys(t, e, "data"); !slices.Equal(after, packs) {
 		t.Fatalf("prune after repair deleted packs snapshots use: %d before, %d after", len(packs), len(after))
 	}
 	restoreSame(t, e, id1, first)
@@ -198,7 +198,7 @@ func TestGarbageSnapshotFile(t *testing.T) {
 	wantAll(t, "prune stderr", r.stderr, "snapshots/junk", "cairn repo check", "cairn repo repair snapshots")
 
 	cairn(t, e, "repo", "repair", "snapshots").must(t, 0)
-	if slices.Contains(objects(t, e, "snapshots"), "snapshots/junk") {
+	if slices.Contains(storeKeys(t, e, "snapshots"), "snapshots/junk") {
 		t.Fatal("repair snapshots left the garbage file")
 	}
 	cairn(t, e, "repo", "check").must(t, 0)
@@ -251,7 +251,7 @@ func TestTruncatedIndexFile(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Written) == 0 || rep.Deleted != rep.Superseded {
 		t.Fatalf("repair index -o json: %+v, %v\n%s", rep, err, r.stdout)
 	}
-	if slices.Contains(objects(t, e, "index"), victim) {
+	if slices.Contains(storeKeys(t, e, "index"), victim) {
 		t.Error("repair index left the truncated file in place on a store that can delete it")
 	}
 	cairn(t, e, "repo", "check", "--read-data").must(t, 0)

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -40,8 +42,11 @@ func (a *app) prune(ctx context.Context, r *repo.Repository, dryRun bool) (*prun
 		rep, err = prune.Run(ctx, r, prune.Options{DryRun: dryRun, Now: a.now})
 		return err
 	})
+	if errors.Is(err, prune.ErrUnsafe) {
+		return nil, err // it says "prune: refusing …" already
+	}
 	if err != nil {
-		return nil, err // prune's errors and withLock's name prune already
+		return nil, fmt.Errorf("prune: %w", err)
 	}
 	return rep, nil
 }

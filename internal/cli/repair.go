@@ -36,7 +36,7 @@ an old index file said about them is kept.`,
 		RunE: a.runE(func(ctx context.Context, _ []string) error {
 			return a.withRepo(ctx, func(r *repo.Repository) error {
 				var rep *repo.RepairReport
-				err := withLock(ctx, r, true, "repair", func() error {
+				err := r.WithLock(ctx, repo.Exclusive, "repair", func(ctx context.Context) error {
 					var err error
 					rep, err = r.RepairIndex(ctx)
 					return err
@@ -63,7 +63,7 @@ ignored by every reader from then on.`,
 		RunE: a.runE(func(ctx context.Context, _ []string) error {
 			return a.withRepo(ctx, func(r *repo.Repository) error {
 				var rep *snapshot.RepairReport
-				err := withLock(ctx, r, true, "repair", func() error {
+				err := r.WithLock(ctx, repo.Exclusive, "repair", func(ctx context.Context) error {
 					var err error
 					rep, err = snapshot.Repair(ctx, r)
 					return err
