@@ -15,6 +15,12 @@
 // then the index files naming them, then the snapshot manifest pointing at
 // the trees. An object is never rewritten or appended to.
 //
+// One bad object must not make the rest unreadable: an index file that
+// cannot be read is skipped and recorded (BadObjects), index files that
+// newer ones supersede are ignored (RepairIndex, ReplaceIndex), and on a
+// versioned store an object whose current version does not match its
+// SHA-256 name is read from the older version that does (Shadowed).
+//
 // The package must not import anything from Kubernetes, nor know what a
 // file or a Kubernetes object is: that is package snapshot and above.
 package repo

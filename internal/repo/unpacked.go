@@ -153,6 +153,7 @@ func (r *Repository) ReloadIndexFiles(ctx context.Context, fn func(id string, pa
 	r.idx = fresh
 	r.indexFiles = files
 	r.mu.Unlock()
+	r.forgetPins()
 	return ids, nil
 }
 

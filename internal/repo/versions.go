@@ -219,3 +219,11 @@ func (r *Repository) ReadPack(ctx context.Context, id blob.ID) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// forgetPins drops the pinned versions (after a full reload of the index:
+// packs may be gone), so that they are looked up again when read.
+func (r *Repository) forgetPins() {
+	r.integ.mu.Lock()
+	r.integ.pins = nil
+	r.integ.mu.Unlock()
+}
