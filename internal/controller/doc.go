@@ -22,7 +22,7 @@
 // the manifest the backup writes; `cairn ctl backup logs` reads it from the
 // repository.
 //
-// Retention guardrails (Options.MinRetention, MaxRetention) are enforced
+// Retention guardrails (Options.Retention: Min, Max) are enforced
 // here, in reconcile: a Backup or Schedule whose ttl is outside them ends
 // in phase Failed with a message saying the allowed range. (A validating
 // webhook would reject it at creation; it is not part of this package.)

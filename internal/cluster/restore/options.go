@@ -14,7 +14,7 @@ import (
 
 // Policies for objects that exist in the cluster.
 const (
-	// PolicyNone never changes an existing object (seed rule S7): it is
+	// PolicyNone never changes an existing object (a restore never overwrites): it is
 	// reported skipped, "exists: same" or "exists: differs".
 	PolicyNone = "none"
 	// PolicyUpdate patches an existing object that differs from the backup
