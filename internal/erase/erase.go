@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -117,6 +118,8 @@ type Plan struct {
 	// Unreadable lists the backups whose manifest or objects could not be
 	// read: the plan cannot say whether they hold the data.
 	Unreadable []string `json:"unreadable,omitempty"`
+
+	finders []*finder // what Add found, per repository, for Apply
 }
 
 // Add finds the copies of t in r and adds them to p. Call it once per
@@ -130,9 +133,19 @@ func (p *Plan) Add(ctx context.Context, r *repo.Repository, t Target) error {
 	if err != nil {
 		return fmt.Errorf("erase: list snapshots of %s: %w", r.Store().Location(), err)
 	}
-	f := finder{r: r, t: t, pods: map[string]bool{}}
+	f := &finder{r: r, t: t, pods: map[string]bool{}}
+	p.finders = append(p.finders, f)
+	present := map[string]bool{}
+	for _, sn := range sns {
+		present[sn.ID] = true
+	}
 	var volumes []*snapshot.Snapshot
 	for _, sn := range sns {
+		if old := layout.Replaces(sn.Labels); len(old) > 0 && present[old[0]] {
+			// An erasure stopped between writing the new backup and
+			// deleting the old one: the old one is the copy.
+			continue
+		}
 		switch sn.Labels[layout.LabelKind] {
 		case layout.KindCluster:
 			n, err := f.inCluster(ctx, sn)
@@ -187,6 +200,16 @@ type finder struct {
 	r    *repo.Repository
 	t    Target
 	pods map[string]bool // "namespace/name" of Pods a selector matched
+	// paths records, per cluster backup, the tree paths of the target's
+	// data (files, or directories that are wholly the target's).
+	paths map[string][]string
+}
+
+func (f *finder) found(sn *snapshot.Snapshot, p string) {
+	if f.paths == nil {
+		f.paths = map[string][]string{}
+	}
+	f.paths[sn.ID] = append(f.paths[sn.ID], p)
 }
 
 // inCluster counts the target's objects in a cluster backup.
@@ -197,7 +220,21 @@ func (f *finder) inCluster(ctx context.Context, sn *snapshot.Snapshot) (int, err
 	}
 	switch {
 	case f.t.Namespace != "":
-		return m.CountsByNamespace[f.t.Namespace], nil
+		n := m.CountsByNamespace[f.t.Namespace]
+		if n > 0 {
+			for _, res := range m.Resources {
+				if res.Namespaced {
+					f.found(sn, path.Dir(layout.ObjectPath(res.Group, res.Resource, f.t.Namespace, "x")))
+				}
+			}
+		}
+		// The Namespace object itself.
+		p := layout.ObjectPath("", "namespaces", "", f.t.Namespace)
+		if _, err := backup.Lookup(ctx, f.r, sn, p); err == nil {
+			f.found(sn, p)
+			n++
+		}
+		return n, nil
 	case f.t.Object != nil:
 		return f.objectIn(ctx, sn, m)
 	}
@@ -211,9 +248,11 @@ func (f *finder) objectIn(ctx context.Context, sn *snapshot.Snapshot, m *layout.
 		if !matchKind(res, o.Kind) || res.Namespaced != (o.Namespace != "") {
 			continue
 		}
-		_, err := backup.Lookup(ctx, f.r, sn, layout.ObjectPath(res.Group, res.Resource, o.Namespace, o.Name))
+		p := layout.ObjectPath(res.Group, res.Resource, o.Namespace, o.Name)
+		_, err := backup.Lookup(ctx, f.r, sn, p)
 		switch {
 		case err == nil:
+			f.found(sn, p)
 			return 1, nil
 		case !errors.Is(err, backup.ErrNoFile):
 			return 0, err
@@ -261,6 +300,7 @@ func (f *finder) selectedIn(ctx context.Context, sn *snapshot.Snapshot, m *layou
 		}
 		if f.t.Selector.Matches(labels.Set(obj.Metadata.Labels)) {
 			n++
+			f.found(sn, p)
 			if ref.Group == "" && ref.Resource == "pods" {
 				f.pods[ref.Namespace+"/"+ref.Name] = true
 			}
