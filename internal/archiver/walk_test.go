@@ -1,0 +1,116 @@
+package archiver_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cairn-backup/cairn/internal/archiver"
+	"github.com/cairn-backup/cairn/internal/snapshot"
+)
+
+// TestBoundedFds backs up a tree deeper than the open-file limit allows
+// descriptors: the walker must not hold one per level.
+func TestBoundedFds(t *testing.T) {
+	const depth, limit = 300, 80
+	src := t.TempDir()
+	p := src
+	for i := range depth {
+		p = filepath.Join(p, "d")
+		writeFile(t, filepath.Join(p, "f"), []byte(fmt.Sprintf("level %d", i)))
+	}
+	r := openRepo(t, t.TempDir(), true)
+
+	var orig syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+		t.Fatal(err)
+	}
+	low := syscall.Rlimit{Cur: limit, Max: orig.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer restore()
+	first, err := archiver.Run(context.Background(), r, archiver.Options{Paths: []string{src}})
+	if err != nil {
+		t.Fatalf("first backup under RLIMIT_NOFILE %d: %v", limit, err)
+	}
+	second, err := archiver.Run(context.Background(), r, archiver.Options{Paths: []string{src}, Parent: first})
+	if err != nil {
+		t.Fatalf("second backup under RLIMIT_NOFILE %d: %v", limit, err)
+	}
+	restore()
+
+	for _, sn := range []*snapshot.Snapshot{first, second} {
+		levels := 0
+		walkFiles(t, r, sn, func(p string, n *snapshot.Node, data []byte) {
+			if want := fmt.Sprintf("level %d", strings.Count(p, "/d")-1); string(data) != want || n.Error != "" {
+				t.Errorf("%s: %q (error %q), want %q", p, data, n.Error, want)
+			}
+			levels++
+		})
+		if levels != depth {
+			t.Errorf("snapshot holds %d levels, want %d", levels, depth)
+		}
+	}
+	if second.Summary.FilesUnchanged != depth {
+		t.Errorf("second backup: %d files unchanged, want %d", second.Summary.FilesUnchanged, depth)
+	}
+}
+
+// TestTopSymlink: a path given to back up that is a symlink is saved as
+// the symlink; what it points to is not read.
+func TestTopSymlink(t *testing.T) {
+	outside, stage := t.TempDir(), t.TempDir()
+	secret := secretBytes(t)
+	writeFile(t, filepath.Join(outside, "secret"), secret)
+	link := filepath.Join(stage, "link")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	r := openRepo(t, t.TempDir(), true)
+	sn, err := archiver.Run(context.Background(), r, archiver.Options{Paths: []string{link}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := snapshot.LoadTree(context.Background(), r, sn.Tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tree.Nodes) != 1 || tree.Nodes[0].Type != snapshot.TypeSymlink || tree.Nodes[0].LinkTarget != outside {
+		t.Fatalf("root tree %+v, want one symlink to %s", tree.Nodes, outside)
+	}
+	walkFiles(t, r, sn, func(p string, _ *snapshot.Node, _ []byte) { t.Errorf("file %s saved", p) })
+}
+
+// TestTopMissing: a path that does not exist fails the backup; no
+// snapshot is saved.
+func TestTopMissing(t *testing.T) {
+	r := openRepo(t, t.TempDir(), true)
+	for _, paths := range [][]string{{"/nonexistent/cairn"}, {t.TempDir(), "/nonexistent/cairn"}} {
+		sn, err := archiver.Run(context.Background(), r, archiver.Options{Paths: paths})
+		if !errors.Is(err, fs.ErrNotExist) || sn != nil {
+			t.Errorf("backup of %v: %v, %v; want ErrNotExist and no snapshot", paths, sn, err)
+		}
+	}
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rep := mustCheck(t, r); rep.Snapshots != 0 {
+		t.Errorf("%d snapshots saved", rep.Snapshots)
+	}
+}
