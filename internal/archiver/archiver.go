@@ -320,27 +320,14 @@ func (a *archiver) saveEntry(ctx context.Context, cur **dir, path, name, at stri
 		} else {
 			n.Xattrs = xs
 		}
-		drop := a.held >= maxHeldDirs
-		if drop {
-			d.release()
-		} else {
-			a.held++
-		}
-		f, last := a.saveDir(ctx, child, n, sub)
-		if drop {
-			*cur = nil
-			if last != nil {
-				nd, err := reopenParent(last, d)
-				if err != nil {
-					a.noteError(d.path, err)
-				}
-				*cur = nd
-			}
-		} else {
-			a.held--
-		}
-		if last != nil {
-			last.release()
+		var f *future
+		err = descend(cur, &a.held, child, func(c *dir) *dir {
+			fut, last := a.saveDir(ctx, c, n, sub)
+			f = fut
+			return last
+		})
+		if err != nil {
+			a.noteError(d.path, err)
 		}
 		return f
 	case snapshot.TypeFile:

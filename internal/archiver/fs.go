@@ -99,6 +99,35 @@ func openDir(parent *dir, at, path string, want *unix.Stat_t) (*dir, error) {
 	return d, nil
 }
 
+// descend walks child, opened from *cur, with walk, which returns the
+// handle of child it ends with (or nil). held counts the directories the
+// walker keeps open: beyond maxHeldDirs, *cur is closed meanwhile and
+// opened again through child's ".." afterwards; *cur is nil when that
+// fails, and the error says why (nil when child was lost already).
+func descend(cur **dir, held *int, child *dir, walk func(*dir) *dir) error {
+	d := *cur
+	drop := *held >= maxHeldDirs
+	if drop {
+		d.release()
+	} else {
+		*held++
+	}
+	last := walk(child)
+	var err error
+	if drop {
+		*cur = nil
+		if last != nil {
+			*cur, err = reopenParent(last, d)
+		}
+	} else {
+		*held--
+	}
+	if last != nil {
+		last.release()
+	}
+	return err
+}
+
 // reopenParent opens ".." of child and checks it is still parent (which
 // the walker closed to bound its descriptors): if child was moved, the
 // rest of parent cannot be reached safely.

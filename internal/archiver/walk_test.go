@@ -53,6 +53,10 @@ func TestBoundedFds(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second backup under RLIMIT_NOFILE %d: %v", limit, err)
 	}
+	files, _, err := archiver.Scan(context.Background(), []string{src}, nil)
+	if err != nil || files != depth {
+		t.Errorf("scan under RLIMIT_NOFILE %d: %d files, %v; want %d", limit, files, err, depth)
+	}
 	restore()
 
 	for _, sn := range []*snapshot.Snapshot{first, second} {
