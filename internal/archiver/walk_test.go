@@ -118,3 +118,31 @@ func TestTopMissing(t *testing.T) {
 		t.Errorf("%d snapshots saved", rep.Snapshots)
 	}
 }
+
+// BenchmarkBackup10k backs up a tree of 10,000 small files (100
+// directories of 100), reading every file (no parent), into a repository
+// that already holds their content: the walk, opens and reads dominate.
+func BenchmarkBackup10k(b *testing.B) {
+	src := b.TempDir()
+	for d := range 100 {
+		dir := filepath.Join(src, fmt.Sprintf("d%03d", d))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		for f := range 100 {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", f)), []byte(fmt.Sprintf("file %d %d\n", d, f)), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	r := openRepo(b, b.TempDir(), true)
+	ctx := context.Background()
+	if _, err := archiver.Run(ctx, r, archiver.Options{Paths: []string{src}}); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := archiver.Run(ctx, r, archiver.Options{Paths: []string{src}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
