@@ -64,7 +64,7 @@ func openTop(p string) (parent *dir, at string, st unix.Stat_t, err error) {
 	}
 	fd, err := openat(unix.AT_FDCWD, dp, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	if err != nil {
-		return nil, "", st, &os.PathError{Op: "open", Path: dp, Err: err}
+		return nil, "", st, &os.PathError{Op: "lstat", Path: p, Err: err} // p's parent: p is not there either
 	}
 	if err := fstatat(fd, at, &st); err != nil {
 		unix.Close(fd)

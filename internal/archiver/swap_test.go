@@ -104,6 +104,7 @@ func swapRun(t *testing.T, src, a, b string, secret []byte) {
 	r := openRepo(t, t.TempDir(), true)
 	s := swaptest.Start(t, a, b)
 	leaked, reported := 0, 0
+	fds := openFds(t)
 	for i := 0; i < swapBackups; i++ {
 		sn := backupSource(t, r, src)
 		leak := false
@@ -118,6 +119,9 @@ func swapRun(t *testing.T, src, a, b string, secret []byte) {
 		if len(sn.Summary.Errors) > 0 {
 			reported++
 		}
+	}
+	if n := openFds(t); n != fds {
+		t.Errorf("%d descriptors open after the backups, %d before", n, fds)
 	}
 	n := s.Stop(t)
 	t.Logf("%d swaps; %d of %d backups leaked the outside file; %d reported replaced entries", n, leaked, swapBackups, reported)

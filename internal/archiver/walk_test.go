@@ -26,6 +26,7 @@ func TestBoundedFds(t *testing.T) {
 		writeFile(t, filepath.Join(p, "f"), []byte(fmt.Sprintf("level %d", i)))
 	}
 	r := openRepo(t, t.TempDir(), true)
+	fds := openFds(t)
 
 	var orig syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
@@ -58,6 +59,9 @@ func TestBoundedFds(t *testing.T) {
 		t.Errorf("scan under RLIMIT_NOFILE %d: %d files, %v; want %d", limit, files, err, depth)
 	}
 	restore()
+	if n := openFds(t); n != fds {
+		t.Errorf("%d descriptors open after the backups, %d before", n, fds)
+	}
 
 	for _, sn := range []*snapshot.Snapshot{first, second} {
 		levels := 0
@@ -74,6 +78,16 @@ func TestBoundedFds(t *testing.T) {
 	if second.Summary.FilesUnchanged != depth {
 		t.Errorf("second backup: %d files unchanged, want %d", second.Summary.FilesUnchanged, depth)
 	}
+}
+
+// openFds counts the process's open descriptors.
+func openFds(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es) - 1 // ReadDir's own
 }
 
 // TestTopSymlink: a path given to back up that is a symlink is saved as
