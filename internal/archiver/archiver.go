@@ -149,6 +149,11 @@ func (a *archiver) count(f func(s *snapshot.Summary)) {
 }
 
 func (a *archiver) run(ctx context.Context, paths []string) (*snapshot.Snapshot, error) {
+	// One directory: the root tree is its contents.
+	rootDir, rootSt, err := openRootDir(paths)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -166,42 +171,21 @@ func (a *archiver) run(ctx context.Context, paths []string) (*snapshot.Snapshot,
 	}
 	var root *snapshot.Node
 	var treeFut *future
-	if len(paths) == 1 {
-		top, at, st, err := openTop(paths[0])
-		if err != nil {
-			cancel()
-			close(a.jobs)
-			wg.Wait()
-			return nil, fmt.Errorf("archiver: %w", err)
-		}
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			// One directory: the root tree is its contents.
-			d, err := openDir(top, at, paths[0], &st)
-			top.release()
-			if err != nil {
-				cancel()
-				close(a.jobs)
-				wg.Wait()
-				return nil, fmt.Errorf("archiver: %s: %w", paths[0], err)
-			}
-			n := fsmeta.FromUnix(filepath.Base(paths[0]), &st)
-			if xs, err := fsmeta.FdXattrs(d.fd, paths[0]); err != nil {
-				a.noteError(paths[0], err)
-			} else {
-				n.Xattrs = xs
-			}
-			root = &n
-			a.held = 1
-			var last *dir
-			treeFut, last = a.saveDir(ctx, d, n, parentTree)
-			if last != nil {
-				last.release()
-			}
+	if rootDir != nil {
+		n := fsmeta.FromUnix(filepath.Base(paths[0]), &rootSt)
+		if xs, err := fsmeta.FdXattrs(rootDir.fd, paths[0]); err != nil {
+			a.noteError(paths[0], err)
 		} else {
-			top.release()
+			n.Xattrs = xs
 		}
-	}
-	if treeFut == nil {
+		root = &n
+		a.held = 1
+		var last *dir
+		treeFut, last = a.saveDir(ctx, rootDir, n, parentTree)
+		if last != nil {
+			last.release()
+		}
+	} else {
 		treeFut = a.saveTop(ctx, paths, parentTree)
 	}
 	<-treeFut.done
@@ -243,6 +227,28 @@ func (a *archiver) run(ctx context.Context, paths []string) (*snapshot.Snapshot,
 		return nil, err
 	}
 	return sn, nil
+}
+
+// openRootDir opens paths[0] when it is the only path and a directory (nil
+// otherwise). A path that cannot be statted is an error.
+func openRootDir(paths []string) (*dir, unix.Stat_t, error) {
+	var st unix.Stat_t
+	if len(paths) != 1 {
+		return nil, st, nil
+	}
+	top, at, st, err := openTop(paths[0])
+	if err != nil {
+		return nil, st, fmt.Errorf("archiver: %w", err)
+	}
+	defer top.release()
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, st, nil
+	}
+	d, err := openDir(top, at, paths[0], &st)
+	if err != nil {
+		return nil, st, fmt.Errorf("archiver: %s: %w", paths[0], err)
+	}
+	return d, st, nil
 }
 
 // saveTop builds a root tree holding each path under its base name. A
