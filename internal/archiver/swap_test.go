@@ -24,7 +24,8 @@ func TestMain(m *testing.M) {
 }
 
 // swapBackups is how many backups each swap test makes while the helper
-// swaps; the old path-based walk leaked in about half of them.
+// swaps. The path-based walk this package had before leaked the outside
+// file in 5 to 12 of 50 (on 2 busy cores, -race).
 const swapBackups = 50
 
 func randomBytes(t *testing.T, n int) []byte {
