@@ -6,78 +6,136 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cairn-backup/cairn/internal/archiver"
 	"github.com/cairn-backup/cairn/internal/snapshot"
 	"github.com/cairn-backup/cairn/internal/swaptest"
 )
 
-// TestBoundedFds backs up a tree deeper than the open-file limit allows
-// descriptors: the walker must not hold one per level.
-func TestBoundedFds(t *testing.T) {
-	const depth, limit = 300, 80
-	src := t.TempDir()
-	p := src
-	for i := range depth {
-		p = filepath.Join(p, "d")
-		writeFile(t, filepath.Join(p, "f"), []byte(fmt.Sprintf("level %d", i)))
-	}
-	r := openRepo(t, t.TempDir(), true)
-	fds := openFds(t)
+// Names of TestBoundedFds's tree: 300 levels of them make its deepest
+// paths longer than PATH_MAX (4096), so only a descriptor-relative walk
+// can read it at all.
+const (
+	fdsDepth, fdsLimit = 300, 80
+	levelName          = "dxxxxxxxxxxxxxxx"
+)
 
-	var orig syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
-		t.Fatal(err)
+// TestBoundedFds backs up, in a child process with RLIMIT_NOFILE 80, a
+// tree of 300 levels whose paths exceed PATH_MAX: the walker must not
+// hold a descriptor per level, nor use paths to reach an entry.
+func TestBoundedFds(t *testing.T) {
+	src, repoDir := t.TempDir(), t.TempDir()
+	deepTree(t, src)
+	r := openRepo(t, repoDir, true)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBoundedFdsChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "CAIRN_FDS_CHILD=1", "CAIRN_FDS_REPO="+repoDir, "CAIRN_FDS_SRC="+src)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
 	}
-	low := syscall.Rlimit{Cur: limit, Max: orig.Max}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-		t.Fatal(err)
-	}
-	restored := false
-	restore := func() {
-		if !restored {
-			restored = true
-			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
-				t.Fatal(err)
-			}
+	var ids []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(line, "snapshots: "); ok {
+			ids = strings.Fields(rest)
 		}
 	}
-	defer restore()
-	first, err := archiver.Run(context.Background(), r, archiver.Options{Paths: []string{src}})
-	if err != nil {
-		t.Fatalf("first backup under RLIMIT_NOFILE %d: %v", limit, err)
+	if len(ids) != 2 {
+		t.Fatalf("child printed no snapshots:\n%s", out)
 	}
-	second, err := archiver.Run(context.Background(), r, archiver.Options{Paths: []string{src}, Parent: first})
-	if err != nil {
-		t.Fatalf("second backup under RLIMIT_NOFILE %d: %v", limit, err)
+	if err := r.LoadIndex(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	files, _, err := archiver.Scan(context.Background(), []string{src}, nil)
-	if err != nil || files != depth {
-		t.Errorf("scan under RLIMIT_NOFILE %d: %d files, %v; want %d", limit, files, err, depth)
-	}
-	restore()
-	if n := openFds(t); n != fds {
-		t.Errorf("%d descriptors open after the backups, %d before", n, fds)
-	}
-
-	for _, sn := range []*snapshot.Snapshot{first, second} {
+	for i, id := range ids {
+		sn, err := loadSnap(r, id)
+		if err != nil {
+			t.Fatal(err)
+		}
 		levels := 0
 		walkFiles(t, r, sn, func(p string, n *snapshot.Node, data []byte) {
-			if want := fmt.Sprintf("level %d", strings.Count(p, "/d")-1); string(data) != want || n.Error != "" {
+			if want := fmt.Sprintf("level %d", strings.Count(p, "/"+levelName)-1); string(data) != want || n.Error != "" {
 				t.Errorf("%s: %q (error %q), want %q", p, data, n.Error, want)
 			}
 			levels++
 		})
-		if levels != depth {
-			t.Errorf("snapshot holds %d levels, want %d", levels, depth)
+		if levels != fdsDepth {
+			t.Errorf("snapshot %d holds %d levels, want %d", i, levels, fdsDepth)
+		}
+		if i == 1 && sn.Summary.FilesUnchanged != fdsDepth {
+			t.Errorf("second backup: %d files unchanged, want %d", sn.Summary.FilesUnchanged, fdsDepth)
 		}
 	}
-	if second.Summary.FilesUnchanged != depth {
-		t.Errorf("second backup: %d files unchanged, want %d", second.Summary.FilesUnchanged, depth)
+}
+
+// TestBoundedFdsChild is the process TestBoundedFds starts; it does
+// nothing unless started by it. It lowers RLIMIT_NOFILE, backs the tree up
+// twice (the second incremental), scans it, and prints the snapshot IDs.
+func TestBoundedFdsChild(t *testing.T) {
+	if os.Getenv("CAIRN_FDS_CHILD") != "1" {
+		return
+	}
+	src := os.Getenv("CAIRN_FDS_SRC")
+	r := openRepo(t, os.Getenv("CAIRN_FDS_REPO"), false)
+	fds := openFds(t)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: fdsLimit, Max: fdsLimit}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first, err := archiver.Run(ctx, r, archiver.Options{Paths: []string{src}})
+	if err != nil {
+		t.Fatalf("first backup under RLIMIT_NOFILE %d: %v", fdsLimit, err)
+	}
+	second, err := archiver.Run(ctx, r, archiver.Options{Paths: []string{src}, Parent: first})
+	if err != nil {
+		t.Fatalf("second backup under RLIMIT_NOFILE %d: %v", fdsLimit, err)
+	}
+	if files, _, err := archiver.Scan(ctx, []string{src}, nil); err != nil || files != fdsDepth {
+		t.Errorf("scan under RLIMIT_NOFILE %d: %d files, %v; want %d", fdsLimit, files, err, fdsDepth)
+	}
+	if n := openFds(t); n != fds {
+		t.Errorf("%d descriptors open after the backups, %d before", n, fds)
+	}
+	fmt.Printf("snapshots: %s %s\n", first.ID, second.ID)
+}
+
+// deepTree makes fdsDepth levels of levelName under root, each with a
+// file f holding "level N", through descriptors (the paths are too long).
+func deepTree(t *testing.T, root string) {
+	t.Helper()
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range fdsDepth {
+		if err := unix.Mkdirat(fd, levelName, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		next, err := unix.Openat(fd, levelName, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd = next
+		f, err := unix.Openat(fd, "f", unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = unix.Write(f, []byte(fmt.Sprintf("level %d", i)))
+		unix.Close(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	unix.Close(fd)
+	if len(root)+fdsDepth*(len(levelName)+1) <= unix.PathMax {
+		t.Fatalf("tree paths not longer than PATH_MAX")
 	}
 }
 
