@@ -25,7 +25,9 @@
 //     (ELOOP), its content is not saved: the node keeps its stat with the
 //     error ErrChanged, the entry is listed in Summary.Errors and Run
 //     returns ErrPartial (a restore reports it as not in the snapshot).
-//     A replaced directory is saved empty with the error.
+//     A replaced directory is saved empty with the error. (A device node
+//     put in a file's place in that window is opened, with O_NONBLOCK and
+//     O_NOCTTY, and closed unread: opening it is the one side effect.)
 //   - Extended attributes (and so POSIX ACLs) are read from the open
 //     descriptor for files read and directories, and for other entries
 //     with llistxattr on /proc/self/fd/<dir>/<name> (only the name is
