@@ -324,3 +324,58 @@ func packsHolding(t *testing.T, ctx context.Context, r *repo.Repository, s strin
 	}
 	return n
 }
+
+// A backup older than an erasure that could not change it (it was locked)
+// still holds the data: restoring it warns for each such object, so that
+// the erased data is not brought back unnoticed.
+func TestRestoreWarnsOfErasedData(t *testing.T) {
+	c := kubetest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cs := c.Clientset(t)
+	ns := c.Namespace(t)
+	for _, name := range []string{"customer-4711", "settings"} {
+		if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newRepo(t).with("KUBECONFIG", c.Kubeconfig)
+	cairn(t, e, "backup", "run", "locked", "--include-namespaces", ns, "--no-progress").must(t, 0)
+
+	// The receipt of an erasure that found this backup locked.
+	s, err := local.New(e["CAIRN_REPOSITORY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Open(ctx, s, []byte(testPassphrase), repo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := &erase.ObjectTarget{Kind: "configmap", Namespace: ns, Name: "customer-4711"}
+	if _, err := erase.SaveReceipt(ctx, r, &erase.Receipt{Target: "configmap/" + ns + "/customer-4711", Spec: erase.TargetSpec{Object: obj}, Time: time.Now().UTC()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+
+	res := cairn(t, e, "restore", "run", "--from-backup", "locked", "--namespace-mapping", ns+"="+ns+"-copy", "--include-namespaces", ns, "-o", "json", "--no-progress").must(t, 0)
+	var rep struct {
+		Items []struct {
+			Kind, Namespace, Name string
+			Warnings              []string
+		}
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+		t.Fatalf("restore -o json: %v\n%s", err, res.stdout)
+	}
+	warned := map[string]bool{}
+	for _, it := range rep.Items {
+		for _, w := range it.Warnings {
+			if strings.Contains(w, "erased since this backup") {
+				warned[it.Kind+"/"+it.Name] = true
+			}
+		}
+	}
+	if !warned["ConfigMap/customer-4711"] || warned["ConfigMap/settings"] || len(warned) != 1 {
+		t.Errorf("warnings of erased objects: %v, want only ConfigMap/customer-4711\n%s", warned, res.stdout)
+	}
+}

@@ -36,12 +36,29 @@ const (
 // and snapshot IDs only, never the erased data.
 type Receipt struct {
 	Target    string     `json:"target"`
+	Spec      TargetSpec `json:"spec"`
 	Time      time.Time  `json:"time"`
 	Rewritten []Rewrite  `json:"rewritten,omitempty"`
 	Forgotten []Copy     `json:"forgotten,omitempty"`
 	Locked    []Copy     `json:"locked,omitempty"`
 	Pruned    bool       `json:"pruned"`
 	LastGone  *time.Time `json:"lastGoneBy,omitempty"` // the last locked copy's end, nil when none stays
+}
+
+// TargetSpec is a Target as a receipt records it (to warn when a restore
+// would bring the data back).
+type TargetSpec struct {
+	Namespace string        `json:"namespace,omitempty"`
+	Object    *ObjectTarget `json:"object,omitempty"`
+	Selector  string        `json:"selector,omitempty"`
+}
+
+func (t Target) spec() TargetSpec {
+	s := TargetSpec{Namespace: t.Namespace, Object: t.Object}
+	if t.Selector != nil {
+		s.Selector = t.Selector.String()
+	}
+	return s
 }
 
 // Rewrite is a cluster backup replaced by one without the erased objects.
@@ -85,7 +102,7 @@ func Apply(ctx context.Context, r *repo.Repository, t Target, opts ApplyOptions)
 	}
 	f := p.finders[0]
 	now := opts.Now()
-	rc := &Receipt{Target: p.Target, Time: now.UTC()}
+	rc := &Receipt{Target: p.Target, Spec: t.spec(), Time: now.UTC()}
 	byID := map[string]*snapshot.Snapshot{}
 	sns, err := snapshot.List(ctx, r)
 	if err != nil {

@@ -33,7 +33,9 @@ type Target struct {
 // ("configmaps") or resource.group ("deployments.apps"), matched without
 // regard to case; Namespace is empty for a cluster-scoped object.
 type ObjectTarget struct {
-	Kind, Namespace, Name string
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
 }
 
 // ParseObject parses KIND/NAMESPACE/NAME, or KIND/NAME for a

@@ -89,6 +89,11 @@ type Options struct {
 	// error fails that object.
 	Transform func(group, kind, backupNamespace string, obj map[string]any) error
 
+	// Resurrected, when set, says why restoring an object brings back
+	// data erased since the backup ("" when it does not): the object's
+	// report item gets it as a warning (internal/erase.Resurrection).
+	Resurrected func(group, resource, kind, backupNamespace, name string, labels map[string]string) string
+
 	// Now is the clock (default time.Now). Log receives progress and
 	// warnings (default: discarded). Progress, when set, is updated as
 	// objects are done.
