@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -119,7 +118,7 @@ func (r *RestoreReconciler) restore(ctx context.Context, p *cairnv1.PodVolumeRes
 			return err
 		}
 		defer release()
-		err = r.withRepo(ctx, p.Spec.StorageLocation, "restore of volume "+p.Name, func(rp *repo.Repository) error {
+		err = r.withLockedRepo(ctx, p.Spec.StorageLocation, "restore of volume "+p.Name, func(ctx context.Context, rp *repo.Repository) error {
 			sn, err := snapshot.Load(ctx, rp, p.Spec.SnapshotID)
 			if err != nil {
 				return fmt.Errorf("volume snapshot %s: %w", p.Spec.SnapshotID, err)
@@ -139,8 +138,10 @@ func (r *RestoreReconciler) restore(ctx context.Context, p *cairnv1.PodVolumeRes
 		p.Status.Message = "the backup holds no data for this volume; the pod was released"
 	}
 	p.Status.SnapshotID = p.Spec.SnapshotID
-	marker := filepath.Join(dir, podvolume.MarkerName(p.Spec.Pod.UID))
-	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+	// The restorer has fsynced every file and folder it wrote: the pod
+	// starts on data that is on disk.
+	marker, err := writeMarker(dir, p.Spec.Pod.UID)
+	if err != nil {
 		return fmt.Errorf("release the pod's init container: %w", err)
 	}
 	go r.removeMarker(ctx, pod, marker)
