@@ -406,16 +406,19 @@ func (rs *restorer) restoreFile(ctx context.Context, j fileJob, buf *[]byte) err
 	if err != nil {
 		return &os.PathError{Op: "create", Path: tmp, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), tmp)
-	werr := rs.writeContent(ctx, f, j.node, buf)
+	// Content, metadata, then fsync: once renamed, the file is on disk as
+	// it was backed up.
+	werr := rs.writeContent(ctx, fd, j.node, buf)
 	if werr == nil {
 		werr = fsmeta.ApplyFd(fd, j.name, j.node)
 	}
 	if werr == nil {
-		werr = f.Sync()
+		if err := unix.Fsync(fd); err != nil {
+			werr = &os.PathError{Op: "fsync", Path: j.name, Err: err}
+		}
 	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
+	if err := unix.Close(fd); werr == nil && err != nil {
+		werr = &os.PathError{Op: "close", Path: j.name, Err: err}
 	}
 	if werr != nil {
 		_ = unix.Unlinkat(dfd, tmp, 0)
@@ -439,11 +442,11 @@ func (rs *restorer) restoreFile(ctx context.Context, j fileJob, buf *[]byte) err
 // one request: fewer requests (what matters on S3) for a little memory.
 const maxRun = 8 << 20
 
-func (rs *restorer) writeContent(ctx context.Context, f *os.File, n *snapshot.Node, buf *[]byte) error {
+func (rs *restorer) writeContent(ctx context.Context, fd int, n *snapshot.Node, buf *[]byte) error {
 	var off int64
 	write := func(data []byte) error {
 		if !(n.Sparse && allZero(data)) {
-			if _, err := f.WriteAt(data, off); err != nil {
+			if err := pwrite(fd, data, off); err != nil {
 				return err
 			}
 		}
@@ -485,7 +488,28 @@ func (rs *restorer) writeContent(ctx context.Context, f *os.File, n *snapshot.No
 		}
 		i += len(run)
 	}
-	return f.Truncate(off)
+	if !n.Sparse {
+		return nil // a new file, every byte written
+	}
+	// Holes at the end are not written: the size makes them.
+	if err := unix.Ftruncate(fd, off); err != nil {
+		return &os.PathError{Op: "truncate", Path: n.RawName(), Err: err}
+	}
+	return nil
+}
+
+func pwrite(fd int, b []byte, off int64) error {
+	for len(b) > 0 {
+		n, err := unix.Pwrite(fd, b, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return nil
 }
 
 // loadSmall loads one blob, through the window cache when it is small.
