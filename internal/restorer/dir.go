@@ -166,12 +166,14 @@ func (c *dirs) closeAll() {
 func openDir(pfd int, name string) (int, error) {
 	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-		return -1, errNotDir
+		return -1, ErrNotDir
 	}
 	return fd, err
 }
 
-var errNotDir = errors.New("exists and is not a directory (a symlink is never followed): not restored into")
+// ErrNotDir: the target, or an entry of it where the snapshot has a
+// directory, is a symlink or not a directory; it is not restored into.
+var ErrNotDir = errors.New("exists and is not a directory (a symlink is never followed): not restored into")
 
 // validName reports whether a name from a snapshot is one entry of a
 // directory: a tampered or corrupt tree must not reach outside it.

@@ -22,8 +22,9 @@
 // Directories that exist before the restore (the target, or one in it)
 // keep their owner, mode, extended attributes and times: the restore only
 // adds entries to them. Directories it creates get the snapshot's owner and
-// mode at once (with the owner's rwx until they are finished) and all their
-// metadata once every entry in them is in, deepest first.
+// mode at once (not running as root: with the owner's rwx until they are
+// finished) and all their metadata once every entry in them is in, deepest
+// first.
 //
 // Durability: every file is fsynced (by the worker that wrote it) before
 // it is renamed into place, and every directory after its entries are in;

@@ -331,12 +331,16 @@ func (rs *restorer) enter(d *dir, name, rel string, n *snapshot.Node) (*dir, err
 	defer rs.dirs.release(sub)
 	if created {
 		sub.meta = n
-		// Owner and mode now (with the owner's rwx, to write into it), so
-		// that an interrupted restore leaves no root-owned 0700 directory.
+		// Owner and mode now, so that an interrupted restore leaves no
+		// root-owned 0700 directory (root needs no permission bits to
+		// write into it; another user its own rwx until it is finished).
+		mode := n.Mode & 0o7777
 		if os.Geteuid() == 0 {
 			_ = unix.Fchown(fd, int(n.UID), int(n.GID))
+		} else {
+			mode |= 0o700
 		}
-		_ = unix.Fchmod(fd, n.Mode&0o7777|0o700)
+		_ = unix.Fchmod(fd, mode)
 	}
 	return sub, nil
 }
