@@ -275,12 +275,14 @@ func (rs *restorer) visit(ctx context.Context, d *dir, name, rel string, n *snap
 			if seen {
 				rs.deferred = append(rs.deferred, linkJob{first: first, at: linkEnd{d, name}})
 				rs.mu.Unlock()
-				first.dir.pending.Add(1)
-				d.pending.Add(1)
+				d.pending.Add(1) // until the link is made
 				return nil
 			}
 			rs.links[key] = linkEnd{d, name}
 			rs.mu.Unlock()
+			// The first name's directory stays open for links to it
+			// found later, anywhere in the tree.
+			d.pending.Add(1)
 		}
 		d.pending.Add(1)
 		select {
@@ -575,8 +577,10 @@ func (rs *restorer) finishLinks() {
 		} else {
 			rs.res.Links++
 		}
-		rs.done(l.first.dir)
 		rs.done(l.at.dir)
+	}
+	for _, first := range rs.links {
+		rs.done(first.dir)
 	}
 }
 

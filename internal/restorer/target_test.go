@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cairn-backup/cairn/internal/archiver"
 	"github.com/cairn-backup/cairn/internal/dirdiff"
@@ -194,6 +195,53 @@ func TestDeepAndWideTree(t *testing.T) {
 	}
 	if n := open(); n > fds {
 		t.Errorf("%d descriptors open after the restore, %d before", n, fds)
+	}
+	diffs, err := dirdiff.Compare(src, dst, dirdiff.Options{ModTime: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Error(d)
+	}
+}
+
+// TestHardLinksAcrossDirectories: names of one file in several
+// directories, the first in a directory walked (and otherwise finished)
+// long before the others: every name is linked, and every directory gets
+// its metadata, times included.
+func TestHardLinksAcrossDirectories(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRepo(t)
+	src := t.TempDir()
+	write(t, filepath.Join(src, "p", "x", "f"), []byte("one file, three names"))
+	for _, l := range []string{"p/y/g", "q/h"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, l)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Link(filepath.Join(src, "p", "x", "f"), filepath.Join(src, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mt := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+	for _, d := range []string{"p/x", "p/y", "p", "q"} {
+		if err := os.Chmod(filepath.Join(src, d), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(filepath.Join(src, d), mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sn, err := archiver.Run(ctx, r, archiver.Options{Paths: []string{src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "dst")
+	res, err := restorer.Run(ctx, r, sn, restorer.Options{Target: dst, Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Links != 2 {
+		t.Errorf("%d hard links made, want 2", res.Links)
 	}
 	diffs, err := dirdiff.Compare(src, dst, dirdiff.Options{ModTime: true})
 	if err != nil {
