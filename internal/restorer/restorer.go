@@ -88,6 +88,9 @@ type fileJob struct {
 	node *snapshot.Node
 }
 
+// syncers is how many files wait for their fsync at once, per writer.
+const syncers = 4
+
 // Run restores sn into opts.Target.
 func Run(ctx context.Context, r *repo.Repository, sn *snapshot.Snapshot, opts Options) (*Result, error) {
 	if opts.Target == "" {
@@ -120,23 +123,41 @@ func Run(ctx context.Context, r *repo.Repository, sn *snapshot.Snapshot, opts Op
 	root.pending.Store(1)
 
 	jobs := make(chan fileJob, 4*opts.Workers)
-	var wg sync.WaitGroup
+	syncs := make(chan *syncJob, opts.Workers)
+	var wg, swg sync.WaitGroup
 	for i := 0; i < opts.Workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			buf := make([]byte, 0, 1<<20)
 			for j := range jobs {
-				if err := rs.restoreFile(ctx, j, &buf); err != nil {
+				s, err := rs.writeFile(ctx, j, &buf)
+				if err != nil {
 					rs.fail(rs.display(join(j.dir.rel, j.name)), err)
+					rs.done(j.dir)
+					continue
 				}
-				rs.done(j.dir)
+				syncs <- s
+			}
+		}()
+	}
+	for i := 0; i < syncers*opts.Workers; i++ {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			for s := range syncs {
+				if err := rs.commit(s); err != nil {
+					rs.fail(rs.display(join(s.dir.rel, s.name)), err)
+				}
+				rs.done(s.dir)
 			}
 		}()
 	}
 	walkErr := rs.walk(ctx, root, sn.Tree, jobs)
 	close(jobs)
 	wg.Wait()
+	close(syncs)
+	swg.Wait()
 	if walkErr == nil {
 		walkErr = ctx.Err()
 	}
@@ -399,45 +420,67 @@ func (rs *restorer) restoreOther(d *dir, name string, n *snapshot.Node) error {
 	return nil
 }
 
-// restoreFile writes a file to a new temporary name in its directory, puts
-// its metadata on it, fsyncs it and renames it over name.
-func (rs *restorer) restoreFile(ctx context.Context, j fileJob, buf *[]byte) error {
+// A written file waiting for its fsync, rename and count. Its directory
+// is held (acquired) until then.
+type syncJob struct {
+	fileJob
+	dfd int
+	fd  int
+	tmp string
+}
+
+// writeFile writes a file to a new temporary name in its directory and
+// puts its metadata on it; commit then makes it durable and renames it
+// into place.
+func (rs *restorer) writeFile(ctx context.Context, j fileJob, buf *[]byte) (*syncJob, error) {
 	dfd, err := rs.dirs.acquire(j.dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer rs.dirs.release(j.dir)
 	tmp := tempName()
 	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return &os.PathError{Op: "create", Path: tmp, Err: err}
+		rs.dirs.release(j.dir)
+		return nil, &os.PathError{Op: "create", Path: tmp, Err: err}
 	}
-	// Content, metadata, then fsync: once renamed, the file is on disk as
-	// it was backed up.
-	werr := rs.writeContent(ctx, fd, j.node, buf)
-	if werr == nil {
-		werr = fsmeta.ApplyFd(fd, j.name, j.node)
+	err = rs.writeContent(ctx, fd, j.node, buf)
+	if err == nil {
+		err = fsmeta.ApplyFd(fd, j.name, j.node)
 	}
-	if werr == nil {
-		if err := unix.Fsync(fd); err != nil {
-			werr = &os.PathError{Op: "fsync", Path: j.name, Err: err}
-		}
-	}
-	if err := unix.Close(fd); werr == nil && err != nil {
-		werr = &os.PathError{Op: "close", Path: j.name, Err: err}
-	}
-	if werr != nil {
+	if err != nil {
+		unix.Close(fd)
 		_ = unix.Unlinkat(dfd, tmp, 0)
-		return werr
+		rs.dirs.release(j.dir)
+		return nil, err
 	}
-	if err := replace(dfd, tmp, j.name); err != nil {
+	return &syncJob{fileJob: j, dfd: dfd, fd: fd, tmp: tmp}, nil
+}
+
+// commit fsyncs a written file, renames it over its name and counts it:
+// once renamed, the file is on disk as it was backed up. Commits run in a
+// pool of their own, wider than the writers: an fsync waits for the disk,
+// not for a CPU, and concurrent ones share a journal commit.
+func (rs *restorer) commit(s *syncJob) error {
+	defer rs.dirs.release(s.dir)
+	err := unix.Fsync(s.fd)
+	if err != nil {
+		err = &os.PathError{Op: "fsync", Path: s.name, Err: err}
+	}
+	if cerr := unix.Close(s.fd); err == nil && cerr != nil {
+		err = &os.PathError{Op: "close", Path: s.name, Err: cerr}
+	}
+	if err != nil {
+		_ = unix.Unlinkat(s.dfd, s.tmp, 0)
+		return err
+	}
+	if err := replace(s.dfd, s.tmp, s.name); err != nil {
 		return err
 	}
 	rs.mu.Lock()
 	rs.res.Files++
-	rs.res.Bytes += int64(j.node.Size)
+	rs.res.Bytes += int64(s.node.Size)
 	if rs.opts.Verify {
-		rs.verify = append(rs.verify, verifyJob{join(j.dir.rel, j.name), j.node})
+		rs.verify = append(rs.verify, verifyJob{join(s.dir.rel, s.name), s.node})
 	}
 	rs.mu.Unlock()
 	rs.opts.Progress.Files.Add(1)
