@@ -26,8 +26,9 @@
 // finished) and all their metadata once every entry in them is in, deepest
 // first.
 //
-// Durability: every file is fsynced (by the worker that wrote it) before
-// it is renamed into place, and every directory after its entries are in;
+// Durability: every file is fsynced before it is renamed into place (in a
+// pool of its own, wider than the writers: concurrent fsyncs share the
+// disk's journal commits), and every directory after its entries are in;
 // Run returns only after that, so a caller that then tells someone the data
 // is there (the node agent releasing a pod) tells the truth after a crash.
 //

@@ -462,7 +462,7 @@ func (rs *restorer) writeFile(ctx context.Context, j fileJob, buf *[]byte) (*syn
 // not for a CPU, and concurrent ones share a journal commit.
 func (rs *restorer) commit(s *syncJob) error {
 	defer rs.dirs.release(s.dir)
-	err := unix.Fsync(s.fd)
+	err := fsync(s.fd)
 	if err != nil {
 		err = &os.PathError{Op: "fsync", Path: s.name, Err: err}
 	}
