@@ -123,8 +123,11 @@ func (r *RestoreReconciler) restore(ctx context.Context, p *cairnv1.PodVolumeRes
 			if err != nil {
 				return fmt.Errorf("volume snapshot %s: %w", p.Spec.SnapshotID, err)
 			}
+			// The volume's top folder is the snapshot's root: it gets
+			// its owner and mode back (a database refuses a data folder
+			// with others'), through its descriptor like every entry.
 			var prog restorer.Progress
-			res, err := restorer.Run(ctx, rp, sn, restorer.Options{Target: dir, Progress: &prog})
+			res, err := restorer.Run(ctx, rp, sn, restorer.Options{Target: dir, RootMeta: true, Progress: &prog})
 			p.Status.Progress = cairnv1.VolumeProgress{Files: prog.Files.Load(), Bytes: prog.Bytes.Load()}
 			if res != nil {
 				p.Status.Message = strings.TrimPrefix(p.Status.Message+"; ", "; ") + fmt.Sprintf("%d files, %d bytes restored", res.Files, res.Bytes)

@@ -21,7 +21,9 @@
 //
 // Directories that exist before the restore (the target, or one in it)
 // keep their owner, mode, extended attributes and times: the restore only
-// adds entries to them. Directories it creates get the snapshot's owner and
+// adds entries to them. (Options.RootMeta excepts the target, for callers
+// whose target stands for the backed-up directory itself: the node agent
+// restoring a volume's top folder.) Directories it creates get the snapshot's owner and
 // mode at once (not running as root: with the owner's rwx until they are
 // finished) and all their metadata once every entry in them is in, deepest
 // first.

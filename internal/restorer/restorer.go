@@ -29,6 +29,11 @@ type Options struct {
 	Include  []string // snapshot paths (slash-separated, relative to the root); empty: everything
 	Verify   bool     // re-read every restored file and check it against the snapshot
 	Workers  int      // files written in parallel (default GOMAXPROCS+2)
+	// RootMeta puts the snapshot root's metadata (owner, mode, xattrs,
+	// times) on the target even when it exists: for a target that stands
+	// for the backed-up directory itself, as a volume's top folder does.
+	// Otherwise an existing target is left as it is.
+	RootMeta bool
 	Progress *Progress
 }
 
@@ -116,7 +121,7 @@ func Run(ctx context.Context, r *repo.Repository, sn *snapshot.Snapshot, opts Op
 		return nil, fmt.Errorf("restorer: target %s: %w", target, err)
 	}
 	defer unix.Close(root.fd)
-	if created && len(opts.Include) == 0 {
+	if (created || opts.RootMeta) && len(opts.Include) == 0 {
 		root.meta = sn.Root // an existing target is left as it is
 	}
 	rs.root = root

@@ -89,6 +89,18 @@ func TestExistingTargetKeepsItsModeAndOwner(t *testing.T) {
 		}
 	}
 
+	// RootMeta (a volume's top folder): the existing target gets the
+	// snapshot root's metadata; an existing directory in it still not.
+	if _, err := restorer.Run(ctx, r, sn, restorer.Options{Target: dst, RootMeta: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ownedBy(t, dst), ownedBy(t, src); got != want {
+		t.Errorf("existing target with RootMeta: %+v, want the snapshot's %+v", got, want)
+	}
+	if got := ownedBy(t, filepath.Join(dst, "sub")); got != before["sub"] {
+		t.Errorf("existing sub with RootMeta: %+v, want %+v as before", got, before["sub"])
+	}
+
 	// A target the restore creates gets the snapshot root's mode.
 	fresh := filepath.Join(t.TempDir(), "fresh")
 	if _, err := restorer.Run(ctx, r, sn, restorer.Options{Target: fresh}); err != nil {
