@@ -25,10 +25,10 @@ import (
 
 // Options say where and what to restore.
 type Options struct {
-	Target   string
-	Include  []string // snapshot paths (slash-separated, relative to the root); empty: everything
-	Verify   bool     // re-read every restored file and check it against the snapshot
-	Workers  int      // files written in parallel (default GOMAXPROCS+2)
+	Target  string
+	Include []string // snapshot paths (slash-separated, relative to the root); empty: everything
+	Verify  bool     // re-read every restored file and check it against the snapshot
+	Workers int      // files written in parallel (default GOMAXPROCS+2)
 	// RootMeta puts the snapshot root's metadata (owner, mode, xattrs,
 	// times) on the target even when it exists: for a target that stands
 	// for the backed-up directory itself, as a volume's top folder does.
