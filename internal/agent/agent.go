@@ -267,12 +267,6 @@ func (b *base) pod(ctx context.Context, ref cairnv1.PodRef) (*corev1.Pod, error)
 
 var errGone = errors.New("pod gone")
 
-// withRepo is withLockedRepo for work that takes no context of its own:
-// fn goes on, holding the outer context, if the lock is lost.
-func (b *base) withRepo(ctx context.Context, name, purpose string, fn func(*repo.Repository) error) error {
-	return b.withLockedRepo(ctx, name, purpose, func(_ context.Context, rp *repo.Repository) error { return fn(rp) })
-}
-
 // withLockedRepo opens the repository of BackupLocation name (or takes it
 // open from an earlier work item), takes a shared lock (unless the location
 // is ReadOnly) and runs fn, whose context is cancelled if the lock is lost.

@@ -133,7 +133,7 @@ func (r *BackupReconciler) backup(ctx context.Context, p *cairnv1.PodVolumeBacku
 		}
 		var prog archiver.Progress
 		opts := archiver.Options{
-			Paths: []string{dir}, Excludes: []string{podvolume.MarkerGlob}, Labels: labels,
+			Paths: []string{dir}, Excludes: markerExcludes(dir), Labels: labels,
 			Host: r.o.Node, Parent: parent, Progress: &prog, Now: r.o.Now, Program: "cairn-agent",
 		}
 		if p.Spec.Expires != nil {

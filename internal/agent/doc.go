@@ -18,7 +18,16 @@
 //     container that polls the API: it needs no token, no RBAC and no
 //     network in the user's pod, and leaves nothing behind once the pod
 //     starts (a pod whose user cannot remove it: the agent removes it once
-//     the init container ended). A work item with spec.dataFrom belongs to
+//     the init container ended). The user's pods may write into the
+//     volume, so the marker is created relative to the volume folder's
+//     descriptor with O_CREAT|O_EXCL|O_NOFOLLOW: a symlink planted at its
+//     name is refused, never followed (writeMarker). It is written only
+//     after the restore returned, and the restorer fsyncs every file and
+//     folder it wrote before it returns: a released pod starts on data
+//     that is on disk. Backups leave out the markers of the volume's top
+//     folder only; a user's file of such a name deeper down is data. The
+//     restore holds the repository's shared lock and stops when it is
+//     lost (withLockedRepo). A work item with spec.dataFrom belongs to
 //     a claim that another restored pod mounts too: it waits until that
 //     item finished and only releases its pod (or writes the data itself
 //     when that item failed), so a shared claim is written once.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -115,8 +114,8 @@ func (b *base) release(ctx context.Context, pod *corev1.Pod, vols []string, rest
 			log.Info("late restored pod not released", "pod", pod.Namespace+"/"+pod.Name, "volume", vol, "error", err.Error())
 			continue
 		}
-		marker := filepath.Join(dir, podvolume.MarkerName(pod.UID))
-		if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		marker, err := writeMarker(dir, pod.UID)
+		if err != nil {
 			log.Info("late restored pod not released", "pod", pod.Namespace+"/"+pod.Name, "volume", vol, "error", err.Error())
 			continue
 		}

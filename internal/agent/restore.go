@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -119,13 +118,16 @@ func (r *RestoreReconciler) restore(ctx context.Context, p *cairnv1.PodVolumeRes
 			return err
 		}
 		defer release()
-		err = r.withRepo(ctx, p.Spec.StorageLocation, "restore of volume "+p.Name, func(rp *repo.Repository) error {
+		err = r.withLockedRepo(ctx, p.Spec.StorageLocation, "restore of volume "+p.Name, func(ctx context.Context, rp *repo.Repository) error {
 			sn, err := snapshot.Load(ctx, rp, p.Spec.SnapshotID)
 			if err != nil {
 				return fmt.Errorf("volume snapshot %s: %w", p.Spec.SnapshotID, err)
 			}
+			// The volume's top folder is the snapshot's root: it gets
+			// its owner and mode back (a database refuses a data folder
+			// with others'), through its descriptor like every entry.
 			var prog restorer.Progress
-			res, err := restorer.Run(ctx, rp, sn, restorer.Options{Target: dir, Progress: &prog})
+			res, err := restorer.Run(ctx, rp, sn, restorer.Options{Target: dir, RootMeta: true, Progress: &prog})
 			p.Status.Progress = cairnv1.VolumeProgress{Files: prog.Files.Load(), Bytes: prog.Bytes.Load()}
 			if res != nil {
 				p.Status.Message = strings.TrimPrefix(p.Status.Message+"; ", "; ") + fmt.Sprintf("%d files, %d bytes restored", res.Files, res.Bytes)
@@ -139,8 +141,10 @@ func (r *RestoreReconciler) restore(ctx context.Context, p *cairnv1.PodVolumeRes
 		p.Status.Message = "the backup holds no data for this volume; the pod was released"
 	}
 	p.Status.SnapshotID = p.Spec.SnapshotID
-	marker := filepath.Join(dir, podvolume.MarkerName(p.Spec.Pod.UID))
-	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+	// The restorer has fsynced every file and folder it wrote: the pod
+	// starts on data that is on disk.
+	marker, err := writeMarker(dir, p.Spec.Pod.UID)
+	if err != nil {
 		return fmt.Errorf("release the pod's init container: %w", err)
 	}
 	go r.removeMarker(ctx, pod, marker)

@@ -36,7 +36,9 @@ const mountRoot = "/cairn-restore"
 // for it and removes it.
 func MarkerName(podUID types.UID) string { return ".cairn-restore-" + string(podUID) }
 
-// MarkerGlob matches every marker (the archiver excludes it).
+// MarkerGlob matches every marker's name. A backup of a volume excludes it
+// in the volume's top folder only, where markers are written; deeper down
+// such a name is a user's file.
 const MarkerGlob = ".cairn-restore-*"
 
 // Wait describes the init container a restore adds.

@@ -36,7 +36,13 @@ func Main() {
 			os.Exit(0)
 		default:
 		}
-		if err := unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE); err != nil {
+		err := unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE)
+		if err == unix.ENOENT {
+			// The code under test removed one of them to make it again
+			// (as a restore replacing an entry does): try again.
+			continue
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "swaptest:", err)
 			os.Exit(1)
 		}
@@ -53,7 +59,7 @@ type Swapper struct {
 }
 
 // Start starts a helper process that exchanges a and b (both must exist)
-// until Stop. It waits until the helper has swapped at least once.
+// until Stop; while one of them is missing it tries again. It waits until the helper has swapped at least once.
 func Start(t testing.TB, a, b string) *Swapper {
 	t.Helper()
 	s := &Swapper{a: a, b: b}
