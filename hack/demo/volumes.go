@@ -24,6 +24,7 @@ import (
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/agent"
+	"github.com/cairn-backup/cairn/internal/agentlease"
 	"github.com/cairn-backup/cairn/internal/controller"
 	"github.com/cairn-backup/cairn/internal/kubetest"
 	"github.com/cairn-backup/cairn/internal/podvolume"
@@ -119,7 +120,7 @@ func volumeDemo(ctx context.Context, dir string) error {
 	defer func() { stopAgent(); <-agentDone }()
 	rs := controller.New(cl, cl, controller.Options{Namespace: cairnNS, Cluster: c.Config, VolumeTimeout: 2 * time.Minute, RestoreWaitImage: kubetest.BusyboxImage})
 	if err := poll(ctx, 30*time.Second, "the agent's lease", func() bool {
-		nodes, err := agent.AgentNodes(ctx, cl, cairnNS, time.Now())
+		nodes, err := agentlease.Nodes(ctx, cl, cairnNS, time.Now())
 		return err == nil && nodes[n.Name]
 	}); err != nil {
 		return err

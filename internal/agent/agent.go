@@ -7,11 +7,8 @@ import (
 	"sync"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/agentlease"
 	"github.com/cairn-backup/cairn/internal/location"
 	"github.com/cairn-backup/cairn/internal/podvolume"
 	"github.com/cairn-backup/cairn/internal/repo"
@@ -39,13 +37,6 @@ import (
 // Defaults.
 const (
 	DefaultConcurrency = 2
-	// LeaseDuration: a node whose agent renewed its lease within it has
-	// an agent (the agent renews every third of it).
-	LeaseDuration = 60 * time.Second
-	// LeasePrefix + node name is the agent's Lease in the namespace.
-	LeasePrefix = "cairn-agent-"
-	// LabelAgent marks the agents' Leases.
-	LabelAgent = "cairn.dev/agent"
 )
 
 // Options configure the agent.
@@ -171,63 +162,8 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		return err
 	}
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		return Heartbeat(ctx, mgr.GetClient(), o.Namespace, o.Node, o.Now)
+		return agentlease.Heartbeat(ctx, mgr.GetClient(), o.Namespace, o.Node, o.Now)
 	}))
-}
-
-// Heartbeat renews the agent's Lease until ctx ends.
-func Heartbeat(ctx context.Context, c client.Client, namespace, node string, now func() time.Time) error {
-	t := time.NewTicker(LeaseDuration / 3)
-	defer t.Stop()
-	for {
-		if err := renew(ctx, c, namespace, node, now()); err != nil && ctx.Err() == nil {
-			ctrl.LoggerFrom(ctx).Error(err, "renew the agent's lease", "node", node)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-func renew(ctx context.Context, c client.Client, namespace, node string, now time.Time) error {
-	var l coordinationv1.Lease
-	key := client.ObjectKey{Namespace: namespace, Name: LeasePrefix + node}
-	err := c.Get(ctx, key, &l)
-	if apierrors.IsNotFound(err) {
-		l = coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: key.Name, Labels: map[string]string{LabelAgent: "true"}}}
-		fill(&l, node, now)
-		return c.Create(ctx, &l)
-	}
-	if err != nil {
-		return err
-	}
-	fill(&l, node, now)
-	return c.Update(ctx, &l)
-}
-
-func fill(l *coordinationv1.Lease, node string, now time.Time) {
-	t := metav1.NewMicroTime(now)
-	l.Spec.HolderIdentity = ptr.To(node)
-	l.Spec.LeaseDurationSeconds = ptr.To(int32(LeaseDuration / time.Second))
-	l.Spec.RenewTime = &t
-}
-
-// AgentNodes returns the nodes whose agent renewed its Lease in namespace
-// within LeaseDuration of now.
-func AgentNodes(ctx context.Context, c client.Reader, namespace string, now time.Time) (map[string]bool, error) {
-	var list coordinationv1.LeaseList
-	if err := c.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabels{LabelAgent: "true"}); err != nil {
-		return nil, fmt.Errorf("list the agents' leases: %w", err)
-	}
-	out := map[string]bool{}
-	for _, l := range list.Items {
-		if l.Spec.HolderIdentity != nil && l.Spec.RenewTime != nil && now.Sub(l.Spec.RenewTime.Time) < LeaseDuration {
-			out[*l.Spec.HolderIdentity] = true
-		}
-	}
-	return out, nil
 }
 
 // volumeDir returns the folder of pod's volume on this node, and the

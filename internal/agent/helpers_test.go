@@ -26,6 +26,7 @@ import (
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/agent"
+	"github.com/cairn-backup/cairn/internal/agentlease"
 	"github.com/cairn-backup/cairn/internal/check"
 	"github.com/cairn-backup/cairn/internal/controller"
 	"github.com/cairn-backup/cairn/internal/kubetest"
@@ -112,7 +113,7 @@ func (e *env) startAgent(ctx context.Context, t *testing.T) (stop func()) {
 	// The controller plans volumes only for nodes whose agent holds a
 	// fresh lease.
 	waitFor(ctx, t, 30*time.Second, "the agent's lease", func() bool {
-		nodes, err := agent.AgentNodes(ctx, e.cl, e.ns, time.Now())
+		nodes, err := agentlease.Nodes(ctx, e.cl, e.ns, time.Now())
 		return err == nil && nodes[e.n.Name]
 	})
 	return stop

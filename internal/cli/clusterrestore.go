@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
-	"github.com/cairn-backup/cairn/internal/erase"
 	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
+	"github.com/cairn-backup/cairn/internal/erase"
 	"github.com/cairn-backup/cairn/internal/repo"
 )
 

@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
-	"github.com/cairn-backup/cairn/internal/agent"
+	"github.com/cairn-backup/cairn/internal/agentlease"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
 	"github.com/cairn-backup/cairn/internal/cluster/layout"
 	"github.com/cairn-backup/cairn/internal/hooks"
@@ -67,7 +67,7 @@ func (r *BackupReconciler) backupVolumes(ctx context.Context, log logr.Logger, b
 		pods = append(pods, pod)
 		owners[ref] = r.workload(ctx, &pod)
 	}
-	nodes, err := agent.AgentNodes(ctx, r.api, r.o.Namespace, r.now())
+	nodes, err := agentlease.Nodes(ctx, r.api, r.o.Namespace, r.now())
 	if err != nil {
 		return sum, "pod volumes not backed up: " + err.Error()
 	}
