@@ -41,7 +41,9 @@ func TestReport(t *testing.T) {
 	}
 	e := newRepo(t).with("KUBECONFIG", c.Kubeconfig)
 	today := time.Now().UTC().Truncate(24 * time.Hour)
-	at := func(day int, hour int) time.Time { return today.Add(time.Duration(day)*24*time.Hour + time.Duration(hour)*time.Hour) }
+	at := func(day int, hour int) time.Time {
+		return today.Add(time.Duration(day)*24*time.Hour + time.Duration(hour)*time.Hour)
+	}
 	for _, day := range []int{1, 2, 4} {
 		cairnAt(t, at(day, 10), e, "backup", "run", "daily-"+string(rune('0'+day)), "--ttl", "720h", "--include-namespaces", shop, "--no-progress").must(t, 0)
 	}
@@ -80,8 +82,8 @@ func TestReport(t *testing.T) {
 		findings[f.Text] = f.Control
 	}
 	want := map[string]string{
-		"namespace " + shop + ": no successful backup on 2 of 5 days": report.ControlBackup,
-		"namespace " + blog + ": never backed up":                     report.ControlBackup,
+		"namespace " + shop + ": no successful backup on 2 of 5 days":  report.ControlBackup,
+		"namespace " + blog + ": never backed up":                      report.ControlBackup,
 		"backup daily-1 is kept 720h0m0s, beyond the maximum 336h0m0s": report.ControlMaximum,
 		"the repository has no object lock":                            report.ControlProtected,
 		"no restore drill is recorded":                                 report.ControlTested,

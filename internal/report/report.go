@@ -102,12 +102,12 @@ type Retention struct {
 
 // Protection is how the backups are kept safe.
 type Protection struct {
-	Cipher     string   `json:"cipher"`
-	KDFs       []string `json:"kdfs"` // one per key file
-	Keys       int      `json:"keys"`
+	Cipher     string     `json:"cipher"`
+	KDFs       []string   `json:"kdfs"` // one per key file
+	Keys       int        `json:"keys"`
 	LastKeyAdd *time.Time `json:"lastKeyAdded,omitempty"`
-	ObjectLock string   `json:"objectLock"` // "", compliance or governance
-	LockMargin string   `json:"lockMargin,omitempty"`
+	ObjectLock string     `json:"objectLock"` // "", compliance or governance
+	LockMargin string     `json:"lockMargin,omitempty"`
 	// LockedBackups counts the backups whose snapshot object is retained
 	// at least until their expiry (of Backups with an expiry).
 	LockedBackups int `json:"lockedBackups"`
