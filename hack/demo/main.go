@@ -165,6 +165,15 @@ namespace analytics is labelled compliantkubernetes.io/nobackup (opt-out), and o
 	if _, err := kc.CoreV1().ConfigMaps("blog").Get(ctx, "scratch", metav1.GetOptions{}); apierrors.IsNotFound(err) {
 		fmt.Println("blog/scratch not restored: it carries the opt-out label")
 	}
+	say("The evidence an auditor asks for: coverage per namespace, retention, protection, findings")
+	page, err := filepath.Abs(filepath.Join("bin", "demo-report.html"))
+	if err != nil {
+		return err
+	}
+	if err := cairn("report", "--since", "1d", "--html", page); err != nil {
+		return err
+	}
+	fmt.Printf("open %s in a browser for the full report\n", page)
 	if err := volumeDemo(ctx, dir); err != nil {
 		return fmt.Errorf("pod volumes: %w", err)
 	}
