@@ -4,7 +4,8 @@
 #
 #  1. Debian packages, installed when missing (needs root and apt-get):
 #     containerd (and ctr), runc, containernetworking-plugins (the CNI
-#     loopback plugin in /usr/lib/cni) and busybox-static.
+#     loopback plugin in /usr/lib/cni) and busybox-static; and chromium, the
+#     headless browser the report's HTML is checked in.
 #  2. Two OCI image tarballs in .cache/images, built by hack/tools/image from
 #     /bin/busybox (nothing is pulled): busybox.tar (cairn.local/busybox:1,
 #     for workloads) and pause.tar (the sandbox image containerd's default
@@ -22,7 +23,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 images=${CAIRN_IMAGES:-$root/.cache/images}
 go=${GO:-go}
-packages=(containerd runc containernetworking-plugins busybox-static)
+packages=(containerd runc containernetworking-plugins busybox-static chromium)
 
 die() {
 	echo "node-deps: $*" >&2
@@ -38,7 +39,7 @@ missing=()
 if command -v dpkg-query >/dev/null; then
 	for p in "${packages[@]}"; do installed "$p" || missing+=("$p"); done
 else
-	for c in containerd ctr runc busybox; do command -v "$c" >/dev/null || missing+=("$c"); done
+	for c in containerd ctr runc busybox chromium; do command -v "$c" >/dev/null || missing+=("$c"); done
 fi
 if ((${#missing[@]})); then
 	if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
@@ -52,7 +53,7 @@ if ((${#missing[@]})); then
 	apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null ||
 		die "apt-get install ${packages[*]} failed"
 fi
-for f in /usr/bin/containerd /usr/bin/ctr /usr/sbin/runc /usr/lib/cni/loopback /bin/busybox; do
+for f in /usr/bin/containerd /usr/bin/ctr /usr/sbin/runc /usr/lib/cni/loopback /bin/busybox /usr/bin/chromium; do
 	[[ -x "$f" ]] || die "$f is missing after installing ${packages[*]}"
 done
 
