@@ -139,6 +139,9 @@ func (r *BackupReconciler) backup(ctx context.Context, p *cairnv1.PodVolumeBacku
 		if p.Spec.Expires != nil {
 			opts.Expires = &p.Spec.Expires.Time
 		}
+		if err := rp.RetainNew(ctx, rp.Config().RetainUntil(r.o.Now(), opts.Expires)); err != nil {
+			return fmt.Errorf("back up %s: object lock: %w", dir, err)
+		}
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() {
@@ -156,6 +159,9 @@ func (r *BackupReconciler) backup(ctx context.Context, p *cairnv1.PodVolumeBacku
 		p.Status.Progress = cairnv1.VolumeProgress{Files: prog.Files.Load(), Bytes: prog.Bytes.Load()}
 		if sn != nil {
 			p.Status.SnapshotID = sn.ID
+			if _, lerr := snapshot.Retain(ctx, rp, sn); lerr != nil {
+				return fmt.Errorf("back up %s: snapshot %s saved, but %w", dir, sn.ShortID(), lerr)
+			}
 		}
 		if err != nil && !(errors.Is(err, archiver.ErrPartial) && sn != nil) {
 			return fmt.Errorf("back up %s: %w", dir, err)

@@ -163,8 +163,20 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 	var m *layout.Manifest
 	err = r.repos.With(ctx, loc, func(rp *repo.Repository) error {
 		return rp.WithLock(ctx, repo.Shared, "backup "+b.Name, func(ctx context.Context) error {
+			var expires *time.Time
+			if b.Status.Expiration != nil {
+				expires = &b.Status.Expiration.Time
+			}
+			if err := rp.RetainNew(ctx, rp.Config().RetainUntil(r.now(), expires)); err != nil {
+				return fmt.Errorf("object lock: %w", err)
+			}
 			var err error
 			sn, m, err = backup.Run(ctx, rp, r.o.Cluster, opts)
+			if sn != nil {
+				if _, lerr := snapshot.Retain(ctx, rp, sn); lerr != nil {
+					return fmt.Errorf("snapshot %s saved, but %w", sn.ShortID(), lerr)
+				}
+			}
 			return err
 		})
 	})
