@@ -180,11 +180,14 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 	var m *layout.Manifest
 	err = r.repos.With(ctx, loc, func(rp *repo.Repository) error {
 		return rp.WithLock(ctx, repo.Shared, "backup "+b.Name, func(ctx context.Context) error {
+			// The expiry backup.Run gives the snapshot: its start plus the ttl.
+			now := r.now()
 			var expires *time.Time
-			if b.Status.Expiration != nil {
-				expires = &b.Status.Expiration.Time
+			if ttl > 0 {
+				exp := now.Add(ttl)
+				expires = &exp
 			}
-			if err := rp.RetainNew(ctx, rp.Config().RetainUntil(r.now(), expires)); err != nil {
+			if err := rp.RetainNew(ctx, rp.Config().RetainUntil(now, expires)); err != nil {
 				return fmt.Errorf("object lock: %w", err)
 			}
 			var err error

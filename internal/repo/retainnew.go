@@ -30,12 +30,12 @@ func (c Config) RetainUntil(taken time.Time, expires *time.Time) time.Time {
 //
 // A backup calls it before it saves its first blob, with
 // Config.RetainUntil of the time it starts and the expiry it will give
-// its snapshot (the snapshot's own, slightly later, time may then need a
-// few seconds more: Retain after the snapshot is saved extends what it
-// must, and lengthens the locks of reused packs). The date is rounded up
-// to a whole minute, so that this rarely costs more than a HEAD per
-// object. Calling it again moves the date; it is never below what the
-// store keeps already.
+// its snapshot. The date is rounded up to the second (S3's precision), so
+// the snapshot's own date, computed a moment later, is nearly always the
+// same and snapshot.Retain after the save finds the new objects retained
+// long enough (HEADs only); when it is a second later, Retain extends
+// them, as it extends the reused packs. Calling RetainNew again moves the
+// date for the objects written after.
 //
 // It does nothing for a repository without object lock. With object lock
 // and a store that cannot lock objects in the PUT, it fails with
@@ -48,8 +48,8 @@ func (r *Repository) RetainNew(ctx context.Context, until time.Time) error {
 	if _, ok := r.retainer(); !ok {
 		return fmt.Errorf("repo: retain new objects: %s: %w", r.store.Location(), ErrNoObjectLock)
 	}
-	if t := until.UTC().Truncate(time.Minute); t.Before(until) {
-		until = t.Add(time.Minute)
+	if t := until.UTC().Truncate(time.Second); t.Before(until) {
+		until = t.Add(time.Second)
 	}
 	if _, err := ExtendRetention(ctx, r, until, nil); err != nil {
 		return err

@@ -79,7 +79,7 @@ func (s retainedPuts) PutRetained(ctx context.Context, key string, data []byte, 
 
 // TestRetainNew checks that with object lock, every pack, index file and
 // snapshot file is written by PutRetained with RetainNew's date (rounded up
-// to the minute), the config and the key file are extended to it before,
+// to the second), the config and the key file are extended to it before,
 // lock files are plain, and a store that cannot lock in the PUT is refused
 // before anything is written.
 func TestRetainNew(t *testing.T) {
@@ -112,7 +112,7 @@ func TestRetainNew(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	want := until.Truncate(time.Minute).Add(time.Minute)
+	want := until.Truncate(time.Second).Add(time.Second)
 	kinds := map[string]int{}
 	if err := ls.List(ctx, "", func(info store.Info) error {
 		kind := strings.SplitN(info.Key, "/", 2)[0]
