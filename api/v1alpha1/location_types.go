@@ -51,6 +51,14 @@ type BackupLocationSpec struct {
 	// +optional
 	PathStyle bool `json:"pathStyle,omitempty"`
 
+	// CA selects the key of a Secret (in the controller's namespace) that
+	// holds the PEM certificates of the authorities to trust for the
+	// endpoint's TLS certificate, e.g. a private CA's (cert-manager writes
+	// it as key ca.crt). The certificates are trusted in addition to the
+	// system's. Unset means the system's only.
+	// +optional
+	CA *corev1.SecretKeySelector `json:"ca,omitempty"`
+
 	// Default marks the location Backups without storageLocation use. At
 	// most one location should be default; if several are, the one whose
 	// name sorts first wins.

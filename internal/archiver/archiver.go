@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -14,8 +13,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cairn-backup/cairn/internal/fsmeta"
 	"github.com/cairn-backup/cairn/internal/repo"
@@ -106,6 +106,11 @@ type archiver struct {
 	start       time.Time
 	statsBefore repo.SaveStats
 
+	// The walker's own (one goroutine): directories it holds open, and
+	// its buffer for reading them.
+	held   int
+	dirBuf []byte
+
 	mu      sync.Mutex
 	errs    []string
 	summary snapshot.Summary
@@ -124,6 +129,8 @@ func resolved(n snapshot.Node) *future {
 }
 
 type fileJob struct {
+	dir  *dir   // held for the job; released once the file is open
+	at   string // name in dir
 	path string
 	fut  *future
 }
@@ -142,6 +149,11 @@ func (a *archiver) count(f func(s *snapshot.Summary)) {
 }
 
 func (a *archiver) run(ctx context.Context, paths []string) (*snapshot.Snapshot, error) {
+	// One directory: the root tree is its contents.
+	rootDir, rootSt, err := openRootDir(paths)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -159,13 +171,20 @@ func (a *archiver) run(ctx context.Context, paths []string) (*snapshot.Snapshot,
 	}
 	var root *snapshot.Node
 	var treeFut *future
-	single, err := os.Lstat(paths[0])
-	if len(paths) == 1 && err == nil && single.IsDir() {
-		// One directory: the root tree is its contents.
-		n := fsmeta.FromStat(filepath.Base(paths[0]), single)
-		n.Xattrs, _ = fsmeta.Xattrs(paths[0])
+	if rootDir != nil {
+		n := fsmeta.FromUnix(filepath.Base(paths[0]), &rootSt)
+		if xs, err := fsmeta.FdXattrs(rootDir.fd, paths[0]); err != nil {
+			a.noteError(paths[0], err)
+		} else {
+			n.Xattrs = xs
+		}
 		root = &n
-		treeFut = a.saveDir(ctx, paths[0], n, parentTree)
+		a.held = 1
+		var last *dir
+		treeFut, last = a.saveDir(ctx, rootDir, n, parentTree)
+		if last != nil {
+			last.release()
+		}
 	} else {
 		treeFut = a.saveTop(ctx, paths, parentTree)
 	}
@@ -210,21 +229,60 @@ func (a *archiver) run(ctx context.Context, paths []string) (*snapshot.Snapshot,
 	return sn, nil
 }
 
-// saveTop builds a root tree holding each path under its base name.
+// openRootDir opens paths[0] when it is the only path and a directory (nil
+// otherwise). A path that cannot be statted is an error.
+func openRootDir(paths []string) (*dir, unix.Stat_t, error) {
+	var st unix.Stat_t
+	if len(paths) != 1 {
+		return nil, st, nil
+	}
+	top, at, st, err := openTop(paths[0])
+	if err != nil {
+		return nil, st, fmt.Errorf("archiver: %w", err)
+	}
+	defer top.release()
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, st, nil
+	}
+	d, err := openDir(top, at, paths[0], &st)
+	if err != nil {
+		return nil, st, fmt.Errorf("archiver: %s: %w", paths[0], err)
+	}
+	return d, st, nil
+}
+
+// saveTop builds a root tree holding each path under its base name. A
+// path that is a symlink is saved as the symlink. A path that cannot be
+// statted fails the backup.
 func (a *archiver) saveTop(ctx context.Context, paths []string, parentTree *blob.ID) *future {
 	parent := a.loadParent(ctx, parentTree)
 	out := &future{done: make(chan struct{})}
+	fail := func(err error) *future {
+		out.err = err
+		close(out.done)
+		return out
+	}
 	var futs []*future
 	seen := map[string]string{}
 	for _, p := range paths {
 		name := filepath.Base(p)
 		if other, dup := seen[name]; dup {
-			out.err = fmt.Errorf("archiver: %s and %s have the same name %q; back them up separately", other, p, name)
-			close(out.done)
-			return out
+			return fail(fmt.Errorf("archiver: %s and %s have the same name %q; back them up separately", other, p, name))
 		}
 		seen[name] = p
-		futs = append(futs, a.saveEntry(ctx, p, name, parent))
+		top, at, st, err := openTop(p)
+		if err != nil {
+			return fail(fmt.Errorf("archiver: %w", err))
+		}
+		a.held = 1
+		cur := top
+		f := a.saveEntry(ctx, &cur, p, name, at, &st, parent)
+		if cur != nil {
+			cur.release()
+		}
+		if f != nil {
+			futs = append(futs, f)
+		}
 	}
 	go a.finishDir(ctx, out, snapshot.Node{Name: "/", Type: snapshot.TypeDir}, futs)
 	return out
@@ -241,19 +299,12 @@ func (a *archiver) loadParent(ctx context.Context, id *blob.ID) *snapshot.Tree {
 	return t
 }
 
-// saveEntry handles one path: files go to the workers, directories recurse.
-func (a *archiver) saveEntry(ctx context.Context, path, name string, parent *snapshot.Tree) *future {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		a.noteError(path, err)
-		return nil
-	}
-	n := fsmeta.FromStat(name, fi)
-	if xs, err := fsmeta.Xattrs(path); err != nil {
-		a.noteError(path, err)
-	} else {
-		n.Xattrs = xs
-	}
+// saveEntry handles the entry at in the directory *cur, statted as st:
+// files go to the workers, directories recurse. It may replace *cur (see
+// maxHeldDirs), with nil when the directory could not be opened again.
+func (a *archiver) saveEntry(ctx context.Context, cur **dir, path, name, at string, st *unix.Stat_t, parent *snapshot.Tree) *future {
+	d := *cur
+	n := fsmeta.FromUnix(name, st)
 	var old *snapshot.Node
 	if parent != nil {
 		old = parent.Find(name)
@@ -264,10 +315,31 @@ func (a *archiver) saveEntry(ctx context.Context, path, name string, parent *sna
 		if old != nil && old.Type == snapshot.TypeDir {
 			sub = old.Subtree
 		}
-		return a.saveDir(ctx, path, n, sub)
+		child, err := openDir(d, at, path, st)
+		if err != nil {
+			a.noteError(path, err)
+			n.Error = err.Error()
+			return a.emptyDir(ctx, n)
+		}
+		if xs, err := fsmeta.FdXattrs(child.fd, path); err != nil {
+			a.noteError(path, err)
+		} else {
+			n.Xattrs = xs
+		}
+		var f *future
+		err = descend(cur, &a.held, child, func(c *dir) *dir {
+			fut, last := a.saveDir(ctx, c, n, sub)
+			f = fut
+			return last
+		})
+		if err != nil {
+			a.noteError(d.path, err)
+		}
+		return f
 	case snapshot.TypeFile:
 		if fsmeta.Unchanged(old, &n) && a.allStored(old.Content) {
 			n.Content = old.Content
+			a.xattrsAt(d, path, at, &n)
 			a.opts.Progress.Files.Add(1)
 			a.opts.Progress.Bytes.Add(int64(n.Size))
 			a.count(func(s *snapshot.Summary) { s.FilesUnchanged++; s.TotalBytes += int64(n.Size) })
@@ -280,22 +352,50 @@ func (a *archiver) saveEntry(ctx context.Context, path, name string, parent *sna
 		}
 		f := &future{done: make(chan struct{}), node: n}
 		select {
-		case a.jobs <- fileJob{path: path, fut: f}:
+		case a.jobs <- fileJob{dir: d.hold(), at: at, path: path, fut: f}:
 		case <-ctx.Done():
+			d.release()
 			f.err = ctx.Err()
 			close(f.done)
 		}
 		return f
 	case snapshot.TypeSymlink:
-		target, err := os.Readlink(path)
+		target, err := readlink(d, at, path, st.Size)
 		if err != nil {
 			a.noteError(path, err)
 			return nil
 		}
 		n.SetLinkTarget(target)
+		a.xattrsAt(d, path, at, &n)
+	default:
+		a.xattrsAt(d, path, at, &n)
 	}
 	a.count(func(s *snapshot.Summary) { s.Others++ })
 	return resolved(n)
+}
+
+// xattrsAt reads the extended attributes of an entry that is not opened.
+// Without /proc a regular file is opened for them; other types get none.
+func (a *archiver) xattrsAt(d *dir, path, at string, n *snapshot.Node) {
+	xs, ok, err := fsmeta.XattrsAt(d.fd, at, path)
+	if !ok && n.Type == snapshot.TypeFile {
+		var fd int
+		if fd, err = openFile(d, at); err == nil {
+			var st unix.Stat_t
+			if err = fstat(fd, &st); err == nil && !fsmeta.Same(n, &st) {
+				err = ErrChanged
+			}
+			if err == nil {
+				xs, err = fsmeta.FdXattrs(fd, path)
+			}
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		a.noteError(path, err)
+		return
+	}
+	n.Xattrs = xs
 }
 
 func (a *archiver) allStored(ids []blob.ID) bool {
@@ -307,33 +407,53 @@ func (a *archiver) allStored(ids []blob.ID) bool {
 	return true
 }
 
-// saveDir reads a directory, hands its entries out, and returns a future
-// that completes when its tree is saved.
-func (a *archiver) saveDir(ctx context.Context, path string, n snapshot.Node, parentTree *blob.ID) *future {
+// saveDir reads the open directory d, hands its entries out, and returns
+// a future that completes when its tree is saved. It returns the handle of
+// d it ends with (d, or d opened again; nil if that failed), still held.
+func (a *archiver) saveDir(ctx context.Context, d *dir, n snapshot.Node, parentTree *blob.ID) (*future, *dir) {
 	out := &future{done: make(chan struct{})}
-	entries, err := os.ReadDir(path)
+	if a.dirBuf == nil {
+		a.dirBuf = make([]byte, 32<<10)
+	}
+	names, err := readNames(d, a.dirBuf)
 	if err != nil {
-		a.noteError(path, err)
+		a.noteError(d.path, err)
 		// Record the directory, empty, with the error: it is still restored.
+		n.Error = err.Error()
+		names = nil
 	}
 	parent := a.loadParent(ctx, parentTree)
-	futs := make([]*future, 0, len(entries))
-	for _, e := range entries {
+	futs := make([]*future, 0, len(names))
+	cur := d
+	for _, name := range names {
 		if ctx.Err() != nil {
 			break
 		}
-		p := filepath.Join(path, e.Name())
-		if a.excluded(p, e.Name()) {
+		p := filepath.Join(d.path, name)
+		if a.excluded(p, name) {
 			continue
 		}
-		if f := a.saveEntry(ctx, p, e.Name(), parent); f != nil {
+		var st unix.Stat_t
+		if err := fstatat(cur.fd, name, &st); err != nil {
+			a.noteError(p, &os.PathError{Op: "lstat", Path: p, Err: err})
+			continue
+		}
+		if f := a.saveEntry(ctx, &cur, p, name, name, &st, parent); f != nil {
 			futs = append(futs, f)
 		}
-	}
-	if err != nil {
-		n.Error = err.Error()
+		if cur == nil {
+			n.Error = "moved while being backed up; entries after " + name + " are not saved"
+			break
+		}
 	}
 	go a.finishDir(ctx, out, n, futs)
+	return out, cur
+}
+
+// emptyDir saves n as a directory without entries.
+func (a *archiver) emptyDir(ctx context.Context, n snapshot.Node) *future {
+	out := &future{done: make(chan struct{})}
+	go a.finishDir(ctx, out, n, nil)
 	return out
 }
 
@@ -395,22 +515,38 @@ var chunkBuffers = sync.Pool{New: func() any {
 }}
 
 // saveFile chunks a file and saves its chunks. Read errors are recorded on
-// the node (the backup goes on); repository errors are returned.
+// the node (the backup goes on); repository errors are returned. The file
+// is opened relative to its directory, never through a symlink, and must
+// be the entry that was statted: otherwise nothing of it is saved.
 func (a *archiver) saveFile(ctx context.Context, c *chunker.Chunker, job fileJob) error {
 	n := &job.fut.node
-	f, err := openNoAtime(job.path)
-	if err != nil {
+	fd, err := openFile(job.dir, job.at)
+	job.dir.release()
+	fail := func(err error) error {
 		a.noteError(job.path, err)
-		n.Error = err.Error()
+		n.Error, n.Content = err.Error(), nil
 		return nil
 	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Ino != n.Inode {
-			a.noteError(job.path, errors.New("file was replaced while being read"))
-		}
+	if errors.Is(err, unix.ELOOP) {
+		return fail(ErrChanged)
 	}
-	c.Reset(f)
+	if err != nil {
+		return fail(&os.PathError{Op: "open", Path: job.path, Err: err})
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := fstat(fd, &st); err != nil {
+		return fail(&os.PathError{Op: "fstat", Path: job.path, Err: err})
+	}
+	if !fsmeta.Same(n, &st) {
+		return fail(ErrChanged)
+	}
+	if xs, err := fsmeta.FdXattrs(fd, job.path); err != nil {
+		a.noteError(job.path, err)
+	} else {
+		n.Xattrs = xs
+	}
+	c.Reset(fdReader{fd: fd, path: job.path})
 	var size uint64
 	for {
 		chunk, err := c.Next()
@@ -418,9 +554,7 @@ func (a *archiver) saveFile(ctx context.Context, c *chunker.Chunker, job fileJob
 			break
 		}
 		if err != nil {
-			a.noteError(job.path, err)
-			n.Error, n.Content = err.Error(), nil
-			return nil
+			return fail(err)
 		}
 		id := a.r.BlobID(chunk)
 		if _, err := a.r.SaveBlobID(ctx, blob.Data, id, chunk); err != nil {
@@ -441,12 +575,4 @@ func (a *archiver) saveFile(ctx context.Context, c *chunker.Chunker, job fileJob
 	a.opts.Progress.Files.Add(1)
 	a.count(func(s *snapshot.Summary) { s.TotalBytes += int64(size) })
 	return nil
-}
-
-func openNoAtime(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOATIME, 0)
-	if errors.Is(err, fs.ErrPermission) {
-		f, err = os.OpenFile(path, os.O_RDONLY, 0)
-	}
-	return f, err
 }

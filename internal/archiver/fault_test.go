@@ -23,7 +23,7 @@ import (
 
 var pass = []byte("fault test passphrase")
 
-func openRepo(t *testing.T, dir string, init bool) *repo.Repository {
+func openRepo(t testing.TB, dir string, init bool) *repo.Repository {
 	t.Helper()
 	s, err := local.New(dir)
 	if err != nil {

@@ -2,6 +2,8 @@ package archiver_test
 
 import (
 	"context"
+	"os"
+	"syscall"
 
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/snapshot"
@@ -9,4 +11,8 @@ import (
 
 func loadSnap(r *repo.Repository, id string) (*snapshot.Snapshot, error) {
 	return snapshot.Load(context.Background(), r, id)
+}
+
+func inodeOf(fi os.FileInfo) uint64 {
+	return fi.Sys().(*syscall.Stat_t).Ino
 }

@@ -2,9 +2,10 @@ package archiver
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 )
 
 // Totals counts what a scan has found so far; safe to read while the scan
@@ -14,11 +15,11 @@ type Totals struct {
 	Bytes atomic.Int64 // their sizes
 }
 
-// Scan walks paths the way Run does (symlinks not followed, the same
-// exclude semantics, excludes not applied to the given paths themselves)
-// and returns how many regular files it found and their total size. It
-// reads no file content. Unreadable entries are skipped, not errors: Run
-// reports them.
+// Scan walks paths the way Run does (relative to directory descriptors,
+// symlinks not followed, the same exclude semantics, excludes not applied
+// to the given paths themselves) and returns how many regular files it
+// found and their total size. It reads no file content. Unreadable entries
+// are skipped, not errors: Run reports them.
 func Scan(ctx context.Context, paths, excludes []string) (files, bytes int64, err error) {
 	var t Totals
 	err = ScanInto(ctx, paths, excludes, &t)
@@ -28,49 +29,78 @@ func Scan(ctx context.Context, paths, excludes []string) (files, bytes int64, er
 // ScanInto is Scan that adds to t as it goes. It returns ctx's error if ctx
 // ends first.
 func ScanInto(ctx context.Context, paths, excludes []string, t *Totals) error {
-	ex := &archiver{opts: Options{Excludes: excludes}}
+	s := &scanner{ex: &archiver{opts: Options{Excludes: excludes}}, t: t, buf: make([]byte, 32<<10)}
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			continue
 		}
-		fi, err := os.Lstat(abs)
+		top, at, st, err := openTop(abs)
 		if err != nil {
 			continue
 		}
-		if err := scanEntry(ctx, ex, abs, fi, t); err != nil {
+		s.held = 1
+		cur := top
+		err = s.entry(ctx, &cur, abs, at, &st)
+		if cur != nil {
+			cur.release()
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func scanEntry(ctx context.Context, ex *archiver, path string, fi os.FileInfo, t *Totals) error {
+type scanner struct {
+	ex   *archiver // for its excludes
+	t    *Totals
+	buf  []byte
+	held int
+}
+
+func (s *scanner) entry(ctx context.Context, cur **dir, path, at string, st *unix.Stat_t) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	switch {
-	case fi.Mode().IsRegular():
-		t.Files.Add(1)
-		t.Bytes.Add(fi.Size())
-	case fi.IsDir():
-		entries, err := os.ReadDir(path)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		s.t.Files.Add(1)
+		s.t.Bytes.Add(st.Size)
+	case unix.S_IFDIR:
+		child, err := openDir(*cur, at, path, st)
 		if err != nil {
 			return nil
 		}
-		for _, e := range entries {
-			p := filepath.Join(path, e.Name())
-			if ex.excluded(p, e.Name()) {
-				continue
-			}
-			info, err := e.Info()
-			if err != nil {
-				continue
-			}
-			if err := scanEntry(ctx, ex, p, info, t); err != nil {
-				return err
-			}
-		}
+		var werr error
+		descend(cur, &s.held, child, func(c *dir) *dir {
+			var last *dir
+			last, werr = s.dir(ctx, c)
+			return last
+		})
+		return werr
 	}
 	return nil
+}
+
+func (s *scanner) dir(ctx context.Context, d *dir) (*dir, error) {
+	names, _ := readNames(d, s.buf)
+	cur := d
+	for _, name := range names {
+		p := filepath.Join(d.path, name)
+		if s.ex.excluded(p, name) {
+			continue
+		}
+		var st unix.Stat_t
+		if fstatat(cur.fd, name, &st) != nil {
+			continue
+		}
+		if err := s.entry(ctx, &cur, p, name, &st); err != nil {
+			return cur, err
+		}
+		if cur == nil {
+			break
+		}
+	}
+	return cur, nil
 }

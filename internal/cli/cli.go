@@ -89,6 +89,7 @@ CAIRN_PASSWORD (or a prompt on a terminal); there is no default.`,
 	root.AddCommand(a.ctlCommand())
 	root.AddCommand(a.clusterBackupCommand())
 	root.AddCommand(a.replicateCommand())
+	root.AddCommand(a.eraseCommand())
 	return root
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // TestClusterBackupCommands runs backup run/get/describe/ls against a real
-// API server, with the exit codes of PRODUCT.md: 0, 2 for bad input, 3
+// API server, with the exit codes of the README: 0, 2 for bad input, 3
 // for a partial backup.
 func TestClusterBackupCommands(t *testing.T) {
 	c := kubetest.Start(t)

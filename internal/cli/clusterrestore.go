@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
+	"github.com/cairn-backup/cairn/internal/erase"
 	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
 	"github.com/cairn-backup/cairn/internal/repo"
 )
@@ -93,6 +94,9 @@ func (a *app) clusterRestore(ctx context.Context, name string, o clusterRestoreO
 			sn, err := backup.Find(ctx, r, o.fromBackup)
 			if err != nil {
 				return fmt.Errorf("%w (see `cairn backup get`)", err)
+			}
+			if opts.Resurrected, err = erase.Resurrection(ctx, r, sn.Time); err != nil {
+				return err
 			}
 			opts.Progress = &clusterrestore.Progress{}
 			stop := a.startProgress("restore", func() sample {

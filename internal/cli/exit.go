@@ -15,7 +15,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/snapshot"
 )
 
-// Exit codes (PRODUCT.md, "Names and conventions").
+// Exit codes (README.md, "Exit codes"; stable: scripts depend on them).
 const (
 	exitOK      = 0
 	exitFailure = 1 // the work failed

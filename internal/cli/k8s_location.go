@@ -14,9 +14,10 @@ import (
 	s3store "github.com/cairn-backup/cairn/internal/store/s3"
 )
 
-// defaultPassphraseKey is the key of the passphrase Secret when
-// --passphrase-secret names none (the chart's default too).
-const defaultPassphraseKey = "passphrase"
+const (
+	defaultPassphraseKey = "passphrase"
+	defaultCAKey         = "ca.crt" // as cert-manager writes it
+)
 
 func (a *app) ctlLocationCommand(f *ctlFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "location", Short: "Backup locations: create, get, set, delete"}
@@ -103,8 +104,8 @@ func (a *app) showLocation(loc *cairnv1.BackupLocation) error {
 
 func (a *app) ctlLocationCreateCommand(f *ctlFlags) *cobra.Command {
 	var (
-		url, passphrase, credentials, mode string
-		isDefault                          bool
+		url, passphrase, credentials, ca, mode string
+		isDefault                              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME --url URL --passphrase-secret SECRET[:KEY]",
@@ -114,7 +115,9 @@ controller opens it with the passphrase in the Secret named by
 --passphrase-secret (key "passphrase" unless SECRET:KEY), in the controller's
 namespace. For s3:// URLs, --credentials-secret names a Secret with keys
 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (unset: the controller's
-environment), and the global --s3-endpoint, --s3-region and --s3-path-style
+environment), --ca-secret SECRET[:KEY] a Secret with the PEM certificates
+of the CAs to trust for the endpoint (key "ca.crt" unless given; they
+replace the system's CAs), and the global --s3-endpoint, --s3-region and --s3-path-style
 flags are stored in the location (path style is on when --s3-endpoint is
 given, unless --s3-path-style=false). Environment variables of this shell
 are not stored: they describe how this machine reaches the bucket, not the
@@ -146,14 +149,17 @@ backups but writes nothing (e.g. another cluster's bucket).`,
 			if credentials != "" {
 				spec.Credentials = &corev1.LocalObjectReference{Name: credentials}
 			}
+			if spec.CA, err = caSecret(ca); err != nil {
+				return err
+			}
 			if strings.HasPrefix(url, "s3://") {
 				spec.Endpoint, spec.Region = a.s3.endpoint, a.s3.region
 				spec.PathStyle = spec.Endpoint != ""
 				if a.s3.set != nil && a.s3.set.Changed("s3-path-style") {
 					spec.PathStyle = a.s3.pathStyle
 				}
-			} else if credentials != "" || a.s3.endpoint != "" {
-				return badInput("--credentials-secret and --s3-endpoint are for s3:// repositories")
+			} else if credentials != "" || ca != "" || a.s3.endpoint != "" {
+				return badInput("--credentials-secret, --ca-secret and --s3-endpoint are for s3:// repositories")
 			}
 			c, err := a.kubeClient(f)
 			if err != nil {
@@ -177,6 +183,7 @@ backups but writes nothing (e.g. another cluster's bucket).`,
 	fl.StringVar(&url, "url", "", "the repository: s3://bucket/prefix, or a path or file:// URL on the controller's file system")
 	fl.StringVar(&passphrase, "passphrase-secret", "", "Secret (in the controller's namespace) with the passphrase: SECRET or SECRET:KEY (default key "+defaultPassphraseKey+")")
 	fl.StringVar(&credentials, "credentials-secret", "", "Secret with the object store's credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)")
+	fl.StringVar(&ca, "ca-secret", "", "Secret with the PEM certificates of the CAs to trust for the S3 endpoint: SECRET or SECRET:KEY (default key "+defaultCAKey+")")
 	fl.BoolVar(&isDefault, "default", false, "make this the default location (unsets default on the others)")
 	fl.StringVar(&mode, "access-mode", string(cairnv1.ReadWrite), "ReadWrite or ReadOnly")
 	return cmd
@@ -229,23 +236,24 @@ func (a *app) ctlLocationGetCommand(f *ctlFlags) *cobra.Command {
 
 func (a *app) ctlLocationSetCommand(f *ctlFlags) *cobra.Command {
 	var (
-		mode, credentials string
-		isDefault         bool
+		mode, credentials, ca string
+		isDefault             bool
 	)
 	cmd := &cobra.Command{
-		Use:   "set NAME [--default] [--access-mode ReadWrite|ReadOnly] [--credentials-secret SECRET]",
-		Short: "Change a BackupLocation: default, access mode, credentials",
+		Use:   "set NAME [--default] [--access-mode ReadWrite|ReadOnly] [--credentials-secret SECRET] [--ca-secret SECRET[:KEY]]",
+		Short: "Change a BackupLocation: default, access mode, credentials, CA",
 		Long: `Change a BackupLocation. --default makes it the default and unsets default
 on the others; --default=false unsets it. --access-mode ReadOnly stops the
 controller from writing to it (backups to it fail; expired backups are not
 pruned), ReadWrite allows it again. --credentials-secret "" makes the
-controller use its environment's credentials.`,
+controller use its environment's credentials; --ca-secret "" the system's
+CAs.`,
 		Args: args(1, 1, "the location's name"),
 	}
 	cmd.RunE = a.runE(func(ctx context.Context, args []string) error {
 		changed := cmd.Flags().Changed
-		if !changed("default") && !changed("access-mode") && !changed("credentials-secret") {
-			return badInput("nothing to set: give --default, --access-mode or --credentials-secret")
+		if !changed("default") && !changed("access-mode") && !changed("credentials-secret") && !changed("ca-secret") {
+			return badInput("nothing to set: give --default, --access-mode, --credentials-secret or --ca-secret")
 		}
 		c, err := a.kubeClient(f)
 		if err != nil {
@@ -276,6 +284,14 @@ controller use its environment's credentials.`,
 			}
 			what = append(what, "credentials "+dash(credentials))
 		}
+		if changed("ca-secret") {
+			sel, err := caSecret(ca)
+			if err != nil {
+				return err
+			}
+			loc.Spec.CA = sel
+			what = append(what, "CA "+dash(ca))
+		}
 		if err := c.Patch(ctx, &loc, patch); err != nil {
 			return fmt.Errorf("set location %s: %w", loc.Name, err)
 		}
@@ -288,8 +304,24 @@ controller use its environment's credentials.`,
 		return a.showLocation(&loc)
 	})
 	fl := cmd.Flags()
+	fl.StringVar(&ca, "ca-secret", "", "Secret with the PEM certificates of the CAs to trust for the S3 endpoint: SECRET or SECRET:KEY (default key "+defaultCAKey+")")
 	fl.BoolVar(&isDefault, "default", false, "make this the default location (unsets default on the others); --default=false unsets it")
 	fl.StringVar(&mode, "access-mode", "", "ReadWrite or ReadOnly")
 	fl.StringVar(&credentials, "credentials-secret", "", "Secret with the object store's credentials (\"\" = the controller's environment)")
 	return cmd
+}
+
+// caSecret is the selector of --ca-secret SECRET[:KEY]; nil for "".
+func caSecret(v string) (*corev1.SecretKeySelector, error) {
+	if v == "" {
+		return nil, nil
+	}
+	name, key, _ := strings.Cut(v, ":")
+	if name == "" {
+		return nil, badInput("--ca-secret wants SECRET or SECRET:KEY, not %q", v)
+	}
+	if key == "" {
+		key = defaultCAKey
+	}
+	return &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key}, nil
 }

@@ -304,7 +304,10 @@ func (r *BackupReconciler) forget(ctx context.Context, b *cairnv1.Backup) error 
 		return err
 	}
 	err = r.repos.With(ctx, loc, func(rp *repo.Repository) error {
-		sn, err := snapshot.Load(ctx, rp, b.Status.SnapshotID)
+		// By ID through backup.Find: a backup written again without
+		// erased data (cairn erase apply) has a new ID and is found by
+		// its first one.
+		sn, err := backup.Find(ctx, rp, b.Status.SnapshotID)
 		if err != nil {
 			if errors.Is(err, snapshot.ErrNotFound) {
 				return nil

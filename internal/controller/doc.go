@@ -34,7 +34,7 @@
 // writes them (repo.RetainNew before backup.Run, snapshot.Retain after;
 // docs/design/object-lock.md).
 //
-// Retention guardrails (Options.MinRetention, MaxRetention) are enforced
+// Retention guardrails (Options.Retention: Min, Max) are enforced
 // here, in reconcile: a Backup or Schedule whose ttl is outside them ends
 // in phase Failed with a message saying the allowed range. (A validating
 // webhook would reject it at creation; it is not part of this package.)

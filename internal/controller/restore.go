@@ -18,6 +18,7 @@ import (
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
+	"github.com/cairn-backup/cairn/internal/erase"
 	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/statuspatch"
@@ -218,6 +219,9 @@ func (r *RestoreReconciler) run(ctx context.Context, log logr.Logger, rs *cairnv
 			}
 			vr = newVolumeRestore(rs, loc.Name, r.o.RestoreWaitImage, r.now().Add(r.o.VolumeTimeout), vols)
 			opts.Transform = vr.transform
+			if opts.Resurrected, err = erase.Resurrection(ctx, rp, sn.Time); err != nil {
+				return err
+			}
 			rep, err = clusterrestore.Run(ctx, rp, sn, r.o.Cluster, opts)
 			return err
 		}

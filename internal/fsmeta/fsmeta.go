@@ -3,7 +3,6 @@ package fsmeta
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"os/user"
 	"strconv"
 	"sync"
@@ -69,40 +68,6 @@ func FromStat(name string, fi fs.FileInfo) snapshot.Node {
 func Unchanged(old, cur *snapshot.Node) bool {
 	return old != nil && old.Type == snapshot.TypeFile && cur.Type == snapshot.TypeFile && old.Error == "" &&
 		old.Size == cur.Size && old.ModTime == cur.ModTime && old.ChangeTime == cur.ChangeTime && old.Inode == cur.Inode
-}
-
-// Xattrs reads the extended attributes of path (not following symlinks).
-// File systems without xattr support give none.
-func Xattrs(path string) ([]snapshot.Xattr, error) {
-	size, err := unix.Llistxattr(path, nil)
-	if err != nil || size == 0 {
-		if err != nil && !unsupported(err) {
-			return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
-		}
-		return nil, nil
-	}
-	buf := make([]byte, size)
-	size, err = unix.Llistxattr(path, buf)
-	if err != nil {
-		if unsupported(err) {
-			return nil, nil
-		}
-		return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
-	}
-	var out []snapshot.Xattr
-	for _, name := range splitNull(buf[:size]) {
-		vs, err := unix.Lgetxattr(path, name, nil)
-		if err != nil {
-			continue // removed meanwhile, or not readable (e.g. security.*)
-		}
-		val := make([]byte, vs)
-		vs, err = unix.Lgetxattr(path, name, val)
-		if err != nil {
-			continue
-		}
-		out = append(out, snapshot.Xattr{Name: name, Value: val[:vs]})
-	}
-	return out, nil
 }
 
 func unsupported(err error) bool {

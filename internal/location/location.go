@@ -89,6 +89,9 @@ func secretKey(ctx context.Context, secrets client.Reader, ns, name, key string)
 // file:///path or a path.
 func openStore(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocation) (store.Store, error) {
 	u := loc.Spec.Repository
+	if loc.Spec.CA != nil && !strings.HasPrefix(u, "s3://") {
+		return nil, fmt.Errorf("repository %s: spec.ca is for s3:// repositories", u)
+	}
 	switch {
 	case strings.HasPrefix(u, "s3://"):
 		bucket, prefix, err := s3.ParseURL(u)
@@ -109,6 +112,16 @@ func openStore(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLo
 			if tok, err := secretKey(ctx, secrets, loc.Namespace, c.Name, "AWS_SESSION_TOKEN"); err == nil {
 				o.SessionToken = string(tok)
 			}
+		}
+		if c := loc.Spec.CA; c != nil {
+			if c.Name == "" || c.Key == "" {
+				return nil, errors.New("spec.ca needs the name and key of a Secret holding the CA certificates (PEM)")
+			}
+			pem, err := secretKey(ctx, secrets, loc.Namespace, c.Name, c.Key)
+			if err != nil {
+				return nil, fmt.Errorf("spec.ca: %w", err)
+			}
+			o.CA = pem
 		}
 		return s3.New(ctx, o)
 	case strings.HasPrefix(u, "file://"):

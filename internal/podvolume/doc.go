@@ -7,7 +7,7 @@
 // to prepare restored pods; the node agent uses it to find a volume's
 // folder under the kubelet's pods directory.
 //
-// Selection (seed rules S4, S5):
+// Selection (the Velero conventions users already annotate pods with):
 //   - default mode: every volume that holds data — PVC-backed and emptyDir —
 //     except those listed in the pod's annotation
 //     backup.velero.io/backup-volumes-excludes; secret, configMap,
@@ -20,7 +20,7 @@
 //   - a pod that is not Running, or whose node has no agent, is reported
 //     as missed, with the reason.
 //
-// Restore (seed rule S8): a restored pod (or the pod template of a restored
+// Restore: a restored pod (or the pod template of a restored
 // workload) gets an init container that waits until the node agent has
 // written the volume's data and then a marker file named after the pod's
 // UID (MarkerName); the init container removes the marker (or, when the

@@ -4,6 +4,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -24,7 +25,7 @@ func RandomFiles(t testing.TB, dir string, n, size int, seed int64) {
 	buf := make([]byte, size)
 	for i := 0; i < n; i++ {
 		rng.Read(buf)
-		p := filepath.Join(dir, "f", string(rune('a'+i%26)), filepath.Base(t.Name())+"-"+itoa(i))
+		p := filepath.Join(dir, "f", string(rune('a'+i%26)), filepath.Base(t.Name())+"-"+strconv.Itoa(i))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -32,14 +33,6 @@ func RandomFiles(t testing.TB, dir string, n, size int, seed int64) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func itoa(i int) string {
-	const digits = "0123456789"
-	if i < 10 {
-		return digits[i : i+1]
-	}
-	return itoa(i/10) + digits[i%10:i%10+1]
 }
 
 // RepoRoot returns the repository's top directory (where go.mod is).

@@ -91,6 +91,11 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 					t.Errorf("the controller's pod volume rules lack %s: %s", want, pv)
 				}
 			}
+			if rules := fmt.Sprint(object(t, objs, "ClusterRole/cairn-restore").Object["rules"]); !strings.Contains(rules, "apiGroups:[*] resources:[*] verbs:[create patch]") || !strings.Contains(rules, "verbs:[escalate bind]") {
+				t.Errorf("default restore rules: %s", rules)
+			}
+			object(t, objs, "ValidatingAdmissionPolicy/cairn-agent-own-node")
+			object(t, objs, "ValidatingAdmissionPolicyBinding/cairn-agent-own-node")
 			role := fmt.Sprint(object(t, objs, "Role/cairn-controller").Object["rules"])
 			if !strings.Contains(role, "resources:[podvolumebackups podvolumerestores] verbs:[get list watch create delete]") {
 				t.Errorf("the controller's Role lacks the work items: %s", role)
@@ -116,6 +121,12 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 				t.Errorf("the controller is not given restoreWaitImage: %s", ctl)
 			}
 		}},
+		{"restore limited to API groups", []string{"rbac.restoreAPIGroups={apps,batch}"}, func(t *testing.T, objs map[string]*unstructured.Unstructured) {
+			rules := fmt.Sprint(object(t, objs, "ClusterRole/cairn-restore").Object["rules"])
+			if !strings.Contains(rules, "apiGroups:[apps batch] resources:[*] verbs:[create patch]") || strings.Contains(rules, "escalate") {
+				t.Errorf("restore rules with restoreAPIGroups apps,batch: %s", rules)
+			}
+		}},
 		{"no agent", []string{"agent.enabled=false"}, func(t *testing.T, objs map[string]*unstructured.Unstructured) {
 			for k := range objs {
 				if strings.Contains(k, "agent") || strings.Contains(k, "podvolumes") {
@@ -128,7 +139,15 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 			"metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
 			"retention.minRetention=168h", "retention.maxRetention=2160h",
 			"location.credentialsSecret=cairn-s3", "location.s3.endpoint=https://s3.example.com", "location.s3.pathStyle=true",
+			"location.s3.caSecret.name=s3-ca",
 		}, func(t *testing.T, objs map[string]*unstructured.Unstructured) {
+			loc := object(t, objs, "BackupLocation/default")
+			if name, _, _ := unstructured.NestedString(loc.Object, "spec", "ca", "name"); name != "s3-ca" {
+				t.Errorf("BackupLocation spec.ca.name %q, want s3-ca", name)
+			}
+			if key, _, _ := unstructured.NestedString(loc.Object, "spec", "ca", "key"); key != "ca.crt" {
+				t.Errorf("BackupLocation spec.ca.key %q, want ca.crt", key)
+			}
 			r := object(t, objs, "Restore/restore-on-install-daily-backup-20250101000000")
 			if got, _, _ := unstructured.NestedString(r.Object, "spec", "backupName"); got != "daily-backup-20250101000000" {
 				t.Errorf("restore on install: backupName %q", got)
@@ -145,8 +164,8 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 			}
 			for _, r := range []string{"Role/cairn-controller", "Role/cairn-agent"} {
 				role := fmt.Sprint(object(t, objs, r).Object["rules"])
-				if !strings.Contains(role, "cairn-repo") || !strings.Contains(role, "cairn-s3") {
-					t.Errorf("%s does not name the two Secrets: %s", r, role)
+				if !strings.Contains(role, "cairn-repo") || !strings.Contains(role, "cairn-s3") || !strings.Contains(role, "s3-ca") {
+					t.Errorf("%s does not name the three Secrets: %s", r, role)
 				}
 			}
 		}},

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 
@@ -114,16 +115,18 @@ func (b *backup) collect(ctx context.Context) error {
 		return err
 	}
 	b.step("namespaces listed", "selected", len(b.namespaces))
-	p := newPool(ctx)
+	// The LIST pages are bounded by the listers' semaphores; the group's
+	// jobs are cheap goroutines, and jobs may start jobs.
+	g, gctx := errgroup.WithContext(ctx)
 	for i, r := range b.resources {
 		if !r.Namespaced || neverReason(r) != "" {
 			continue
 		}
 		if ok, _ := b.opts.resourceSelected(r); ok {
-			p.Go(func(ctx context.Context) error { return b.listNamespaced(ctx, p, i) })
+			g.Go(func() error { return b.listNamespaced(gctx, g, i) })
 		}
 	}
-	if err := p.Wait(); err != nil {
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	b.step("namespaced types listed")
@@ -133,7 +136,7 @@ func (b *backup) collect(ctx context.Context) error {
 		func(gr string) bool { return slices.Contains(first, gr) },
 		func(gr string) bool { return !slices.Contains(first, gr) && gr != "namespaces" },
 	} {
-		p := newPool(ctx)
+		g, gctx := errgroup.WithContext(ctx)
 		for i, r := range b.resources {
 			if r.Namespaced || !phase(groupResource(r)) {
 				continue
@@ -146,9 +149,9 @@ func (b *backup) collect(ctx context.Context) error {
 			if server {
 				l = b.l
 			}
-			p.Go(func(ctx context.Context) error { return b.listInto(ctx, l, i, "", keep) })
+			g.Go(func() error { return b.listInto(gctx, l, i, "", keep) })
 		}
-		if err := p.Wait(); err != nil {
+		if err := g.Wait(); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -127,7 +128,7 @@ func (b *backup) listFailed(r layout.Resource, ns string, err error) error {
 // A page holds objects in storage-key order (<namespace>/<name>: paging
 // resumes after the last key), so the namespaces before the page's last
 // one are complete and are kept; the others are listed one by one.
-func (b *backup) listNamespaced(ctx context.Context, p *pool, ri int) error {
+func (b *backup) listNamespaced(ctx context.Context, g *errgroup.Group, ri int) error {
 	if len(b.namespaces) == 0 {
 		return nil
 	}
@@ -163,7 +164,7 @@ func (b *backup) listNamespaced(ctx context.Context, p *pool, ri int) error {
 		}
 	}
 	for _, ns := range rest {
-		p.Go(func(ctx context.Context) error { return b.listInto(ctx, b.l, ri, ns, nil) })
+		g.Go(func() error { return b.listInto(ctx, b.l, ri, ns, nil) })
 	}
 	return nil
 }

@@ -19,42 +19,87 @@ func IsCluster(sn *snapshot.Snapshot) bool { return sn.Labels[layout.LabelKind] 
 // Name returns a cluster backup's name.
 func Name(sn *snapshot.Snapshot) string { return sn.Labels[layout.LabelBackup] }
 
-// List returns the cluster backups in r, oldest first.
+// List returns the cluster backups in r, oldest first. A backup written
+// again without erased data (label layout.LabelReplaces) stands for the
+// one it replaces: that one is left out, should it still be there.
 func List(ctx context.Context, r *repo.Repository) ([]*snapshot.Snapshot, error) {
-	all, err := snapshot.List(ctx, r)
+	all, replacedBy, err := list(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	out := all[:0]
 	for _, sn := range all {
-		if IsCluster(sn) {
+		if replacedBy[sn.ID] == nil {
 			out = append(out, sn)
 		}
 	}
 	return out, nil
 }
 
+// list returns every cluster backup, replaced ones too, and which
+// snapshot replaces which (by ID; the replaced one may be gone).
+func list(ctx context.Context, r *repo.Repository) ([]*snapshot.Snapshot, map[string]*snapshot.Snapshot, error) {
+	all, err := snapshot.List(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := all[:0]
+	replacedBy := map[string]*snapshot.Snapshot{}
+	for _, sn := range all {
+		if IsCluster(sn) {
+			out = append(out, sn)
+			for _, old := range layout.Replaces(sn.Labels) {
+				replacedBy[old] = sn
+			}
+		}
+	}
+	return out, replacedBy, nil
+}
+
 // Find returns the cluster backup named ref; failing that, "latest" (the
-// newest) or the one whose snapshot ID starts with ref. The error wraps
+// newest) or the one whose snapshot ID starts with ref. An ID of a backup
+// that was written again without erased data finds its replacement (the
+// Backup objects of a cluster keep the first ID). The error wraps
 // snapshot.ErrNotFound when none matches.
 func Find(ctx context.Context, r *repo.Repository, ref string) (*snapshot.Snapshot, error) {
-	all, err := List(ctx, r)
+	all, replacedBy, err := list(ctx, r)
 	if err != nil {
 		return nil, err
 	}
+	current := func(sn *snapshot.Snapshot) *snapshot.Snapshot {
+		for range len(replacedBy) { // a chain, one link per erasure; never a cycle
+			next := replacedBy[sn.ID]
+			if next == nil {
+				break
+			}
+			sn = next
+		}
+		return sn
+	}
 	for i := len(all) - 1; i >= 0; i-- { // newest first, should a name repeat
 		if Name(all[i]) == ref {
-			return all[i], nil
+			return current(all[i]), nil
 		}
 	}
 	if ref == "latest" && len(all) > 0 {
-		return all[len(all)-1], nil
+		for i := len(all) - 1; i >= 0; i-- {
+			if replacedBy[all[i].ID] == nil {
+				return all[i], nil
+			}
+		}
 	}
-	var match []*snapshot.Snapshot
+	match := map[string]*snapshot.Snapshot{}
 	if len(ref) >= 4 {
 		for _, sn := range all {
 			if strings.HasPrefix(sn.ID, ref) {
-				match = append(match, sn)
+				c := current(sn)
+				match[c.ID] = c
+			}
+		}
+		for old, sn := range replacedBy {
+			if strings.HasPrefix(old, ref) {
+				c := current(sn)
+				match[c.ID] = c
 			}
 		}
 	}
@@ -62,7 +107,9 @@ func Find(ctx context.Context, r *repo.Repository, ref string) (*snapshot.Snapsh
 	case 0:
 		return nil, fmt.Errorf("cluster backup %q: %w", ref, snapshot.ErrNotFound)
 	case 1:
-		return match[0], nil
+		for _, sn := range match {
+			return sn, nil
+		}
 	}
 	return nil, fmt.Errorf("cluster backup %q: snapshot ID prefix is ambiguous (%d match)", ref, len(match))
 }

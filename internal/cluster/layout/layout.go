@@ -15,6 +15,11 @@ const (
 	KindCluster   = "cluster"
 	LabelBackup   = "cairn.dev/backup"   // the backup's name
 	LabelSchedule = "cairn.dev/schedule" // the schedule that made it, if any
+	// LabelReplaces marks a backup written again without erased data
+	// (cairn erase apply): its value lists the IDs of the snapshots it
+	// replaces, comma-separated, the one it was written from first (then
+	// the ones that one replaced: a backup erased twice names both).
+	LabelReplaces = "cairn.dev/replaces"
 )
 
 // CoreGroup names the legacy API group in paths.
@@ -109,4 +114,13 @@ type Selection struct {
 	IncludeClusterResources string   `json:"include_cluster_resources,omitempty"` // auto|true|false
 	PlatformNamespaces      []string `json:"platform_namespaces,omitempty"`
 	OptOutLabel             string   `json:"opt_out_label,omitempty"`
+}
+
+// Replaces returns the snapshot IDs a backup's labels say it replaces.
+func Replaces(labels map[string]string) []string {
+	v := labels[LabelReplaces]
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
 }

@@ -55,6 +55,11 @@ func (x *restorer) restoreOne(ctx context.Context, e *entry) Item {
 	}
 	p := x.plan(ctx, e, targetNS)
 	it.Warnings = p.warnings
+	if x.o.Resurrected != nil {
+		if w := x.o.Resurrected(e.ref.Group, e.ref.Resource, e.kind, e.ref.Namespace, e.ref.Name, objectLabels(obj)); w != "" {
+			it.Warnings = append(it.Warnings, w)
+		}
+	}
 	if p.skipReason != "" {
 		return skip(p.skipReason, true)
 	}
@@ -240,4 +245,17 @@ func apiMessage(err error) string {
 		return st.Status().Message
 	}
 	return err.Error()
+}
+
+// objectLabels returns obj's metadata.labels as strings.
+func objectLabels(obj map[string]any) map[string]string {
+	md, _ := obj["metadata"].(map[string]any)
+	raw, _ := md["labels"].(map[string]any)
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
 }

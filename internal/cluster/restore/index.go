@@ -241,7 +241,7 @@ func (e *entry) load(ctx context.Context, r *repo.Repository) ([]byte, error) {
 	return loadFile(ctx, r, e.content, e.size)
 }
 
-// gvrKey names the entry's resource for messages: "deployments.apps".
+// resourceName names the entry's resource for messages: "deployments.apps".
 func (e *entry) resourceName() string {
 	if e.ref.Group == "" {
 		return e.ref.Resource

@@ -14,7 +14,7 @@ import (
 
 // Policies for objects that exist in the cluster.
 const (
-	// PolicyNone never changes an existing object (seed rule S7): it is
+	// PolicyNone never changes an existing object (a restore never overwrites): it is
 	// reported skipped, "exists: same" or "exists: differs".
 	PolicyNone = "none"
 	// PolicyUpdate patches an existing object that differs from the backup
@@ -88,6 +88,11 @@ type Options struct {
 	// It gets the object's group, kind and namespace in the backup; an
 	// error fails that object.
 	Transform func(group, kind, backupNamespace string, obj map[string]any) error
+
+	// Resurrected, when set, says why restoring an object brings back
+	// data erased since the backup ("" when it does not): the object's
+	// report item gets it as a warning (internal/erase.Resurrection).
+	Resurrected func(group, resource, kind, backupNamespace, name string, labels map[string]string) string
 
 	// Now is the clock (default time.Now). Log receives progress and
 	// warnings (default: discarded). Progress, when set, is updated as

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -42,8 +43,10 @@ type Options struct {
 	// to read instead of the default one; Profile picks its section.
 	CredentialsFile, Profile string
 	// CAFile is a PEM bundle of CAs to trust for the endpoint's
-	// certificate (AWS_CA_BUNDLE works too).
+	// certificate (AWS_CA_BUNDLE works too); CA is such a bundle in
+	// memory (e.g. from a Secret). Either replaces the system's CAs.
 	CAFile string
+	CA     []byte
 
 	// MaxAttempts bounds how often one request is tried (default 5).
 	MaxAttempts int
@@ -154,12 +157,20 @@ func newStore(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Profile != "" {
 		lo = append(lo, config.WithSharedConfigProfile(opts.Profile))
 	}
+	ca, caFrom := opts.CA, "CA bundle"
 	if opts.CAFile != "" {
 		pem, err := os.ReadFile(opts.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("s3: CA file: %w", err)
 		}
-		lo = append(lo, config.WithCustomCABundle(bytes.NewReader(pem)))
+		ca, caFrom = pem, "CA file "+opts.CAFile
+	}
+	if ca != nil {
+		// The SDK would say only "failed to load custom CA bundle PEM".
+		if !x509.NewCertPool().AppendCertsFromPEM(ca) {
+			return nil, fmt.Errorf("s3: %s holds no PEM certificate", caFrom)
+		}
+		lo = append(lo, config.WithCustomCABundle(bytes.NewReader(ca)))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, lo...)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -280,5 +282,37 @@ func TestVersioned(t *testing.T) {
 	srv.CreateBucket(t, "unversioned", false)
 	if on, err := srv.Store(t, "unversioned", "").Versioning(context.Background()); err != nil || on {
 		t.Errorf("Versioning of a plain bucket = %v, %v; want false", on, err)
+	}
+}
+
+// Behind TLS with a private CA: the store opens only when told to trust
+// that CA; a bundle without a certificate is refused by name.
+func TestPrivateCA(t *testing.T) {
+	srv := s3test.StartTLS(t)
+	srv.CreateBucket(t, "tls", false)
+	ctx := t.Context()
+	o := srv.Options("tls", "")
+	st, err := s3.New(ctx, o)
+	if err != nil {
+		t.Fatalf("with the CA: %v", err)
+	}
+	if err := st.Put(ctx, "config", []byte("x")); err != nil {
+		t.Fatalf("put over TLS: %v", err)
+	}
+	o.CA = nil
+	if _, err := s3.New(ctx, o); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without the CA: %v, want an error about the certificate", err)
+	}
+	o.CA = []byte("not a certificate")
+	if _, err := s3.New(ctx, o); err == nil || !strings.Contains(err.Error(), "CA bundle holds no PEM certificate") {
+		t.Errorf("with garbage as CA: %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(f, srv.CA, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o.CA, o.CAFile = nil, f
+	if _, err := s3.New(ctx, o); err != nil {
+		t.Errorf("with the CA as a file: %v", err)
 	}
 }

@@ -48,13 +48,14 @@ app.kubernetes.io/component: controller
 {{- end -}}
 
 {{/* The Secrets the controller and the agents may read (JSON list): the
-passphrase and credentials of the chart's BackupLocation and
+passphrase, credentials and CA of the chart's BackupLocation and
 rbac.extraSecretNames. */}}
 {{- define "cairn.secretNames" -}}
 {{- $secrets := list }}
 {{- if .Values.location.create }}
 {{- $secrets = append $secrets (include "cairn.passphraseSecret" .) }}
 {{- with .Values.location.credentialsSecret }}{{ $secrets = append $secrets . }}{{ end }}
+{{- with .Values.location.s3.caSecret }}{{ with .name }}{{ $secrets = append $secrets . }}{{ end }}{{ end }}
 {{- end }}
 {{- $secrets = concat $secrets (.Values.rbac.extraSecretNames | default list) | uniq }}
 {{- toJson $secrets -}}

@@ -30,9 +30,12 @@ const (
 
 // Server is a running versitygw.
 type Server struct {
-	Endpoint string // "http://127.0.0.1:port"
+	Endpoint string // "http://127.0.0.1:port", or https:// from StartTLS
 	Root     string // the posix backend's directory: one sub-directory per bucket
-	client   *awss3.Client
+	// CA is the PEM certificate of the CA that signed the server's
+	// certificate (StartTLS only).
+	CA     []byte
+	client *awss3.Client
 }
 
 // Binary returns the versitygw binary's path: $CAIRN_VERSITYGW, else
@@ -52,6 +55,19 @@ func Binary(t testing.TB) (string, error) {
 // Start starts a versitygw for t and stops it when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return startServer(t, nil)
+}
+
+// StartTLS is Start with the server behind TLS: its certificate, for
+// 127.0.0.1, is signed by a CA made for this server alone (Server.CA), so
+// that only a client told to trust that CA reaches it.
+func StartTLS(t testing.TB) *Server {
+	t.Helper()
+	return startServer(t, newTestCA(t))
+}
+
+func startServer(t testing.TB, ca *testCA) *Server {
+	t.Helper()
 	bin, err := Binary(t)
 	if err != nil {
 		testenv.RequireReal(t, "versitygw S3 server", err)
@@ -69,7 +85,7 @@ func Start(t testing.TB) *Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := start(t, bin, addr, root, versions)
+		srv, err := start(t, bin, addr, root, versions, ca)
 		if err == nil {
 			return srv
 		}
@@ -79,11 +95,15 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-func start(t testing.TB, bin, addr, root, versions string) (*Server, error) {
+func start(t testing.TB, bin, addr, root, versions string, ca *testCA) (*Server, error) {
 	var out syncBuffer
-	cmd := exec.Command(bin,
-		"--port", addr, "--access", AccessKey, "--secret", SecretKey, "--region", Region, "--quiet",
-		"posix", "--versioning-dir", versions, root)
+	args := []string{"--port", addr, "--access", AccessKey, "--secret", SecretKey, "--region", Region, "--quiet"}
+	scheme, httpClient := "http", http.DefaultClient
+	if ca != nil {
+		args = append(args, "--cert", ca.certFile, "--key", ca.keyFile)
+		scheme, httpClient = "https", ca.client()
+	}
+	cmd := exec.Command(bin, append(args, "posix", "--versioning-dir", versions, root)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Nothing from the developer's environment may change the server.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + root}
@@ -96,7 +116,7 @@ func start(t testing.TB, bin, addr, root, versions string) (*Server, error) {
 		_ = cmd.Process.Kill()
 		<-exited
 	}
-	endpoint := "http://" + addr
+	endpoint := scheme + "://" + addr
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
@@ -105,7 +125,7 @@ func start(t testing.TB, bin, addr, root, versions string) (*Server, error) {
 			return nil, fmt.Errorf("versitygw exited: %v: %s", err, out.String())
 		default:
 		}
-		resp, err := http.Get(endpoint + "/")
+		resp, err := httpClient.Get(endpoint + "/")
 		if err == nil {
 			resp.Body.Close()
 			break
@@ -127,8 +147,13 @@ func start(t testing.TB, bin, addr, root, versions string) (*Server, error) {
 		BaseEndpoint: aws.String(endpoint),
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, ""),
+		HTTPClient:   httpClient,
 	})
-	return &Server{Endpoint: endpoint, Root: root, client: client}, nil
+	srv := &Server{Endpoint: endpoint, Root: root, client: client}
+	if ca != nil {
+		srv.CA = ca.pem
+	}
+	return srv, nil
 }
 
 // CreateBucket creates a bucket, with object lock (and so versioning) when
@@ -145,12 +170,13 @@ func (s *Server) CreateBucket(t testing.TB, name string, objectLock bool) {
 }
 
 // Options are store options for bucket and prefix on this server, with its
-// root credentials.
+// root credentials (and its CA, behind TLS).
 func (s *Server) Options(bucket, prefix string) s3.Options {
 	return s3.Options{
 		Bucket: bucket, Prefix: prefix,
 		Endpoint: s.Endpoint, Region: Region, PathStyle: true,
 		AccessKey: AccessKey, SecretKey: SecretKey,
+		CA:          s.CA,
 		MaxAttempts: 3,
 	}
 }
