@@ -18,8 +18,8 @@ import (
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
-	"github.com/cairn-backup/cairn/internal/erase"
 	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
+	"github.com/cairn-backup/cairn/internal/erase"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/statuspatch"
 )
