@@ -17,6 +17,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/podvolume"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/snapshot"
+	"github.com/cairn-backup/cairn/internal/statuspatch"
 )
 
 // BackupReconciler backs up the volumes of PodVolumeBackups for its node.
@@ -38,6 +39,10 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.c.Get(ctx, req.NamespacedName, &p); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	// Every status write is a patch of what changed since this read
+	// (package statuspatch): labels or annotations edited meanwhile cannot
+	// make the outcome of a long backup fail with a Conflict.
+	read := p.DeepCopy()
 	if p.Spec.Node != r.o.Node || p.Status.Phase.Finished() {
 		return ctrl.Result{}, nil
 	}
@@ -45,11 +50,13 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if r.startedHere(p.UID) {
 			return ctrl.Result{}, nil // a stale read of our own work
 		}
-		return ctrl.Result{}, r.finish(ctx, &p, errors.New("the agent stopped while backing up this volume; nothing of it was saved (a snapshot is written only at the end): the next backup takes it afresh"))
+		// A decision from a read (no one runs it): if the item changed
+		// since, read again.
+		return ctrl.Result{}, r.finish(ctx, &p, read, statuspatch.Transition, errors.New("the agent stopped while backing up this volume; nothing of it was saved (a snapshot is written only at the end): the next backup takes it afresh"))
 	}
 	pod, dir, err := r.mounted(ctx, &p)
 	if err != nil {
-		return ctrl.Result{}, r.finish(ctx, &p, err)
+		return ctrl.Result{}, r.finish(ctx, &p, read, statuspatch.Outcome, err)
 	}
 	release, err := r.slots.take(ctx)
 	if err != nil {
@@ -60,21 +67,22 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	r.markStarted(p.UID)
 	p.Status.Phase = cairnv1.VolumeInProgress
 	p.Status.StartTimestamp = r.metaNow()
-	marked := r.markInProgress(ctx, &p)
-	err = r.backup(ctx, &p, pod, dir, marked)
+	marked := r.markInProgress(ctx, &p, read)
+	err = r.backup(ctx, &p, read, pod, dir, marked)
 	release()
 	if err := marked(); err != nil {
 		return ctrl.Result{}, err // a conflict: the next reconcile starts again
 	}
-	return ctrl.Result{}, r.finish(ctx, &p, err)
+	return ctrl.Result{}, r.finish(ctx, &p, read, statuspatch.Outcome, err)
 }
 
-// markInProgress writes p's status (InProgress) in the background; the
-// returned func waits for the write and then updates p's resource version.
-func (r *BackupReconciler) markInProgress(ctx context.Context, p *cairnv1.PodVolumeBackup) (wait func() error) {
+// markInProgress writes p's status (InProgress: a Transition from read,
+// p as read) in the background; the returned func waits for the write and
+// then updates p's resource version.
+func (r *BackupReconciler) markInProgress(ctx context.Context, p, read *cairnv1.PodVolumeBackup) (wait func() error) {
 	mark := p.DeepCopy()
 	done := make(chan error, 1)
-	go func() { done <- r.c.Status().Update(ctx, mark) }()
+	go func() { done <- statuspatch.Transition(ctx, r.c, mark, read) }()
 	var once sync.Once
 	var err error
 	return func() error {
@@ -103,8 +111,10 @@ func (r *BackupReconciler) mounted(ctx context.Context, p *cairnv1.PodVolumeBack
 	return pod, dir, nil
 }
 
-// finish writes the outcome of p.
-func (r *BackupReconciler) finish(ctx context.Context, p *cairnv1.PodVolumeBackup, err error) error {
+// finish writes the outcome of p: the change of its status since before
+// (p as read), with write (statuspatch.Outcome, or
+// Transition for a decision taken from a read).
+func (r *BackupReconciler) finish(ctx context.Context, p, before *cairnv1.PodVolumeBackup, write func(context.Context, client.Client, client.Object, client.Object) error, err error) error {
 	p.Status.CompletionTimestamp = r.metaNow()
 	if err != nil {
 		p.Status.Phase = cairnv1.VolumeFailed
@@ -113,15 +123,15 @@ func (r *BackupReconciler) finish(ctx context.Context, p *cairnv1.PodVolumeBacku
 	} else {
 		p.Status.Phase = cairnv1.VolumeCompleted
 	}
-	return r.c.Status().Update(ctx, p)
+	return write(ctx, r.c, p, before)
 }
 
 // backup reads the volume of pod in dir and writes its snapshot; p.Status
 // gets the snapshot and the counts.
 //
 // marked waits until the work item is marked InProgress; nothing is read
-// before.
-func (r *BackupReconciler) backup(ctx context.Context, p *cairnv1.PodVolumeBackup, pod *corev1.Pod, dir string, marked func() error) error {
+// before. Progress is written as a patch of what changed since read.
+func (r *BackupReconciler) backup(ctx context.Context, p, read *cairnv1.PodVolumeBackup, pod *corev1.Pod, dir string, marked func() error) error {
 	labels := podvolume.SnapshotLabels(p.Spec.BackupName, pod.Namespace, pod.Name, p.Spec.Volume, p.Spec.PVC, p.Spec.Owner)
 	return r.withLockedRepo(ctx, p.Spec.StorageLocation, "backup of volume "+p.Name, func(ctx context.Context, rp *repo.Repository) error {
 		parent, err := r.newest(ctx, rp, podvolume.ParentLabels(pod.Namespace, p.Spec.Volume, p.Spec.PVC, p.Spec.Owner))
@@ -139,13 +149,16 @@ func (r *BackupReconciler) backup(ctx context.Context, p *cairnv1.PodVolumeBacku
 		if p.Spec.Expires != nil {
 			opts.Expires = &p.Spec.Expires.Time
 		}
+		if err := rp.RetainNew(ctx, rp.Config().RetainUntil(r.o.Now(), opts.Expires)); err != nil {
+			return fmt.Errorf("back up %s: object lock: %w", dir, err)
+		}
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			progress(r.o.ProgressInterval, stop, func() {
 				p.Status.Progress = cairnv1.VolumeProgress{Files: prog.Files.Load(), Bytes: prog.Bytes.Load()}
-				if err := r.c.Status().Update(ctx, p); err != nil {
+				if err := statuspatch.Outcome(ctx, r.c, p, read); err != nil {
 					ctrl.LoggerFrom(ctx).V(1).Info("progress not written", "error", err.Error())
 				}
 			})
@@ -156,6 +169,9 @@ func (r *BackupReconciler) backup(ctx context.Context, p *cairnv1.PodVolumeBacku
 		p.Status.Progress = cairnv1.VolumeProgress{Files: prog.Files.Load(), Bytes: prog.Bytes.Load()}
 		if sn != nil {
 			p.Status.SnapshotID = sn.ID
+			if _, lerr := snapshot.Retain(ctx, rp, sn); lerr != nil {
+				return fmt.Errorf("back up %s: snapshot %s saved, but %w", dir, sn.ShortID(), lerr)
+			}
 		}
 		if err != nil && !(errors.Is(err, archiver.ErrPartial) && sn != nil) {
 			return fmt.Errorf("back up %s: %w", dir, err)

@@ -83,6 +83,9 @@ func (a *app) backup(ctx context.Context, paths []string, o backupOptions) error
 			if err != nil {
 				return err
 			}
+			if err := a.retainNew(ctx, r, expires); err != nil {
+				return fmt.Errorf("backup: %w", err)
+			}
 			opts := archiver.Options{Paths: abs, Excludes: o.excludes, Tags: o.tags, Host: o.host,
 				Parent: parent, Expires: expires, Now: a.now, Progress: &archiver.Progress{}, Program: "cairn " + version().Version}
 			return a.runBackup(ctx, r, opts)

@@ -98,6 +98,14 @@ func (a *app) backupRun(ctx context.Context, name string, o backupRunOptions) er
 	}
 	return a.withRepo(ctx, func(r *repo.Repository) error {
 		return r.WithLock(ctx, repo.Shared, "backup", func(ctx context.Context) error {
+			var expires *time.Time
+			if ttl > 0 {
+				t := a.now().Add(ttl)
+				expires = &t
+			}
+			if err := a.retainNew(ctx, r, expires); err != nil {
+				return fmt.Errorf("backup: %w", err)
+			}
 			stop := a.startProgress("backup", func() sample {
 				return sample{Done: opts.Progress.Objects.Load(), Unit: "objects", Counting: true}
 			})

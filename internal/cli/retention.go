@@ -6,47 +6,32 @@ import (
 	"time"
 
 	"github.com/cairn-backup/cairn/internal/repo"
-	"github.com/cairn-backup/cairn/internal/repo/blob"
 	"github.com/cairn-backup/cairn/internal/snapshot"
 )
 
-// retainSnapshot gives what sn needs object lock retention (nothing for a
-// repository without object lock): its manifest, every pack holding one of
-// its trees or file chunks (new or reused), the index files naming those
-// packs, the config and the key files, all until the snapshot's expiry
-// (or its time, without one) plus the repository's margin. See
+// retainNew makes the objects the coming backup writes retained from
+// their first byte, until the expiry it will have (none: the time it
+// starts) plus the repository's margin (nothing without object lock).
+func (a *app) retainNew(ctx context.Context, r *repo.Repository, expires *time.Time) error {
+	if err := r.RetainNew(ctx, r.Config().RetainUntil(a.now(), expires)); err != nil {
+		return fmt.Errorf("object lock: %w", err)
+	}
+	return nil
+}
+
+// retainSnapshot gives what sn needs object lock retention once it is
+// saved (snapshot.Retain) and says what it did. See
 // docs/design/object-lock.md.
 func (a *app) retainSnapshot(ctx context.Context, r *repo.Repository, sn *snapshot.Snapshot) error {
 	cfg := r.Config()
 	if cfg.ObjectLock == "" {
 		return nil
 	}
-	until := retainUntil(cfg, sn)
-	blobs := []blob.ID{sn.Tree}
-	err := snapshot.Walk(ctx, r, sn.Tree, func(_ string, n *snapshot.Node) error {
-		blobs = append(blobs, n.Content...)
-		if n.Subtree != nil {
-			blobs = append(blobs, *n.Subtree)
-		}
-		return nil
-	})
+	rep, err := snapshot.Retain(ctx, r, sn)
 	if err != nil {
-		return fmt.Errorf("object lock: snapshot %s: %w", sn.ShortID(), err)
-	}
-	rep, err := repo.ExtendRetention(ctx, r, until, r.PacksOf(blobs), repo.KindSnapshot+"/"+sn.ID)
-	if err != nil {
-		return fmt.Errorf("object lock: snapshot %s: %w", sn.ShortID(), err)
+		return err
 	}
 	a.say("object lock (%s): %d objects retained until %s, %d extended",
-		cfg.ObjectLock, rep.Objects, until.Format(time.RFC3339), rep.Extended)
+		cfg.ObjectLock, rep.Objects, snapshot.RetainUntil(cfg, sn).Format(time.RFC3339), rep.Extended)
 	return nil
-}
-
-// retainUntil is the date sn's objects are kept until at least.
-func retainUntil(cfg repo.Config, sn *snapshot.Snapshot) time.Time {
-	base := sn.Time
-	if sn.Expires != nil && sn.Expires.After(base) {
-		base = *sn.Expires
-	}
-	return base.Add(cfg.LockMarginDuration()).UTC()
 }

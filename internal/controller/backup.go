@@ -23,6 +23,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/cluster/layout"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/snapshot"
+	"github.com/cairn-backup/cairn/internal/statuspatch"
 )
 
 // Finalizer on Backups: the snapshot is forgotten in the repository
@@ -66,11 +67,13 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if r.started(b.UID) {
 			return ctrl.Result{}, nil // a stale read of a backup that ran here
 		}
+		// A decision from a read: if the Backup changed since, read again.
+		before := b.DeepCopy()
 		b.Status.Phase = cairnv1.PhaseFailed
 		b.Status.FailureReason = "the controller stopped while the backup was running; nothing was saved under this name, create a new backup"
 		b.Status.CompletionTimestamp = r.metaNow()
 		setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonInterrupted, b.Status.FailureReason)
-		return ctrl.Result{}, r.c.Status().Update(ctx, &b)
+		return ctrl.Result{}, statuspatch.Transition(ctx, r.c, &b, before)
 	case cairnv1.PhaseDeleting:
 		return ctrl.Result{}, client.IgnoreNotFound(r.c.Delete(ctx, &b))
 	}
@@ -83,9 +86,10 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	log.Info("backup expired; deleting it", "backup", b.Name, "expiration", exp.Time)
+	before := b.DeepCopy()
 	b.Status.Phase = cairnv1.PhaseDeleting
 	setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonExpired, "the backup expired at "+exp.UTC().Format(time.RFC3339)+"; its snapshot is forgotten and its data pruned")
-	if err := r.c.Status().Update(ctx, &b); err != nil {
+	if err := statuspatch.Transition(ctx, r.c, &b, before); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, client.IgnoreNotFound(r.c.Delete(ctx, &b))
@@ -105,13 +109,19 @@ func (r *BackupReconciler) markStarted(uid any) {
 
 // fail ends a Backup in phase Failed with a reason.
 func (r *BackupReconciler) fail(ctx context.Context, b *cairnv1.Backup, reason, msg string) error {
+	before := b.DeepCopy()
+	r.markFailed(b, reason, msg)
+	return statuspatch.Outcome(ctx, r.c, b, before)
+}
+
+// markFailed sets b's status to Failed with a reason (not written).
+func (r *BackupReconciler) markFailed(b *cairnv1.Backup, reason, msg string) {
 	b.Status.Phase = cairnv1.PhaseFailed
 	b.Status.FailureReason = msg
 	if b.Status.CompletionTimestamp == nil {
 		b.Status.CompletionTimestamp = r.metaNow()
 	}
 	setReady(&b.Status.Conditions, b.Generation, false, reason, truncate(msg, 2000))
-	return r.c.Status().Update(ctx, b)
 }
 
 // run validates a new Backup, marks it InProgress and runs it.
@@ -143,6 +153,7 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 		}
 	}
 	start := r.now()
+	before := b.DeepCopy()
 	b.Status.Phase = cairnv1.PhaseInProgress
 	b.Status.StorageLocation = loc.Name
 	b.Status.StartTimestamp = r.metaNow()
@@ -151,10 +162,16 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 		b.Status.Expiration = &exp
 	}
 	setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonInProgress, "backing up to "+loc.Name)
-	if err := r.c.Status().Update(ctx, b); err != nil {
-		return err // a conflict: the next reconcile starts again from New
+	// New → InProgress is decided from a read, so it carries the
+	// resourceVersion: a Conflict (a stale read, an edit) starts again from
+	// New, before anything was done.
+	if err := statuspatch.Transition(ctx, r.c, b, before); err != nil {
+		return err
 	}
 	r.markStarted(b.UID)
+	// From here on, every write records what the run did: an Outcome, which
+	// an edit of the Backup meanwhile cannot make fail.
+	before = b.DeepCopy()
 	log.Info("backup started", "backup", b.Name, "location", loc.Name)
 
 	opts.Now = r.now
@@ -163,8 +180,23 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 	var m *layout.Manifest
 	err = r.repos.With(ctx, loc, func(rp *repo.Repository) error {
 		return rp.WithLock(ctx, repo.Shared, "backup "+b.Name, func(ctx context.Context) error {
+			// The expiry backup.Run gives the snapshot: its start plus the ttl.
+			now := r.now()
+			var expires *time.Time
+			if ttl > 0 {
+				exp := now.Add(ttl)
+				expires = &exp
+			}
+			if err := rp.RetainNew(ctx, rp.Config().RetainUntil(now, expires)); err != nil {
+				return fmt.Errorf("object lock: %w", err)
+			}
 			var err error
 			sn, m, err = backup.Run(ctx, rp, r.o.Cluster, opts)
+			if sn != nil {
+				if _, lerr := snapshot.Retain(ctx, rp, sn); lerr != nil {
+					return fmt.Errorf("snapshot %s saved, but %w", sn.ShortID(), lerr)
+				}
+			}
 			return err
 		})
 	})
@@ -209,10 +241,10 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 			reason = cairnv1.ReasonLocation
 		}
 		log.Error(err, "backup failed", "backup", b.Name)
-		return r.fail(ctx, b, reason, err.Error())
+		r.markFailed(b, reason, err.Error())
 	}
 	log.Info("backup finished", "backup", b.Name, "phase", b.Status.Phase, "items", b.Status.Items, "errors", b.Status.Errors)
-	return r.c.Status().Update(ctx, b)
+	return statuspatch.Outcome(ctx, r.c, b, before)
 }
 
 // partialReason states why a backup partially failed: what could not be

@@ -22,6 +22,18 @@
 // the manifest the backup writes; `cairn ctl backup logs` reads it from the
 // repository.
 //
+// Every status write goes through package statuspatch: what a run did (a
+// Backup's or Restore's outcome, a location's sync) is an Outcome, a merge
+// patch without resourceVersion that an edit of the object meanwhile
+// cannot make fail; a step decided from a read (New → InProgress,
+// InProgress → Failed because nothing runs it, expired → Deleting, a
+// Schedule's next run) is a Transition, which fails with a Conflict when
+// the read was stale so that the next reconcile decides again.
+//
+// With object lock, a Backup's objects are retained from the PUT that
+// writes them (repo.RetainNew before backup.Run, snapshot.Retain after;
+// docs/design/object-lock.md).
+//
 // Retention guardrails (Options.Retention: Min, Max) are enforced
 // here, in reconcile: a Backup or Schedule whose ttl is outside them ends
 // in phase Failed with a message saying the allowed range. (A validating

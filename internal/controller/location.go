@@ -22,6 +22,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/prune"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/snapshot"
+	"github.com/cairn-backup/cairn/internal/statuspatch"
 )
 
 // +kubebuilder:rbac:groups=cairn.dev,resources=backuplocations,verbs=get;list;watch
@@ -52,6 +53,7 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	before := loc.DeepCopy()
 	pruneDue := loc.Spec.AccessMode != cairnv1.ReadOnly && r.repos.takePrune(loc.Name)
 	var created int
 	var pruned *prune.Report
@@ -97,7 +99,7 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		setReady(&loc.Status.Conditions, loc.Generation, true, cairnv1.ReasonAvailable, msg)
 	}
 	observeLocation(loc.Name, err == nil, false)
-	if uerr := r.c.Status().Update(ctx, &loc); uerr != nil {
+	if uerr := statuspatch.Outcome(ctx, r.c, &loc, before); uerr != nil {
 		return ctrl.Result{}, uerr
 	}
 	return ctrl.Result{RequeueAfter: r.o.SyncInterval}, nil
@@ -166,6 +168,7 @@ func (r *LocationReconciler) createSynced(ctx context.Context, loc *cairnv1.Back
 		}
 		return fmt.Errorf("re-create backup %s: %w", name, err)
 	}
+	before := b.DeepCopy()
 	st := &b.Status
 	st.Phase = cairnv1.PhaseCompleted
 	if m.Phase == layout.PhasePartiallyFailed {
@@ -182,7 +185,7 @@ func (r *LocationReconciler) createSynced(ctx context.Context, loc *cairnv1.Back
 	st.Items, st.Warnings, st.Errors = m.Items, len(m.Warnings), len(m.Errors)
 	setReady(&st.Conditions, b.Generation, st.Phase == cairnv1.PhaseCompleted, string(st.Phase),
 		fmt.Sprintf("re-created from the repository of BackupLocation %s (snapshot %s)", loc.Name, sn.ShortID()))
-	return r.c.Status().Update(ctx, b)
+	return statuspatch.Outcome(ctx, r.c, b, before)
 }
 
 // prune frees the data of forgotten backups under the exclusive lock.

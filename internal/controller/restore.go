@@ -21,6 +21,7 @@ import (
 	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
 	"github.com/cairn-backup/cairn/internal/erase"
 	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/statuspatch"
 )
 
 // +kubebuilder:rbac:groups=cairn.dev,resources=restores,verbs=get;list;watch
@@ -59,8 +60,11 @@ func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		ran := r.ran[string(rs.UID)]
 		r.mu.Unlock()
 		if !ran {
-			return ctrl.Result{}, r.fail(ctx, &rs, cairnv1.ReasonInterrupted,
+			// A decision from a read: if the Restore changed since, read again.
+			before := rs.DeepCopy()
+			r.markFailed(&rs, cairnv1.ReasonInterrupted,
 				"the controller stopped while the restore was running; objects restored so far stay, create a new restore to finish (existing objects are skipped)")
+			return ctrl.Result{}, statuspatch.Transition(ctx, r.c, &rs, before)
 		}
 	}
 	return ctrl.Result{}, nil
@@ -91,14 +95,21 @@ func (r *RestoreReconciler) awaitSync(ctx context.Context, rs *cairnv1.Restore) 
 	return 5 * time.Second, nil
 }
 
+// fail ends a Restore in phase Failed with a reason.
 func (r *RestoreReconciler) fail(ctx context.Context, rs *cairnv1.Restore, reason, msg string) error {
+	before := rs.DeepCopy()
+	r.markFailed(rs, reason, msg)
+	return statuspatch.Outcome(ctx, r.c, rs, before)
+}
+
+// markFailed sets rs's status to Failed with a reason (not written).
+func (r *RestoreReconciler) markFailed(rs *cairnv1.Restore, reason, msg string) {
 	rs.Status.Phase = cairnv1.PhaseFailed
 	rs.Status.FailureReason = msg
 	if rs.Status.CompletionTimestamp == nil {
 		rs.Status.CompletionTimestamp = r.metaNow()
 	}
 	setReady(&rs.Status.Conditions, rs.Generation, false, reason, truncate(msg, 2000))
-	return r.c.Status().Update(ctx, rs)
 }
 
 // source returns the Backup a Restore names, or the newest Completed one
@@ -173,17 +184,21 @@ func (r *RestoreReconciler) run(ctx context.Context, log logr.Logger, rs *cairnv
 	if len(validation.IsValidLabelValue(rs.Name)) == 0 {
 		opts.Name = rs.Name
 	}
+	before := rs.DeepCopy()
 	rs.Status.Phase = cairnv1.PhaseInProgress
 	rs.Status.BackupName = b.Name
 	rs.Status.SnapshotID = b.Status.SnapshotID
 	rs.Status.StartTimestamp = r.metaNow()
 	setReady(&rs.Status.Conditions, rs.Generation, false, cairnv1.ReasonInProgress, "restoring backup "+b.Name)
-	if err := r.c.Status().Update(ctx, rs); err != nil {
+	// New → InProgress is decided from a read: a Conflict starts again
+	// from New, before anything was restored.
+	if err := statuspatch.Transition(ctx, r.c, rs, before); err != nil {
 		return err
 	}
 	r.mu.Lock()
 	r.ran[string(rs.UID)] = true
 	r.mu.Unlock()
+	before = rs.DeepCopy() // from here on, Outcomes of the run
 	log.Info("restore started", "restore", rs.Name, "backup", b.Name)
 
 	var rep *clusterrestore.Report
@@ -249,10 +264,10 @@ func (r *RestoreReconciler) run(ctx context.Context, log logr.Logger, rs *cairnv
 		setReady(&rs.Status.Conditions, rs.Generation, false, cairnv1.ReasonPartiallyFailed, truncate(rs.Status.FailureReason, 2000))
 	default:
 		log.Error(err, "restore failed", "restore", rs.Name)
-		return r.fail(ctx, rs, cairnv1.ReasonFailed, err.Error())
+		r.markFailed(rs, cairnv1.ReasonFailed, err.Error())
 	}
 	log.Info("restore finished", "restore", rs.Name, "phase", rs.Status.Phase, "created", rs.Status.Created, "failed", rs.Status.Failed)
-	return r.c.Status().Update(ctx, rs)
+	return statuspatch.Outcome(ctx, r.c, rs, before)
 }
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }

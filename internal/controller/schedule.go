@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/statuspatch"
 )
 
 // +kubebuilder:rbac:groups=cairn.dev,resources=schedules,verbs=get;list;watch
@@ -65,13 +66,14 @@ func (r *ScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.c.Get(ctx, req.NamespacedName, &s); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	orig := s.Status.DeepCopy()
+	before := s.DeepCopy()
 	result, err := r.reconcile(ctx, log, &s)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if !equalStatus(orig, &s.Status) {
-		if err := r.c.Status().Update(ctx, &s); err != nil {
+	if !equalStatus(&before.Status, &s.Status) {
+		// Decided from a read (which run is due): a Conflict reads again.
+		if err := statuspatch.Transition(ctx, r.c, &s, before); err != nil {
 			return ctrl.Result{}, err
 		}
 	}

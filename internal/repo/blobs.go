@@ -257,7 +257,7 @@ func (r *Repository) storePack(ctx context.Context, pw *packWriter) error {
 		return err
 	}
 	id := blob.ID(sha256.Sum256(data))
-	err = r.store.Put(ctx, PackKey(id), data)
+	err = r.putNew(ctx, PackKey(id), data)
 	r.releasePackBuffer(pw.typ, data)
 	if err != nil && !errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("repo: store pack %s: %w", id.Short(), err)

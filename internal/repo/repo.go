@@ -68,6 +68,8 @@ type Repository struct {
 	orphansAdopted atomic.Bool
 	// integ: bad, superseded and overwritten objects seen (integrity.go).
 	integ integrity
+	// retainUntil: the retention new objects are written with (RetainNew).
+	retainUntil atomic.Pointer[time.Time]
 
 	mu        sync.Mutex
 	pending   map[blob.ID]struct{} // saved, not yet uploaded

@@ -74,8 +74,8 @@ type RetentionReport struct {
 
 // ExtendRetention makes everything a backup needs retained (object lock)
 // until at least until: the given packs, every index file that names one
-// of them, the config, every key file, and the extra keys (the snapshot's
-// manifest). Retention is only ever extended, never shortened, so calling
+// of them (read from the store only when packs is not empty), the config,
+// every key file, and the extra keys (the snapshot's manifest). Retention is only ever extended, never shortened, so calling
 // it again, or for an older snapshot, is harmless.
 //
 // It does nothing for a repository without object lock. See
@@ -136,6 +136,9 @@ func (r *Repository) retainedKeys(ctx context.Context, packs []blob.ID) ([]strin
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("repo: retention: list keys: %w", err)
+	}
+	if len(want) == 0 {
+		return keys, nil // no index file to read through
 	}
 	if _, err := r.EachIndexFile(ctx, func(id string, ps []index.Pack) error {
 		for _, p := range ps {

@@ -31,7 +31,11 @@ func (r *Repository) SaveUnpacked(ctx context.Context, kind string, plaintext []
 		return "", err
 	}
 	id := hashName(sealed)
-	if err := r.store.Put(ctx, kind+"/"+id, sealed); err != nil && !errors.Is(err, store.ErrExists) {
+	put := r.putNew
+	if kind == KindLock {
+		put = r.store.Put // its holder deletes it: never retained
+	}
+	if err := put(ctx, kind+"/"+id, sealed); err != nil && !errors.Is(err, store.ErrExists) {
 		return "", fmt.Errorf("repo: store %s %s: %w", kind, id[:8], err)
 	}
 	return id, nil

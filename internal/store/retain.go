@@ -32,3 +32,17 @@ type Retainer interface {
 	// object already retained until until or later is left as it is.
 	SetRetention(ctx context.Context, key string, until time.Time, mode string) error
 }
+
+// RetainedPutter is the optional capability of a store that can write an
+// object with its retention already set, in the same request (for S3:
+// PutObject with x-amz-object-lock-mode and -retain-until-date). There is
+// then no instant at which the object exists unlocked. Callers find it with
+// a type assertion; a store that implements it also implements Retainer.
+type RetainedPutter interface {
+	// PutRetained is Put (put-if-absent, atomic, ErrExists when the key is
+	// taken) of an object retained until at least until in mode
+	// (RetentionCompliance or RetentionGovernance). An existing object is
+	// left as it is, its retention too: the caller extends it with
+	// SetRetention when it needs to.
+	PutRetained(ctx context.Context, key string, data []byte, until time.Time, mode string) error
+}

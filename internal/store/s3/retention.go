@@ -64,27 +64,37 @@ func (s *Store) SetRetention(ctx context.Context, key string, until time.Time, m
 	return nil
 }
 
-func (s *Store) setRetention(ctx context.Context, key string, until time.Time, mode string) error {
-	var m types.ObjectLockRetentionMode
+// lockMode is S3's name of a store retention mode.
+func lockMode(mode string) (types.ObjectLockRetentionMode, error) {
 	switch mode {
 	case store.RetentionCompliance:
-		m = types.ObjectLockRetentionModeCompliance
+		return types.ObjectLockRetentionModeCompliance, nil
 	case store.RetentionGovernance:
-		m = types.ObjectLockRetentionModeGovernance
-	default:
-		return fmt.Errorf("unknown retention mode %q (want %s or %s)", mode, store.RetentionCompliance, store.RetentionGovernance)
+		return types.ObjectLockRetentionModeGovernance, nil
+	}
+	return "", fmt.Errorf("unknown retention mode %q (want %s or %s)", mode, store.RetentionCompliance, store.RetentionGovernance)
+}
+
+// ceilSecond rounds t up to the second: S3 keeps retain-until dates to
+// the second, and the date kept must never be before the one asked for.
+func ceilSecond(t time.Time) time.Time {
+	c := t.UTC().Truncate(time.Second)
+	if c.Before(t) {
+		c = c.Add(time.Second)
+	}
+	return c
+}
+
+func (s *Store) setRetention(ctx context.Context, key string, until time.Time, mode string) error {
+	m, err := lockMode(mode)
+	if err != nil {
+		return err
 	}
 	head, err := s.head(ctx, key)
 	if err != nil {
 		return err
 	}
-	// S3 keeps retain-until dates to the second: round up, so that the
-	// date kept is never before the one asked for.
-	if t := until.UTC().Truncate(time.Second); t.Before(until) {
-		until = t.Add(time.Second)
-	} else {
-		until = t
-	}
+	until = ceilSecond(until)
 	if cur := head.ObjectLockRetainUntilDate; head.ObjectLockMode != "" && cur != nil && !cur.Before(until) {
 		return nil
 	}

@@ -224,6 +224,41 @@ func TestRetention(t *testing.T) {
 	}
 }
 
+// TestRetained runs the store.RetainedPutter suite on a bucket with object
+// lock, under a prefix, and checks the retention behind the store's back:
+// the version PutRetained wrote cannot be deleted with the root
+// credentials.
+func TestRetained(t *testing.T) {
+	srv := s3test.Start(t)
+	var n atomic.Int32
+	storetest.RunRetained(t, func(t *testing.T) store.Store {
+		bucket := fmt.Sprintf("retained-%d", n.Add(1))
+		srv.CreateBucket(t, bucket, true)
+		return srv.Store(t, bucket, "repo")
+	})
+
+	srv.CreateBucket(t, "retained-raw", true)
+	s := srv.Store(t, "retained-raw", "repo")
+	ctx := context.Background()
+	const key = "data/ef/ef01"
+	if err := s.PutRetained(ctx, key, []byte("pack"), time.Now().Add(time.Hour), store.RetentionCompliance); err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Client()
+	head, err := c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String("retained-raw"), Key: aws.String("repo/" + key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.ObjectLockMode != "COMPLIANCE" || head.ObjectLockRetainUntilDate == nil {
+		t.Errorf("HeadObject: mode %q, until %v; want COMPLIANCE with a date", head.ObjectLockMode, head.ObjectLockRetainUntilDate)
+	}
+	if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{
+		Bucket: aws.String("retained-raw"), Key: aws.String("repo/" + key), VersionId: head.VersionId,
+	}); err == nil {
+		t.Error("raw DeleteObject of a version written by PutRetained succeeded")
+	}
+}
+
 // TestVersioned runs the store.Versioned suite on a bucket with object lock
 // (so versioning), under a prefix, overwriting with raw PutObjects that
 // bypass the store's put-if-absent; and checks that a plain bucket says it
