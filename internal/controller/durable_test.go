@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
-	"github.com/cairn-backup/cairn/internal/agent"
+	"github.com/cairn-backup/cairn/internal/agentlease"
 	"github.com/cairn-backup/cairn/internal/controller"
 )
 
@@ -68,7 +68,7 @@ func TestBackupOutcomeSurvivesEdit(t *testing.T) {
 
 	now := metav1.NewMicroTime(e.clock.Now())
 	e.create(&coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: agent.LeasePrefix + "node-e", Namespace: e.ns, Labels: map[string]string{agent.LabelAgent: "true"}},
+		ObjectMeta: metav1.ObjectMeta{Name: agentlease.Name("node-e"), Namespace: e.ns, Labels: map[string]string{agentlease.Label: "true"}},
 		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("node-e"), LeaseDurationSeconds: ptr.To(int32(60)), RenewTime: &now},
 	})
 	if err := e.c.Create(e.ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: e.ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
