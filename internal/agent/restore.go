@@ -18,6 +18,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/restorer"
 	"github.com/cairn-backup/cairn/internal/snapshot"
+	"github.com/cairn-backup/cairn/internal/statuspatch"
 )
 
 // RestoreReconciler fills the volumes of restored pods on its node.
@@ -44,26 +45,42 @@ func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if p.Spec.Node != r.o.Node || p.Status.Phase.Finished() {
 		return ctrl.Result{}, nil
 	}
+	// The cache can be behind this agent's own last write: a reconcile
+	// queued during a restore that has just ended would find it still
+	// InProgress and restore again, over the volume the pod may be
+	// using already. The API server has the outcome.
+	if err := r.api.Get(ctx, req.NamespacedName, &p); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if p.Status.Phase.Finished() {
+		return ctrl.Result{}, nil
+	}
+	read := p.DeepCopy()
 	pod, err := r.pod(ctx, p.Spec.Pod)
 	if apierrors.IsNotFound(err) || errors.Is(err, errGone) {
-		return ctrl.Result{}, r.finish(ctx, &p, err)
+		return ctrl.Result{}, r.finishFrom(ctx, &p, read, err)
 	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	dir, err := r.volumeDir(ctx, pod, p.Spec.Volume)
 	if err != nil {
-		return ctrl.Result{}, r.finish(ctx, &p, err)
+		return ctrl.Result{}, r.finishFrom(ctx, &p, read, err)
 	}
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return ctrl.Result{RequeueAfter: pollInterval}, nil // not mounted yet
 	}
-	if p.Status.Phase != cairnv1.VolumeInProgress {
+	// An earlier attempt got this far (the agent stopped, or its outcome
+	// could not be written): the folders it made are this restore's own.
+	again := p.Status.Phase == cairnv1.VolumeInProgress
+	if !again {
 		p.Status.Phase = cairnv1.VolumeInProgress
 		p.Status.StartTimestamp = r.metaNow()
-		if err := r.c.Status().Update(ctx, &p); err != nil {
+		// A decision from what was read: a Conflict reads again.
+		if err := statuspatch.Transition(ctx, r.c, &p, read); err != nil {
 			return ctrl.Result{}, err
 		}
+		read = p.DeepCopy()
 	}
 	write := true
 	if p.Spec.DataFrom != "" {
@@ -74,7 +91,7 @@ func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		write = !ok
 		p.Status.Message = why
 	}
-	return ctrl.Result{}, r.finish(ctx, &p, r.restore(ctx, &p, pod, dir, write))
+	return ctrl.Result{}, r.finishFrom(ctx, &p, read, r.restore(ctx, &p, pod, dir, write, again))
 }
 
 // source looks at the work item that writes p's claim for another pod:
@@ -96,7 +113,10 @@ func (r *RestoreReconciler) source(ctx context.Context, p *cairnv1.PodVolumeRest
 	return false, false, ""
 }
 
-func (r *RestoreReconciler) finish(ctx context.Context, p *cairnv1.PodVolumeRestore, err error) error {
+// finishFrom records the outcome of p (read: p as read) as a status patch
+// without a resourceVersion: a change to the work item meanwhile cannot
+// make the outcome be lost and the restore run again.
+func (r *RestoreReconciler) finishFrom(ctx context.Context, p, read *cairnv1.PodVolumeRestore, err error) error {
 	p.Status.CompletionTimestamp = r.metaNow()
 	if err != nil {
 		p.Status.Phase = cairnv1.VolumeFailed
@@ -105,13 +125,16 @@ func (r *RestoreReconciler) finish(ctx context.Context, p *cairnv1.PodVolumeRest
 	} else {
 		p.Status.Phase = cairnv1.VolumeCompleted
 	}
-	return r.c.Status().Update(ctx, p)
+	return statuspatch.Outcome(ctx, r.c, p, read)
 }
 
 // restore writes the snapshot into dir (when write), then the marker that
 // releases the pod's init container. A failed restore writes no marker: the
 // pod waits until its deadline, and the Restore reports the volume failed.
-func (r *RestoreReconciler) restore(ctx context.Context, p *cairnv1.PodVolumeRestore, pod *corev1.Pod, dir string, write bool) error {
+//
+// again says an earlier attempt of this restore ran: folders that exist
+// are then its own and get the snapshot's metadata (restorer.Options.Owned).
+func (r *RestoreReconciler) restore(ctx context.Context, p *cairnv1.PodVolumeRestore, pod *corev1.Pod, dir string, write, again bool) error {
 	if p.Spec.SnapshotID != "" && write {
 		release, err := r.slots.take(ctx)
 		if err != nil {
@@ -127,7 +150,7 @@ func (r *RestoreReconciler) restore(ctx context.Context, p *cairnv1.PodVolumeRes
 			// its owner and mode back (a database refuses a data folder
 			// with others'), through its descriptor like every entry.
 			var prog restorer.Progress
-			res, err := restorer.Run(ctx, rp, sn, restorer.Options{Target: dir, RootMeta: true, Progress: &prog})
+			res, err := restorer.Run(ctx, rp, sn, restorer.Options{Target: dir, RootMeta: true, Owned: again, Progress: &prog})
 			p.Status.Progress = cairnv1.VolumeProgress{Files: prog.Files.Load(), Bytes: prog.Bytes.Load()}
 			if res != nil {
 				p.Status.Message = strings.TrimPrefix(p.Status.Message+"; ", "; ") + fmt.Sprintf("%d files, %d bytes restored", res.Files, res.Bytes)

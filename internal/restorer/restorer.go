@@ -34,6 +34,11 @@ type Options struct {
 	// for the backed-up directory itself, as a volume's top folder does.
 	// Otherwise an existing target is left as it is.
 	RootMeta bool
+	// Owned says that everything in the target is this restore's own: an
+	// earlier attempt of it, interrupted, made the directories that exist.
+	// They get the snapshot's metadata like new ones (otherwise existing
+	// directories are left as they are). It implies RootMeta.
+	Owned    bool
 	Progress *Progress
 }
 
@@ -121,7 +126,7 @@ func Run(ctx context.Context, r *repo.Repository, sn *snapshot.Snapshot, opts Op
 		return nil, fmt.Errorf("restorer: target %s: %w", target, err)
 	}
 	defer unix.Close(root.fd)
-	if (created || opts.RootMeta) && len(opts.Include) == 0 {
+	if (created || opts.RootMeta || opts.Owned) && len(opts.Include) == 0 {
 		root.meta = sn.Root // an existing target is left as it is
 	}
 	rs.root = root
@@ -357,7 +362,7 @@ func (rs *restorer) enter(d *dir, name, rel string, n *snapshot.Node) (*dir, err
 	sub := &dir{parent: d, name: name, rel: rel, dev: st.Dev, ino: st.Ino}
 	rs.dirs.add(sub, fd)
 	defer rs.dirs.release(sub)
-	if created {
+	if created || rs.opts.Owned {
 		sub.meta = n
 		// Owner and mode now, so that an interrupted restore leaves no
 		// root-owned 0700 directory (root needs no permission bits to

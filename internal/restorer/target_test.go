@@ -101,6 +101,26 @@ func TestExistingTargetKeepsItsModeAndOwner(t *testing.T) {
 		t.Errorf("existing sub with RootMeta: %+v, want %+v as before", got, before["sub"])
 	}
 
+	// Owned (a retried restore into its own volume): existing directories,
+	// made by the earlier attempt, get the snapshot's metadata and times.
+	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(src, "sub"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	sn2, err := archiver.Run(ctx, r, archiver.Options{Paths: []string{src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restorer.Run(ctx, r, sn2, restorer.Options{Target: dst, Owned: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ownedBy(t, filepath.Join(dst, "sub")), ownedBy(t, filepath.Join(src, "sub")); got != want {
+		t.Errorf("existing sub with Owned: %+v, want the snapshot's %+v", got, want)
+	}
+	if fi, err := os.Stat(filepath.Join(dst, "sub")); err != nil || !fi.ModTime().Equal(old) {
+		t.Errorf("existing sub with Owned: mtime %v (%v), want the snapshot's %v", fi.ModTime(), err, old)
+	}
+
 	// A target the restore creates gets the snapshot root's mode.
 	fresh := filepath.Join(t.TempDir(), "fresh")
 	if _, err := restorer.Run(ctx, r, sn, restorer.Options{Target: fresh}); err != nil {
