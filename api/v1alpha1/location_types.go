@@ -106,6 +106,14 @@ type BackupLocationStatus struct {
 	// +optional
 	LastPruneTime *metav1.Time `json:"lastPruneTime,omitempty"`
 
+	// PruneRequested is when a backup was last forgotten whose data awaits
+	// a prune; the controller prunes at its next sync and clears it (unless
+	// another backup was forgotten meanwhile). Kept here, not in the
+	// controller's memory, so that a restart or a new leader still prunes:
+	// an expired backup's data must really go.
+	// +optional
+	PruneRequested *metav1.Time `json:"pruneRequested,omitempty"`
+
 	// Backups is the number of cluster backups in the repository.
 	// +optional
 	Backups int `json:"backups,omitempty"`

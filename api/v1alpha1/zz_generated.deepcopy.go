@@ -191,6 +191,10 @@ func (in *BackupLocationStatus) DeepCopyInto(out *BackupLocationStatus) {
 		in, out := &in.LastPruneTime, &out.LastPruneTime
 		*out = (*in).DeepCopy()
 	}
+	if in.PruneRequested != nil {
+		in, out := &in.PruneRequested, &out.PruneRequested
+		*out = (*in).DeepCopy()
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))

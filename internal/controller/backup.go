@@ -325,7 +325,9 @@ func (r *BackupReconciler) forget(ctx context.Context, b *cairnv1.Backup) error 
 	if err != nil {
 		return fmt.Errorf("forget the snapshot of backup %s: %w", b.Name, err)
 	}
-	r.repos.markPrune(loc.Name)
+	if err := requestPrune(ctx, r.c, loc, r.metaNow()); err != nil {
+		return err
+	}
 	logr.FromContextOrDiscard(ctx).Info("backup forgotten", "backup", b.Name, "snapshot", b.Status.SnapshotID)
 	return nil
 }

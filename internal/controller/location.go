@@ -54,7 +54,7 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := loc.DeepCopy()
-	pruneDue := loc.Spec.AccessMode != cairnv1.ReadOnly && r.repos.takePrune(loc.Name)
+	pruneDue := loc.Spec.AccessMode != cairnv1.ReadOnly && loc.Status.PruneRequested != nil
 	var created int
 	var pruned *prune.Report
 	err := r.repos.With(ctx, &loc, func(rp *repo.Repository) error {
@@ -68,8 +68,20 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 		if pruneDue {
 			if pruned, err = r.prune(ctx, rp); err != nil {
-				r.repos.markPrune(loc.Name) // try again next time
+				// status.pruneRequested stays: the next sync tries again.
+				pruned = nil
 				log.Error(err, "prune failed; retrying at the next sync", "location", loc.Name)
+				return nil
+			}
+			// Cleared only if no backup was forgotten since the read
+			// (optimistic lock); else the next sync prunes again.
+			cleared, read := before.DeepCopy(), before.DeepCopy()
+			cleared.Status.PruneRequested = nil
+			if err := statuspatch.Transition(ctx, r.c, cleared, read); err != nil {
+				log.Info("prune done, request kept for the next sync (the location changed meanwhile)", "location", loc.Name, "reason", err.Error())
+			} else {
+				loc.Status.PruneRequested, before.Status.PruneRequested = nil, nil
+				loc.SetResourceVersion(cleared.GetResourceVersion())
 			}
 		}
 		return nil
@@ -77,9 +89,6 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	now := r.metaNow()
 	loc.Status.LastValidationTime = now
 	if err != nil {
-		if pruneDue {
-			r.repos.markPrune(loc.Name)
-		}
 		loc.Status.Phase = cairnv1.LocationUnavailable
 		loc.Status.Message = err.Error()
 		setReady(&loc.Status.Conditions, loc.Generation, false, cairnv1.ReasonLocation, truncate(err.Error(), 2000))

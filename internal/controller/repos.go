@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"sync"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/location"
 	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/statuspatch"
 )
 
 // Repos opens the repositories of BackupLocations. Work on one location is
@@ -25,8 +27,7 @@ type Repos struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
-	prune map[string]bool // locations where forgotten backups await a prune
-	ring  repo.Keyring    // unwrapped keys: the key derivation runs once per location, not per reconcile
+	ring  repo.Keyring // unwrapped keys: the key derivation runs once per location, not per reconcile
 }
 
 // errLocation marks a location that cannot be used: a Secret is missing,
@@ -45,23 +46,17 @@ func (p *Repos) lockFor(name string) *sync.Mutex {
 	return p.locks[name]
 }
 
-// markPrune records that loc has forgotten snapshots whose data a prune
-// would free; takePrune reads and clears it.
-func (p *Repos) markPrune(loc string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.prune == nil {
-		p.prune = map[string]bool{}
+// requestPrune records in loc's status that a backup was forgotten whose
+// data a prune would free (status.pruneRequested); the location's next
+// sync prunes.
+func requestPrune(ctx context.Context, c client.Client, loc *cairnv1.BackupLocation, now *metav1.Time) error {
+	before := loc.DeepCopy()
+	before.Status.PruneRequested = nil // so that the patch always carries the time
+	loc.Status.PruneRequested = now
+	if err := statuspatch.Outcome(ctx, c, loc, before); err != nil {
+		return fmt.Errorf("record that location %s needs a prune: %w", loc.Name, err)
 	}
-	p.prune[loc] = true
-}
-
-func (p *Repos) takePrune(loc string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	v := p.prune[loc]
-	delete(p.prune, loc)
-	return v
+	return nil
 }
 
 // With opens loc's repository, runs fn on it and closes it. Errors opening
