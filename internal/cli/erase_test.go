@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -377,5 +378,37 @@ func TestRestoreWarnsOfErasedData(t *testing.T) {
 	}
 	if !warned["ConfigMap/customer-4711"] || warned["ConfigMap/settings"] || len(warned) != 1 {
 		t.Errorf("warnings of erased objects: %v, want only ConfigMap/customer-4711\n%s", warned, res.stdout)
+	}
+}
+
+// "latest" in the fs commands is the newest snapshot of a directory: a
+// newer cluster backup, pod volume or erasure receipt is not taken for it.
+func TestLatestIsADirectorySnapshot(t *testing.T) {
+	ctx := context.Background()
+	e := newRepo(t)
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "hello.txt"), "hello")
+	cairn(t, e, "fs", "backup", src, "--no-progress").must(t, 0)
+
+	s, err := local.New(e["CAIRN_REPOSITORY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Open(ctx, s, []byte(testPassphrase), repo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := erase.SaveReceipt(ctx, r, &erase.Receipt{Target: "namespace x", Time: time.Now().Add(time.Hour).UTC()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+
+	dst := filepath.Join(t.TempDir(), "out")
+	cairn(t, e, "fs", "restore", "latest", "--target", dst, "--no-progress").must(t, 0)
+	if b, err := os.ReadFile(filepath.Join(dst, "hello.txt")); err != nil || string(b) != "hello" {
+		t.Errorf("fs restore latest restored %q (%v), want the directory's hello.txt: it took the newer receipt", b, err)
+	}
+	if res := cairn(t, e, "ls", "latest").must(t, 0); !strings.Contains(res.stdout, "hello.txt") {
+		t.Errorf("ls latest:\n%s", res.stdout)
 	}
 }

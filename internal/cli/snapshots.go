@@ -119,10 +119,12 @@ func includesAll(have, want []string) bool {
 	return true
 }
 
-// findSnapshot resolves an ID, a unique ID prefix or "latest". A snapshot
-// that is not there, or a prefix that matches several, is bad input.
+// findSnapshot resolves an ID, a unique ID prefix or "latest" (the newest
+// snapshot of a directory: not a cluster backup, a pod volume or an
+// erasure receipt, which the fs commands are not for). A snapshot that is
+// not there, or a prefix that matches several, is bad input.
 func findSnapshot(ctx context.Context, r *repo.Repository, ref string) (*snapshot.Snapshot, error) {
-	sn, err := snapshot.Find(ctx, r, ref, snapshot.Filter{})
+	sn, err := snapshot.Find(ctx, r, ref, snapshot.Filter{Directories: true})
 	switch {
 	case err == nil:
 		return sn, nil

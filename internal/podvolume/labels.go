@@ -1,11 +1,13 @@
 package podvolume
 
+import "github.com/cairn-backup/cairn/internal/snapshot"
+
 // Labels of a volume snapshot in the repository. Cluster backups carry
 // cairn.dev/kind=cluster; volume snapshots carry KindPodVolume and the
 // name of the backup they belong to, so that a restore finds them from the
 // repository alone (a new cluster has no PodVolumeBackups).
 const (
-	LabelKind      = "cairn.dev/kind"
+	LabelKind      = snapshot.LabelKind
 	KindPodVolume  = "pod-volume"
 	LabelBackup    = "cairn.dev/backup"
 	LabelNamespace = "cairn.dev/namespace"

@@ -206,7 +206,16 @@ type Filter struct {
 	Paths []string // exactly this set of paths
 	Tags  []string // all of these tags
 	Label map[string]string
+	// Directories keeps only snapshots of directories (fs backup): none
+	// with a LabelKind (cluster backups, pod volumes, erasure receipts).
+	Directories bool
 }
+
+// LabelKind is the label that says what a snapshot holds when it is not
+// a directory backed up by `cairn fs backup` ("cluster", "pod-volume",
+// "erasure-receipt"); the packages that write such snapshots name their
+// kinds.
+const LabelKind = "cairn.dev/kind"
 
 // Match reports whether s passes the filter.
 func (f Filter) Match(s *Snapshot) bool {
@@ -231,6 +240,9 @@ func (f Filter) Match(s *Snapshot) bool {
 		if s.Labels[k] != v {
 			return false
 		}
+	}
+	if _, kind := s.Labels[LabelKind]; f.Directories && kind {
+		return false
 	}
 	return true
 }

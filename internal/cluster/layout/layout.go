@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cairn-backup/cairn/internal/snapshot"
 )
 
 // ManifestPath is the manifest's path in the snapshot tree.
@@ -11,7 +13,7 @@ const ManifestPath = "manifest.json"
 
 // Snapshot labels that mark a cluster backup.
 const (
-	LabelKind     = "cairn.dev/kind" // "cluster"
+	LabelKind     = snapshot.LabelKind // "cluster"
 	KindCluster   = "cluster"
 	LabelBackup   = "cairn.dev/backup"   // the backup's name
 	LabelSchedule = "cairn.dev/schedule" // the schedule that made it, if any
