@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
+	"github.com/cairn-backup/cairn/internal/cluster/layout"
 	"github.com/cairn-backup/cairn/internal/erase"
 	"github.com/cairn-backup/cairn/internal/kubetest"
 	"github.com/cairn-backup/cairn/internal/podvolume"
@@ -21,7 +24,6 @@ import (
 	"github.com/cairn-backup/cairn/internal/repo/blob"
 	"github.com/cairn-backup/cairn/internal/snapshot"
 	"github.com/cairn-backup/cairn/internal/store"
-	"github.com/cairn-backup/cairn/internal/store/local"
 )
 
 // erase plan against real cluster backups: two backups of a namespace
@@ -49,14 +51,7 @@ func TestErasePlan(t *testing.T) {
 	cairn(t, e, "backup", "run", "elsewhere", "--ttl", "0", "--include-namespaces", other, "--no-progress").must(t, 0)
 
 	// A pod volume of the shop namespace, kept 5 days.
-	s, err := local.New(e["CAIRN_REPOSITORY"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Open(ctx, s, []byte(testPassphrase), repo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openTestRepo(t, e)
 	tree, err := snapshot.SaveTree(ctx, r, &snapshot.Tree{})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +66,6 @@ func TestErasePlan(t *testing.T) {
 	if err := r.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r.Close()
 
 	plan := func(args ...string) erase.Plan {
 		t.Helper()
@@ -169,18 +163,7 @@ func TestEraseApply(t *testing.T) {
 	cairn(t, e, "backup", "run", "one", "--ttl", "48h", "--include-namespaces", shop+","+other, "--no-progress").must(t, 0)
 	cairn(t, e, "backup", "run", "two", "--ttl", "240h", "--include-namespaces", shop+","+other, "--no-progress").must(t, 0)
 
-	open := func() *repo.Repository {
-		t.Helper()
-		s, err := local.New(e["CAIRN_REPOSITORY"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := repo.Open(ctx, s, []byte(testPassphrase), repo.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	open := func() *repo.Repository { return openTestRepo(t, e) }
 	// A volume of the shop namespace whose file holds the secret too.
 	r := open()
 	fid, _, err := r.SaveBlob(ctx, blob.Data, []byte("volume file: "+secret))
@@ -207,7 +190,6 @@ func TestEraseApply(t *testing.T) {
 	for _, sn := range sns {
 		before[backup.Name(sn)] = sn
 	}
-	r.Close()
 	if n := packsHolding(t, ctx, open(), secret); n == 0 {
 		t.Fatal("the secret is in no pack before the erasure: the test would prove nothing")
 	}
@@ -229,7 +211,6 @@ func TestEraseApply(t *testing.T) {
 		t.Errorf("after the erasure, copies of %s remain: %+v", shop, p.Copies)
 	}
 	r = open()
-	defer r.Close()
 	if n := packsHolding(t, ctx, r, secret); n != 0 {
 		t.Errorf("after erase apply and its prune, %d packs still hold the erased data", n)
 	}
@@ -260,7 +241,6 @@ func TestEraseApply(t *testing.T) {
 	// replacements); the first IDs still find the newest.
 	cairn(t, e, "erase", "apply", "--object", "configmap/"+other+"/data", "--yes").must(t, 0)
 	r2 := open()
-	defer r2.Close()
 	if n := packsHolding(t, ctx, r2, kept); n != 0 {
 		t.Errorf("second erasure: %d packs still hold the object", n)
 	}
@@ -344,19 +324,11 @@ func TestRestoreWarnsOfErasedData(t *testing.T) {
 	cairn(t, e, "backup", "run", "locked", "--include-namespaces", ns, "--no-progress").must(t, 0)
 
 	// The receipt of an erasure that found this backup locked.
-	s, err := local.New(e["CAIRN_REPOSITORY"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Open(ctx, s, []byte(testPassphrase), repo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openTestRepo(t, e)
 	obj := &erase.ObjectTarget{Kind: "configmap", Namespace: ns, Name: "customer-4711"}
 	if _, err := erase.SaveReceipt(ctx, r, &erase.Receipt{Target: "configmap/" + ns + "/customer-4711", Spec: erase.TargetSpec{Object: obj}, Time: time.Now().UTC()}, nil); err != nil {
 		t.Fatal(err)
 	}
-	r.Close()
 
 	res := cairn(t, e, "restore", "run", "--from-backup", "locked", "--namespace-mapping", ns+"="+ns+"-copy", "--include-namespaces", ns, "-o", "json", "--no-progress").must(t, 0)
 	var rep struct {
@@ -390,18 +362,10 @@ func TestLatestIsADirectorySnapshot(t *testing.T) {
 	writeFile(t, filepath.Join(src, "hello.txt"), "hello")
 	cairn(t, e, "fs", "backup", src, "--no-progress").must(t, 0)
 
-	s, err := local.New(e["CAIRN_REPOSITORY"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Open(ctx, s, []byte(testPassphrase), repo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openTestRepo(t, e)
 	if _, err := erase.SaveReceipt(ctx, r, &erase.Receipt{Target: "namespace x", Time: time.Now().Add(time.Hour).UTC()}, nil); err != nil {
 		t.Fatal(err)
 	}
-	r.Close()
 
 	dst := filepath.Join(t.TempDir(), "out")
 	cairn(t, e, "fs", "restore", "latest", "--target", dst, "--no-progress").must(t, 0)
@@ -410,5 +374,50 @@ func TestLatestIsADirectorySnapshot(t *testing.T) {
 	}
 	if res := cairn(t, e, "ls", "latest").must(t, 0); !strings.Contains(res.stdout, "hello.txt") {
 		t.Errorf("ls latest:\n%s", res.stdout)
+	}
+}
+
+// An erase apply killed between writing a backup's replacement and
+// deleting the old snapshot leaves both: listings and lookups use the
+// replacement, the plan still counts the old one as a copy, and the next
+// apply deletes it.
+func TestInterruptedEraseIsFinished(t *testing.T) {
+	c := kubetest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns := c.Namespace(t)
+	if _, err := c.Clientset(t).CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "data"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e := newRepo(t).with("KUBECONFIG", c.Kubeconfig)
+	cairn(t, e, "backup", "run", "one", "--include-namespaces", ns, "--no-progress").must(t, 0)
+
+	// The state the kill leaves: a replacement saved, the old one still there.
+	r := openTestRepo(t, e)
+	old, err := backup.Find(ctx, r, "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repl := *old
+	repl.ID, repl.Labels = "", maps.Clone(old.Labels)
+	repl.Labels[layout.LabelReplaces] = old.ID
+	repl.Time = old.Time.Add(time.Second)
+	if err := snapshot.Save(ctx, r, &repl); err != nil {
+		t.Fatal(err)
+	}
+
+	var views []backupView
+	if err := json.Unmarshal([]byte(cairn(t, e, "backup", "get", "-o", "json").must(t, 0).stdout), &views); err != nil || len(views) != 1 {
+		t.Fatalf("backup get while interrupted: %v, %d backups, want 1", err, len(views))
+	}
+	if sn, err := backup.Find(ctx, r, old.ID); err != nil || sn.ID != repl.ID {
+		t.Errorf("the old ID finds %v (%v), want the replacement %.8s", sn, err, repl.ID)
+	}
+	if p := plan(t, e, "--namespace", ns); len(p.Copies) != 1 || p.Copies[0].Snapshot != old.ID {
+		t.Errorf("plan while interrupted: %+v, want the old snapshot as the one copy", p.Copies)
+	}
+	cairn(t, e, "erase", "apply", "--namespace", "nothing-here", "--yes").must(t, 0)
+	if _, err := snapshot.Load(ctx, r, old.ID); !errors.Is(err, snapshot.ErrNotFound) {
+		t.Errorf("the replaced snapshot is still there after the next apply: %v", err)
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/store/local"
 )
 
 const testPassphrase = "correct horse battery staple"
@@ -150,4 +153,20 @@ type snapshotJSON struct {
 		FilesUnchanged int64 `json:"files_unchanged"`
 		TotalBytes     int64 `json:"total_bytes"`
 	} `json:"summary"`
+}
+
+// openTestRepo opens e's local repository in-process with the test
+// passphrase; it is closed when t ends.
+func openTestRepo(t *testing.T, e env) *repo.Repository {
+	t.Helper()
+	s, err := local.New(e["CAIRN_REPOSITORY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Open(context.Background(), s, []byte(testPassphrase), repo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
 }

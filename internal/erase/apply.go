@@ -103,20 +103,12 @@ func Apply(ctx context.Context, r *repo.Repository, t Target, opts ApplyOptions)
 	f := p.finders[0]
 	now := opts.Now()
 	rc := &Receipt{Target: p.Target, Spec: t.spec(), Time: now.UTC()}
-	byID := map[string]*snapshot.Snapshot{}
-	sns, err := snapshot.List(ctx, r)
-	if err != nil {
-		return nil, "", err
-	}
-	for _, sn := range sns {
-		byID[sn.ID] = sn
-	}
 	for _, c := range p.Copies {
 		if c.LockedUntil != nil && c.LockedUntil.After(now) {
 			rc.Locked = append(rc.Locked, c)
 			continue
 		}
-		sn := byID[c.Snapshot]
+		sn := f.byID[c.Snapshot]
 		if c.Kind == podvolume.KindPodVolume {
 			if err := forget(ctx, r, sn); errors.Is(err, store.ErrLocked) {
 				rc.Locked = append(rc.Locked, c)
@@ -369,17 +361,9 @@ func Receipts(ctx context.Context, r *repo.Repository) ([]*Receipt, error) {
 		if sn.Labels[layout.LabelKind] != KindReceipt {
 			continue
 		}
-		n, err := backup.Lookup(ctx, r, sn, ReceiptPath)
+		b, err := backup.ReadFile(ctx, r, sn, ReceiptPath)
 		if err != nil {
-			return nil, fmt.Errorf("erasure receipt %s: %w", sn.ShortID(), err)
-		}
-		var b []byte
-		for _, id := range n.Content {
-			part, err := r.LoadBlob(ctx, blob.Data, id, nil)
-			if err != nil {
-				return nil, fmt.Errorf("erasure receipt %s: %w", sn.ShortID(), err)
-			}
-			b = append(b, part...)
+			return nil, fmt.Errorf("erasure receipt: %w", err)
 		}
 		var rc Receipt
 		if err := json.Unmarshal(b, &rc); err != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/cairn-backup/cairn/internal/cluster/layout"
 	"github.com/cairn-backup/cairn/internal/podvolume"
 	"github.com/cairn-backup/cairn/internal/repo"
-	"github.com/cairn-backup/cairn/internal/repo/blob"
 	"github.com/cairn-backup/cairn/internal/snapshot"
 	"github.com/cairn-backup/cairn/internal/store"
 )
@@ -135,15 +134,14 @@ func (p *Plan) Add(ctx context.Context, r *repo.Repository, t Target) error {
 	if err != nil {
 		return fmt.Errorf("erase: list snapshots of %s: %w", r.Store().Location(), err)
 	}
-	f := &finder{r: r, t: t, pods: map[string]bool{}}
+	f := &finder{r: r, t: t, pods: map[string]bool{}, byID: map[string]*snapshot.Snapshot{}}
 	p.finders = append(p.finders, f)
-	present := map[string]bool{}
 	for _, sn := range sns {
-		present[sn.ID] = true
+		f.byID[sn.ID] = sn
 	}
 	var volumes []*snapshot.Snapshot
 	for _, sn := range sns {
-		if old := layout.Replaces(sn.Labels); len(old) > 0 && present[old[0]] {
+		if old := layout.Replaces(sn.Labels); len(old) > 0 && f.byID[old[0]] != nil {
 			// An erasure stopped between writing the new backup and
 			// deleting the old one: the old one is the copy.
 			continue
@@ -201,7 +199,8 @@ func (p *Plan) summarize() {
 type finder struct {
 	r    *repo.Repository
 	t    Target
-	pods map[string]bool // "namespace/name" of Pods a selector matched
+	pods map[string]bool               // "namespace/name" of Pods a selector matched
+	byID map[string]*snapshot.Snapshot // the repository's snapshots, as listed
 	// paths records, per cluster backup, the tree paths of the target's
 	// data (files, or directories that are wholly the target's).
 	paths map[string][]string
@@ -284,13 +283,9 @@ func (f *finder) selectedIn(ctx context.Context, sn *snapshot.Snapshot, m *layou
 		if err != nil {
 			return nil // the manifest and whatever is not an object
 		}
-		var b []byte
-		for _, id := range node.Content {
-			part, err := f.r.LoadBlob(ctx, blob.Data, id, nil)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			b = append(b, part...)
+		b, err := backup.Content(ctx, f.r, node)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
 		}
 		var obj struct {
 			Metadata struct {

@@ -140,11 +140,21 @@ func ReadFile(ctx context.Context, r *repo.Repository, sn *snapshot.Snapshot, p 
 	if n.Type != snapshot.TypeFile {
 		return nil, fmt.Errorf("backup %s: %s: not a file: %w", sn.ShortID(), p, ErrNoFile)
 	}
+	out, err := Content(ctx, r, n)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %s: %w", sn.ShortID(), p, err)
+	}
+	return out, nil
+}
+
+// Content returns a file node's content (an object's JSON is small: whole
+// in memory).
+func Content(ctx context.Context, r *repo.Repository, n *snapshot.Node) ([]byte, error) {
 	var out []byte
 	for _, id := range n.Content {
 		b, err := r.LoadBlob(ctx, blob.Data, id, nil)
 		if err != nil {
-			return nil, fmt.Errorf("backup %s: %s: %w", sn.ShortID(), p, err)
+			return nil, err
 		}
 		out = append(out, b...)
 	}
