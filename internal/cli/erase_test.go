@@ -229,7 +229,7 @@ func TestEraseApply(t *testing.T) {
 	}
 	cairn(t, e, "backup", "ls", "two", "resources/core/configmaps/namespaces/"+other+"/data.json").must(t, 0)
 	cairn(t, e, "backup", "ls", "two", "resources/core/configmaps/namespaces/"+shop).must(t, 2)
-	rcs, err := erase.Receipts(ctx, r)
+	rcs, _, err := erase.Receipts(ctx, r)
 	if err != nil || len(rcs) != 1 || rcs[0].Target != "namespace "+shop || len(rcs[0].Rewritten) != 2 {
 		t.Fatalf("receipts: %v %+v", err, rcs)
 	}
@@ -327,6 +327,22 @@ func TestRestoreWarnsOfErasedData(t *testing.T) {
 	r := openTestRepo(t, e)
 	obj := &erase.ObjectTarget{Kind: "configmap", Namespace: ns, Name: "customer-4711"}
 	if _, err := erase.SaveReceipt(ctx, r, &erase.Receipt{Target: "configmap/" + ns + "/customer-4711", Spec: erase.TargetSpec{Object: obj}, Time: time.Now().UTC()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// And a damaged receipt: it must not stop the restore.
+	gid, _, err := r.SaveBlob(ctx, blob.Data, []byte("not a receipt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gtree, err := snapshot.SaveTree(ctx, r, &snapshot.Tree{Nodes: []snapshot.Node{{Name: erase.ReceiptPath, Type: snapshot.TypeFile, Content: []blob.ID{gid}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := snapshot.Save(ctx, r, &snapshot.Snapshot{Time: time.Now(), Host: "cairn", Paths: []string{"erasure-receipt"}, Tree: gtree,
+		Labels: map[string]string{snapshot.LabelKind: erase.KindReceipt}}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -350,26 +350,31 @@ func SaveReceipt(ctx context.Context, r *repo.Repository, rc *Receipt, retain fu
 	return sn.ID, nil
 }
 
-// Receipts returns the erasure receipts of r, oldest first.
-func Receipts(ctx context.Context, r *repo.Repository) ([]*Receipt, error) {
+// Receipts returns the erasure receipts of r, oldest first, and the IDs of
+// receipt snapshots that cannot be read: one damaged object must not stop
+// restores (the rule for bad snapshot files), so they are skipped, and the
+// caller says so.
+func Receipts(ctx context.Context, r *repo.Repository) ([]*Receipt, []string, error) {
 	sns, err := snapshot.List(ctx, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []*Receipt
+	var bad []string
 	for _, sn := range sns {
 		if sn.Labels[layout.LabelKind] != KindReceipt {
 			continue
 		}
-		b, err := backup.ReadFile(ctx, r, sn, ReceiptPath)
-		if err != nil {
-			return nil, fmt.Errorf("erasure receipt: %w", err)
-		}
 		var rc Receipt
-		if err := json.Unmarshal(b, &rc); err != nil {
-			return nil, fmt.Errorf("erasure receipt %s: %w", sn.ShortID(), err)
+		b, err := backup.ReadFile(ctx, r, sn, ReceiptPath)
+		if err == nil {
+			err = json.Unmarshal(b, &rc)
+		}
+		if err != nil {
+			bad = append(bad, sn.ID)
+			continue
 		}
 		out = append(out, &rc)
 	}
-	return out, nil
+	return out, bad, nil
 }

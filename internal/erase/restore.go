@@ -20,7 +20,9 @@ import (
 // again is the restorer's, so each such object gets a warning. It returns
 // nil when no receipt is newer than the backup.
 func Resurrection(ctx context.Context, r *repo.Repository, backupTime time.Time) (func(group, resource, kind, namespace, name string, objLabels map[string]string) string, error) {
-	rcs, err := Receipts(ctx, r)
+	// A receipt that cannot be read cannot say what it erased: it is
+	// skipped (`cairn repo check` names the damaged object).
+	rcs, _, err := Receipts(ctx, r)
 	if err != nil {
 		return nil, err
 	}
