@@ -160,8 +160,8 @@ type ExecHook struct {
 // BackupStatus is what the controller observed. Nothing of it is written
 // to the repository.
 type BackupStatus struct {
-	// Phase: New, InProgress, Completed, PartiallyFailed, Failed or
-	// Deleting.
+	// Phase: New, InProgress, WaitingForVolumes, Completed,
+	// PartiallyFailed, Failed or Deleting.
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
 

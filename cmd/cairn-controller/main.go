@@ -42,9 +42,13 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.Retention.Max, "max-retention", 0, "reject Backups and Schedules whose ttl is longer, or keeps forever (0 = no maximum)")
 	fs.DurationVar(&o.Retention.Default, "default-ttl", 720*time.Hour, "ttl of a Backup that sets none")
 	fs.DurationVar(&o.SyncInterval, "sync-interval", time.Minute, "how often each BackupLocation is checked, synced and pruned")
+	fs.IntVar(&o.MaxOperations, "max-operations", 2, "Backups and Restores run at once; the others wait, New, for a free slot")
 	fs.StringVar(&o.RestoreWaitImage, "restore-wait-image", envOr("CAIRN_RESTORE_WAIT_IMAGE", "busybox:1.36"), "image of the init container that holds a restored pod until its volume data is back")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.MaxOperations < 1 {
+		return fmt.Errorf("--max-operations %d: at least 1", o.MaxOperations)
 	}
 	if o.Retention.Min > 0 && o.Retention.Max > 0 && o.Retention.Min > o.Retention.Max {
 		return fmt.Errorf("--min-retention %s is longer than --max-retention %s", o.Retention.Min, o.Retention.Max)

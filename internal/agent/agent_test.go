@@ -80,7 +80,7 @@ func TestPodVolumes(t *testing.T) {
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Start(mctx) }()
 	t.Cleanup(func() { stop(); <-mgrDone })
-	rs := controller.New(cl, cl, controller.Options{Namespace: ctlNS, Cluster: c.Config, VolumeTimeout: 2 * time.Minute, RestoreWaitImage: kubetest.BusyboxImage})
+	rs := controller.New(cl, cl, controller.Options{Namespace: ctlNS, Cluster: c.Config, VolumeTimeout: 2 * time.Minute, Recheck: 250 * time.Millisecond, RestoreWaitImage: kubetest.BusyboxImage})
 
 	// The application.
 	appNS := "app-" + rand.String(6)
@@ -255,6 +255,9 @@ func reconcile(ctx context.Context, t *testing.T, r reconciler, ns, name string)
 	t.Helper()
 	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}); err != nil {
 		t.Fatalf("reconcile %T %s: %v", r, name, err)
+	}
+	if i, ok := r.(interface{ Idle() }); ok {
+		i.Idle() // the run it started, outside Reconcile
 	}
 }
 

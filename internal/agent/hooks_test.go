@@ -69,7 +69,7 @@ func TestBackupHooks(t *testing.T) {
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Start(mctx) }()
 	t.Cleanup(func() { stop(); <-mgrDone })
-	rs := controller.New(cl, cl, controller.Options{Namespace: ctlNS, Cluster: c.Config, VolumeTimeout: 2 * time.Minute})
+	rs := controller.New(cl, cl, controller.Options{Namespace: ctlNS, Cluster: c.Config, VolumeTimeout: 2 * time.Minute, Recheck: 250 * time.Millisecond})
 
 	appNS := "hooks-" + rand.String(6)
 	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNS}}, metav1.CreateOptions{})

@@ -70,7 +70,7 @@ func newEnv(t *testing.T, ret controller.Retention) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, c: c, cfg: kc, ns: kc.Namespace(t), clock: &fakeClock{t: time.Now().UTC().Truncate(time.Second)}}
-	e.rs = controller.New(c, c, controller.Options{Namespace: e.ns, Cluster: kc.Config, Retention: ret, Clock: e.clock})
+	e.rs = controller.New(c, c, controller.Options{Namespace: e.ns, Cluster: kc.Config, Retention: ret, Clock: e.clock, Recheck: 250 * time.Millisecond})
 	return e
 }
 
@@ -158,6 +158,9 @@ func (e *env) reconcile(r reconciler, name string) ctrl.Result {
 	res, err := r.Reconcile(e.ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: e.ns, Name: name}})
 	if err != nil {
 		e.t.Fatalf("reconcile %T %s: %v", r, name, err)
+	}
+	if i, ok := r.(interface{ Idle() }); ok {
+		i.Idle() // the run it started, outside Reconcile
 	}
 	return res
 }

@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -26,6 +27,10 @@ type ManagerOptions struct {
 	// are served ("0" turns one off).
 	MetricsAddr, ProbeAddr string
 	Log                    logr.Logger
+	// SeveralInProcess lets more than one controller run in this process,
+	// one after the other (tests): controller-runtime otherwise refuses a
+	// controller name it has seen.
+	SeveralInProcess bool
 }
 
 // Scheme returns a scheme with the built-in types and cairn's.
@@ -62,6 +67,7 @@ func Run(ctx context.Context, cfg *rest.Config, o ManagerOptions) error {
 		// The process exits right after the manager stops: the next
 		// leader need not wait for the lease to expire.
 		LeaderElectionReleaseOnCancel: true,
+		Controller:                    config.Controller{SkipNameValidation: &o.SeveralInProcess},
 	})
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)

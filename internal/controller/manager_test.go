@@ -24,7 +24,7 @@ func TestManagerEndToEnd(t *testing.T) {
 	go func() {
 		done <- controller.Run(ctx, e.cfg.Config, controller.ManagerOptions{
 			Options:     controller.Options{Namespace: e.ns, Retention: noGuardrails, SyncInterval: time.Second},
-			MetricsAddr: "0", ProbeAddr: "0", Log: logr.Discard(),
+			MetricsAddr: "0", ProbeAddr: "0", Log: logr.Discard(), SeveralInProcess: true,
 		})
 	}()
 	defer func() {

@@ -32,10 +32,25 @@ var (
 		Name: "cairn_location_available",
 		Help: "1 when the BackupLocation's repository opened at the last check, else 0.",
 	}, []string{"location"})
+
+	// The chart's PrometheusRule alerts on damage and on
+	// time() - cairn_location_last_successful_check_timestamp_seconds.
+	checkDamaged = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_location_check_damaged",
+		Help: "1 when the last integrity check of the BackupLocation found damage, else 0.",
+	}, []string{"location"})
+	checkLast = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_location_last_check_timestamp_seconds",
+		Help: "When the last integrity check of the BackupLocation started (whatever its result).",
+	}, []string{"location"})
+	checkLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_location_last_successful_check_timestamp_seconds",
+		Help: "When the last integrity check of the BackupLocation that found no problem started.",
+	}, []string{"location"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(backupBytes, locationAvailable)
+	metrics.Registry.MustRegister(backupBytes, locationAvailable, checkDamaged, checkLast, checkLastSuccess)
 	backupMetrics.register(metrics.Registry)
 	restoreMetrics.register(metrics.Registry)
 }
@@ -153,9 +168,28 @@ func observeLocation(name string, available, deleted bool) {
 	switch {
 	case deleted:
 		locationAvailable.DeleteLabelValues(name)
+		checkDamaged.DeleteLabelValues(name)
+		checkLast.DeleteLabelValues(name)
+		checkLastSuccess.DeleteLabelValues(name)
 	case available:
 		locationAvailable.WithLabelValues(name).Set(1)
 	default:
 		locationAvailable.WithLabelValues(name).Set(0)
+	}
+}
+
+// observeCheck carries a location's check results (from its status, so
+// that they survive a restart of the controller) into the metrics.
+func observeCheck(loc *cairnv1.BackupLocation) {
+	if c := loc.Status.LastCheck; c != nil {
+		checkLast.WithLabelValues(loc.Name).Set(float64(c.Time.Unix()))
+		damaged := 0.0
+		if c.Result == cairnv1.CheckDamaged {
+			damaged = 1
+		}
+		checkDamaged.WithLabelValues(loc.Name).Set(damaged)
+	}
+	if t := loc.Status.LastSuccessfulCheckTime; t != nil {
+		checkLastSuccess.WithLabelValues(loc.Name).Set(float64(t.Unix()))
 	}
 }

@@ -104,7 +104,7 @@ func (r *ScheduleReconciler) reconcile(ctx context.Context, log logr.Logger, s *
 	var running string
 	for _, b := range backups.Items {
 		switch b.Status.Phase {
-		case "", cairnv1.PhaseNew, cairnv1.PhaseInProgress:
+		case "", cairnv1.PhaseNew, cairnv1.PhaseInProgress, cairnv1.PhaseWaitingForVolumes:
 			running = b.Name
 		case cairnv1.PhaseCompleted:
 			if t := b.Status.CompletionTimestamp; t != nil && (s.Status.LastSuccessfulBackup == nil || t.After(s.Status.LastSuccessfulBackup.Time)) {
