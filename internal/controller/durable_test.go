@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,4 +245,73 @@ func TestLongBackupLeavesOthersFlowing(t *testing.T) {
 		t.Fatalf("long backup: %s (%s), volumes %+v", long.Status.Phase, long.Status.FailureReason, long.Status.Volumes)
 	}
 	t.Logf("the long backup completed %s after its work item", time.Since(start).Round(time.Millisecond))
+}
+
+// TestInterruptedBackupResumes puts Backups in the state a controller
+// killed mid-run leaves behind and reconciles them with a new one (no
+// memory of the run): one InProgress whose snapshot was never saved ends
+// Failed (Interrupted) and the next backup runs as usual; one InProgress
+// whose snapshot was saved (the controller died between the save and the
+// status write) goes on from that snapshot to Completed: the resources are
+// not backed up again, and the repository holds one snapshot of it.
+func TestInterruptedBackupResumes(t *testing.T) {
+	e := newEnv(t, noGuardrails)
+	dir := e.location("main", "")
+	e.configMap("app-config")
+	fresh := func() *controller.Reconcilers {
+		return controller.New(e.c, e.c, controller.Options{Namespace: e.ns, Cluster: e.cfg.Config, Retention: noGuardrails, Clock: e.clock, Recheck: 250 * time.Millisecond})
+	}
+	running := func(name string, mutate func(*cairnv1.Backup)) {
+		t.Helper()
+		var b cairnv1.Backup
+		e.get(name, &b)
+		b.Status = cairnv1.BackupStatus{Phase: cairnv1.PhaseInProgress, StorageLocation: "main", StartTimestamp: &metav1.Time{Time: e.clock.Now()}}
+		if mutate != nil {
+			mutate(&b)
+		}
+		if err := e.c.Status().Update(e.ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Never saved.
+	e.create(&cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "lost", Namespace: e.ns}, Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{e.ns}}})
+	running("lost", nil)
+	e.reconcile(fresh().Backup, "lost")
+	var b cairnv1.Backup
+	e.get("lost", &b)
+	if b.Status.Phase != cairnv1.PhaseFailed || b.Status.SnapshotID != "" || !strings.Contains(b.Status.FailureReason, "before its snapshot was saved") {
+		t.Fatalf("interrupted before its snapshot: %s (%s), snapshot %q; want Failed, Interrupted", b.Status.Phase, b.Status.FailureReason, b.Status.SnapshotID)
+	}
+	if c := b.Status.Conditions; len(c) != 1 || c[0].Reason != cairnv1.ReasonInterrupted {
+		t.Errorf("conditions %+v, want Ready False Interrupted", c)
+	}
+
+	// Saved, status not written.
+	e.create(&cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "saved", Namespace: e.ns}, Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{e.ns}}})
+	e.reconcile(e.rs.Backup, "saved")
+	e.get("saved", &b)
+	if b.Status.Phase != cairnv1.PhaseCompleted {
+		t.Fatalf("backup saved: %s (%s)", b.Status.Phase, b.Status.FailureReason)
+	}
+	first, items := b.Status.SnapshotID, b.Status.Items
+	e.clock.Add(time.Minute)
+	running("saved", func(b *cairnv1.Backup) { b.Status.StartTimestamp = &metav1.Time{Time: e.clock.Now().Add(-2 * time.Minute)} })
+	e.reconcile(fresh().Backup, "saved")
+	e.get("saved", &b)
+	if b.Status.Phase != cairnv1.PhaseCompleted || b.Status.SnapshotID != first || b.Status.Items != items {
+		t.Fatalf("resumed after its snapshot was saved: %s (%s), snapshot %q (saved %q), %d items (saved %d); want Completed with the saved snapshot",
+			b.Status.Phase, b.Status.FailureReason, b.Status.SnapshotID, first, b.Status.Items, items)
+	}
+	if got := e.repoBackups(dir); len(got) != 1 || got[0] != "saved" {
+		t.Errorf("repository holds backups %v, want [saved]: one snapshot, not a second run", got)
+	}
+
+	// The next backup runs as usual.
+	e.create(&cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "next", Namespace: e.ns}, Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{e.ns}}})
+	e.reconcile(e.rs.Backup, "next")
+	e.get("next", &b)
+	if b.Status.Phase != cairnv1.PhaseCompleted {
+		t.Fatalf("the backup after the interrupted ones: %s (%s)", b.Status.Phase, b.Status.FailureReason)
+	}
 }
