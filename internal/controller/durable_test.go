@@ -296,7 +296,9 @@ func TestInterruptedBackupResumes(t *testing.T) {
 	}
 	first, items := b.Status.SnapshotID, b.Status.Items
 	e.clock.Add(time.Minute)
-	running("saved", func(b *cairnv1.Backup) { b.Status.StartTimestamp = &metav1.Time{Time: e.clock.Now().Add(-2 * time.Minute)} })
+	running("saved", func(b *cairnv1.Backup) {
+		b.Status.StartTimestamp = &metav1.Time{Time: e.clock.Now().Add(-2 * time.Minute)}
+	})
 	e.reconcile(fresh().Backup, "saved")
 	e.get("saved", &b)
 	if b.Status.Phase != cairnv1.PhaseCompleted || b.Status.SnapshotID != first || b.Status.Items != items {
