@@ -186,7 +186,7 @@ func (r *BackupReconciler) run(ctx context.Context, op *operation, b *cairnv1.Ba
 	var sn *snapshot.Snapshot
 	var m *layout.Manifest
 	err := r.repos.With(ctx, loc, func(rp *repo.Repository) error {
-		return rp.WithLock(ctx, repo.Shared, "backup "+b.Name, func(ctx context.Context) error {
+		return rp.WaitLock(ctx, repo.Shared, "backup "+b.Name, r.o.LockWait, waitingForLock(ctx), func(ctx context.Context) error {
 			// The expiry backup.Run gives the snapshot: its start plus the ttl.
 			now := r.now()
 			var expires *time.Time

@@ -41,6 +41,10 @@ type Options struct {
 	// work items when no change of them woke it (default 30s; a change
 	// wakes it at once).
 	Recheck time.Duration
+	// LockWait bounds how long a Backup or Restore waits for the
+	// repository lock another process holds (a prune's exclusive lock)
+	// before it fails (default 1h).
+	LockWait time.Duration
 	// RestoreWaitImage is the image of the init container that holds a
 	// restored pod until its volumes are back: it needs /bin/sh, sleep,
 	// date and rm (default busybox:1.36).
@@ -59,6 +63,9 @@ func (o *Options) fill() {
 	}
 	if o.MaxOperations <= 0 {
 		o.MaxOperations = 2
+	}
+	if o.LockWait <= 0 {
+		o.LockWait = time.Hour
 	}
 	if o.Recheck <= 0 {
 		o.Recheck = 30 * time.Second

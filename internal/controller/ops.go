@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -134,3 +135,11 @@ func (o *operations) NeedLeaderElection() bool { return true }
 
 // idle waits until no operation runs.
 func (o *operations) idle() { o.wg.Wait() }
+
+// waitingForLock logs that an operation waits for the repository lock
+// (repo.WaitLock).
+func waitingForLock(ctx context.Context) func(error) {
+	return func(err error) {
+		logr.FromContextOrDiscard(ctx).Info("waiting for the repository lock another process holds", "holder", err.Error())
+	}
+}

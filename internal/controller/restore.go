@@ -267,7 +267,7 @@ func (r *RestoreReconciler) run(ctx context.Context, op *operation, rs *cairnv1.
 		if loc.Spec.AccessMode == cairnv1.ReadOnly {
 			return run(ctx)
 		}
-		return rp.WithLock(ctx, repo.Shared, "restore "+rs.Name, run)
+		return rp.WaitLock(ctx, repo.Shared, "restore "+rs.Name, r.o.LockWait, waitingForLock(ctx), run)
 	})
 	if ctx.Err() != nil {
 		return // stopping: the next leader runs it again
