@@ -196,6 +196,12 @@ type BackupStatus struct {
 	// +optional
 	Items int `json:"items,omitempty"`
 
+	// Namespaces are the namespaces whose objects the backup holds
+	// (sorted): the controller's per-namespace coverage metrics come from
+	// them.
+	// +optional
+	Namespaces []string `json:"namespaces,omitempty"`
+
 	// Warnings counts the backup's warnings; `cairn ctl backup logs`
 	// shows them.
 	// +optional

@@ -354,6 +354,11 @@ func (in *BackupStatus) DeepCopyInto(out *BackupStatus) {
 		in, out := &in.Expiration, &out.Expiration
 		*out = (*in).DeepCopy()
 	}
+	if in.Namespaces != nil {
+		in, out := &in.Namespaces, &out.Namespaces
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Volumes != nil {
 		in, out := &in.Volumes, &out.Volumes
 		*out = new(VolumeSummary)

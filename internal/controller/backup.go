@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
@@ -238,6 +239,7 @@ func (r *BackupReconciler) saved(ctx context.Context, op *operation, b *cairnv1.
 		b.Status.Phase = cairnv1.PhaseWaitingForVolumes
 		b.Status.SnapshotID = sn.ID
 		b.Status.Items, b.Status.Warnings, b.Status.Errors = m.Items, len(m.Warnings), len(m.Errors)
+		b.Status.Namespaces = manifestNamespaces(m)
 		setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonWaitingForVolume,
 			fmt.Sprintf("%d objects saved (snapshot %s); backing up pod volumes", m.Items, sn.ShortID()))
 		if err := statuspatch.Outcome(ctx, r.c, b, before); err != nil {
@@ -345,6 +347,7 @@ func (r *BackupReconciler) resume(ctx context.Context, op *operation, b *cairnv1
 		b.Status.Phase = cairnv1.PhaseWaitingForVolumes
 		b.Status.SnapshotID = sn.ID
 		b.Status.Items, b.Status.Warnings, b.Status.Errors = m.Items, len(m.Warnings), len(m.Errors)
+		b.Status.Namespaces = manifestNamespaces(m)
 		setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonWaitingForVolume,
 			fmt.Sprintf("%d objects saved (snapshot %s); backing up pod volumes (resumed)", m.Items, sn.ShortID()))
 		if err := statuspatch.Transition(ctx, r.c, b, before); err != nil {
@@ -353,6 +356,18 @@ func (r *BackupReconciler) resume(ctx context.Context, op *operation, b *cairnv1
 		}
 	}
 	r.saved(ctx, op, b, loc, sn, m)
+}
+
+// manifestNamespaces returns the namespaces m counts objects of, sorted.
+func manifestNamespaces(m *layout.Manifest) []string {
+	var out []string
+	for ns := range m.CountsByNamespace {
+		if ns != "" {
+			out = append(out, ns)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // savedSnapshot returns the cluster snapshot the run of b saved, or nil:

@@ -125,6 +125,9 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	if err := mgr.Add(rs.ops); err != nil {
 		return nil, err
 	}
+	if err := mgr.Add(&coverage{base: rs.Backup.base}); err != nil {
+		return nil, err
+	}
 	for name, setup := range map[string]func(ctrl.Manager) error{
 		"backup": rs.Backup.setup, "schedule": rs.Schedule.setup, "restore": rs.Restore.setup, "location": rs.Location.setup,
 	} {
