@@ -9,6 +9,13 @@ const (
 	// LabelSynced marks a Backup that the controller re-created from the
 	// repository (bucket sync) rather than one that ran in this cluster.
 	LabelSynced = "cairn.dev/synced"
+	// LabelRetentionRule names the rule of its Schedule's calendar
+	// retention that keeps a Backup: daily, weekly, monthly, yearly or
+	// none (kept the minimum only).
+	LabelRetentionRule = "cairn.dev/retention-rule"
+	// AnnotationRetention says, for people, which rule keeps a Backup and
+	// until when.
+	AnnotationRetention = "cairn.dev/retention"
 )
 
 // Phase is where a Backup or a Restore is in its life.

@@ -148,6 +148,16 @@ func TestCtl(t *testing.T) {
 	// Schedules.
 	cairn(t, e, "ctl", "schedule", "create", "daily-backup", "--schedule", "0 0 * * *", "--ttl", "720h").must(t, 0)
 	cairn(t, e, "ctl", "schedule", "create", "nocron").must(t, 2)
+	cairn(t, e, "ctl", "schedule", "create", "gfs", "--schedule", "@daily", "--keep-daily", "7", "--keep-monthly", "12").must(t, 0)
+	cairn(t, e, "ctl", "schedule", "create", "both", "--schedule", "@daily", "--keep-daily", "7", "--ttl", "72h").must(t, 2)
+	var gfs cairnv1.Schedule
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gfs"}, &gfs); err != nil || gfs.Spec.Retention == nil || gfs.Spec.Retention.KeepDaily != 7 || gfs.Spec.Retention.KeepMonthly != 12 || gfs.Spec.Template.TTL != nil {
+		t.Fatalf("schedule with --keep-*: %+v, %v", gfs.Spec, err)
+	}
+	if r := cairn(t, e, "ctl", "schedule", "get").must(t, 0); !strings.Contains(r.stdout, "calendar: 7d 0w 12m 0y") {
+		t.Errorf("schedule get does not show the calendar retention:\n%s", r.stdout)
+	}
+	cairn(t, e, "ctl", "schedule", "delete", "gfs").must(t, 0)
 	cairn(t, e, "ctl", "schedule", "pause", "daily-backup").must(t, 0)
 	var s cairnv1.Schedule
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "daily-backup"}, &s); err != nil || !s.Spec.Paused || s.Spec.Schedule != "0 0 * * *" || s.Spec.Template.TTL.Duration != 720*time.Hour {
