@@ -146,7 +146,7 @@ func TestScheduleCalendarRetention(t *testing.T) {
 		}
 		return b
 	}
-	day := s.CreationTimestamp.UTC().Truncate(24 * time.Hour).AddDate(0, 0, 1)
+	day := s.CreationTimestamp.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1)
 	first := run(day)
 	second := run(day.Add(12 * time.Hour))
 	next := run(day.AddDate(0, 0, 1))
