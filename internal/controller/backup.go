@@ -236,12 +236,7 @@ func (r *BackupReconciler) saved(ctx context.Context, op *operation, b *cairnv1.
 	log := logr.FromContextOrDiscard(ctx).WithValues("backup", b.Name)
 	if b.Status.Phase != cairnv1.PhaseWaitingForVolumes {
 		before := b.DeepCopy()
-		b.Status.Phase = cairnv1.PhaseWaitingForVolumes
-		b.Status.SnapshotID = sn.ID
-		b.Status.Items, b.Status.Warnings, b.Status.Errors = m.Items, len(m.Warnings), len(m.Errors)
-		b.Status.Namespaces = manifestNamespaces(m)
-		setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonWaitingForVolume,
-			fmt.Sprintf("%d objects saved (snapshot %s); backing up pod volumes", m.Items, sn.ShortID()))
+		markSaved(b, sn, m, "")
 		if err := statuspatch.Outcome(ctx, r.c, b, before); err != nil {
 			log.Error(err, "record the saved snapshot; the run is resumed from the repository")
 			return
@@ -344,18 +339,24 @@ func (r *BackupReconciler) resume(ctx context.Context, op *operation, b *cairnv1
 		// Its snapshot was saved: InProgress → WaitingForVolumes, decided
 		// from a read.
 		before := b.DeepCopy()
-		b.Status.Phase = cairnv1.PhaseWaitingForVolumes
-		b.Status.SnapshotID = sn.ID
-		b.Status.Items, b.Status.Warnings, b.Status.Errors = m.Items, len(m.Warnings), len(m.Errors)
-		b.Status.Namespaces = manifestNamespaces(m)
-		setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonWaitingForVolume,
-			fmt.Sprintf("%d objects saved (snapshot %s); backing up pod volumes (resumed)", m.Items, sn.ShortID()))
+		markSaved(b, sn, m, " (resumed)")
 		if err := statuspatch.Transition(ctx, r.c, b, before); err != nil {
 			log.Info("resumed backup not recorded; it is read again", "reason", err.Error())
 			return
 		}
 	}
 	r.saved(ctx, op, b, loc, sn, m)
+}
+
+// markSaved sets b's status to WaitingForVolumes with its saved snapshot
+// sn of manifest m (not written).
+func markSaved(b *cairnv1.Backup, sn *snapshot.Snapshot, m *layout.Manifest, note string) {
+	b.Status.Phase = cairnv1.PhaseWaitingForVolumes
+	b.Status.SnapshotID = sn.ID
+	b.Status.Items, b.Status.Warnings, b.Status.Errors = m.Items, len(m.Warnings), len(m.Errors)
+	b.Status.Namespaces = manifestNamespaces(m)
+	setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonWaitingForVolume,
+		fmt.Sprintf("%d objects saved (snapshot %s); backing up pod volumes%s", m.Items, sn.ShortID(), note))
 }
 
 // manifestNamespaces returns the namespaces m counts objects of, sorted.
