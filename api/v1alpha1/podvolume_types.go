@@ -151,6 +151,11 @@ type PodVolumeRestoreSpec struct {
 	// one has finished, then releases its own pod.
 	// +optional
 	DataFrom string `json:"dataFrom,omitempty"`
+	// Verify re-reads every restored file and checks it against the
+	// snapshot (checksums) before the pod is released: a restore drill's
+	// proof that the volume's data came back intact.
+	// +optional
+	Verify bool `json:"verify,omitempty"`
 }
 
 // PodVolumeRestore is a work item for the node agent: restore one volume

@@ -47,8 +47,8 @@ func TestBackupHooks(t *testing.T) {
 	n := c.Node
 	crds, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{
 		Paths: []string{filepath.Join("..", "..", "deploy", "helm", "cairn", "crds")}, ErrorIfPathMissing: true})
-	if err != nil || len(crds) != 6 {
-		t.Fatalf("loading the CRDs: %d loaded, %v", len(crds), err)
+	if err != nil || len(crds) != len(cairnv1.Kinds) {
+		t.Fatalf("loading the CRDs: %d loaded, want %d (%v), %v", len(crds), len(cairnv1.Kinds), cairnv1.Kinds, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

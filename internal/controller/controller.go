@@ -75,7 +75,7 @@ func (o *Options) fill() {
 	}
 }
 
-// Reconcilers are the four reconcilers, sharing a client, the
+// Reconcilers are the five reconcilers, sharing a client, the
 // repositories and the operations. Tests call their Reconcile methods
 // directly, and Idle to wait for the runs those started.
 type Reconcilers struct {
@@ -83,6 +83,7 @@ type Reconcilers struct {
 	Schedule *ScheduleReconciler
 	Restore  *RestoreReconciler
 	Location *LocationReconciler
+	Drill    *DrillReconciler
 	ops      *operations
 }
 
@@ -115,6 +116,7 @@ func New(c client.Client, api client.Reader, o Options) *Reconcilers {
 		Schedule: &ScheduleReconciler{base: base},
 		Restore:  &RestoreReconciler{base: base, ended: make(chan event.GenericEvent, 64)},
 		Location: &LocationReconciler{base: base, maintenance: newOperations(1), ended: make(chan event.GenericEvent, 64)},
+		Drill:    &DrillReconciler{base: base, ended: make(chan event.GenericEvent, 64)},
 		ops:      ops,
 	}
 }
@@ -129,7 +131,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 		return nil, err
 	}
 	for name, setup := range map[string]func(ctrl.Manager) error{
-		"backup": rs.Backup.setup, "schedule": rs.Schedule.setup, "restore": rs.Restore.setup, "location": rs.Location.setup,
+		"backup": rs.Backup.setup, "schedule": rs.Schedule.setup, "restore": rs.Restore.setup, "location": rs.Location.setup, "restoretest": rs.Drill.setup,
 	} {
 		if err := setup(mgr); err != nil {
 			return nil, fmt.Errorf("controller %s: %w", name, err)

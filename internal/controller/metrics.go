@@ -57,6 +57,20 @@ var (
 		Name: "cairn_volumes_missed",
 		Help: "Pod volumes of the namespace that its newest backup missed or failed.",
 	}, []string{"namespace"})
+	// Restore drills (drill.go); the chart alerts on
+	// time() - cairn_drill_last_success_timestamp_seconds.
+	drillLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_drill_last_success_timestamp_seconds",
+		Help: "Unix time at which the last restore drill of the RestoreTest that passed every check ended.",
+	}, []string{"drill"})
+	drillDuration = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_drill_duration_seconds",
+		Help: "Measured recovery time of the RestoreTest's last successful drill: restore until objects, volumes and pods were back.",
+	}, []string{"drill"})
+	drillSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_drill_success",
+		Help: "1 when the RestoreTest's last drill passed every check, else 0.",
+	}, []string{"drill"})
 	checkLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "cairn_location_last_successful_check_timestamp_seconds",
 		Help: "When the last integrity check of the BackupLocation that found no problem started.",
@@ -65,7 +79,7 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(backupBytes, locationAvailable, checkDamaged, checkLast, checkLastSuccess,
-		namespaceLastBackup, namespaceOptedOut, volumesMissed)
+		namespaceLastBackup, namespaceOptedOut, volumesMissed, drillLastSuccess, drillDuration, drillSuccess)
 	backupMetrics.register(metrics.Registry)
 	restoreMetrics.register(metrics.Registry)
 }
@@ -212,5 +226,23 @@ func observeCheck(loc *cairnv1.BackupLocation) {
 	}
 	if t := loc.Status.LastSuccessfulCheckTime; t != nil {
 		checkLastSuccess.WithLabelValues(loc.Name).Set(float64(t.Unix()))
+	}
+}
+
+// observeDrill records a RestoreTest's last drill (from its status).
+func observeDrill(d *cairnv1.RestoreTest) {
+	if !d.Status.Phase.Finished() {
+		return
+	}
+	ok := 0.0
+	if d.Status.Phase == cairnv1.PhaseCompleted {
+		ok = 1
+	}
+	drillSuccess.WithLabelValues(d.Name).Set(ok)
+	if t := d.Status.LastSuccessfulRun; t != nil {
+		drillLastSuccess.WithLabelValues(d.Name).Set(float64(t.Unix()))
+	}
+	if d.Status.Duration != nil && ok == 1 {
+		drillDuration.WithLabelValues(d.Name).Set(d.Status.Duration.Seconds())
 	}
 }

@@ -325,7 +325,8 @@ func (r *RestoreReconciler) createVolumeRestore(ctx context.Context, v *volumeRe
 		ObjectMeta: metav1.ObjectMeta{Namespace: r.o.Namespace, Name: name, Labels: map[string]string{cairnv1.LabelNode: labelOr(pod.Spec.NodeName)}},
 		Spec: cairnv1.PodVolumeRestoreSpec{
 			RestoreName: v.rs.Name, Node: pod.Spec.NodeName, Volume: vol, SnapshotID: snap, StorageLocation: v.loc, DataFrom: from,
-			Pod: cairnv1.PodRef{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
+			Verify: v.rs.Labels[cairnv1.LabelDrill] != "", // a drill proves the data came back
+			Pod:    cairnv1.PodRef{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		},
 	}
 	if len(validation.IsValidLabelValue(v.rs.Name)) == 0 {

@@ -117,23 +117,30 @@ func (r *RestoreReconciler) markFailed(rs *cairnv1.Restore, reason, msg string) 
 // source returns the Backup a Restore names, or the newest Completed one
 // of its schedule.
 func (r *RestoreReconciler) source(ctx context.Context, rs *cairnv1.Restore) (*cairnv1.Backup, error) {
-	if rs.Spec.BackupName != "" {
-		var b cairnv1.Backup
-		if err := r.c.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: rs.Spec.BackupName}, &b); err != nil {
-			return nil, fmt.Errorf("backup %q: %w (see `cairn ctl backup get`)", rs.Spec.BackupName, err)
+	return r.sourceBackup(ctx, rs.Namespace, rs.Spec.BackupName, rs.Spec.ScheduleName)
+}
+
+// sourceBackup returns the Backup name in ns, or, when name is empty, the
+// newest Completed one of schedule: the backup a Restore or a drill
+// restores.
+func (b *base) sourceBackup(ctx context.Context, ns, name, schedule string) (*cairnv1.Backup, error) {
+	if name != "" {
+		var bk cairnv1.Backup
+		if err := b.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &bk); err != nil {
+			return nil, fmt.Errorf("backup %q: %w (see `cairn ctl backup get`)", name, err)
 		}
-		if b.Status.Phase != cairnv1.PhaseCompleted && b.Status.Phase != cairnv1.PhasePartiallyFailed {
-			return nil, fmt.Errorf("backup %q is %s: only Completed or PartiallyFailed backups can be restored", b.Name, phaseOrNew(b.Status.Phase))
+		if bk.Status.Phase != cairnv1.PhaseCompleted && bk.Status.Phase != cairnv1.PhasePartiallyFailed {
+			return nil, fmt.Errorf("backup %q is %s: only Completed or PartiallyFailed backups can be restored", bk.Name, phaseOrNew(bk.Status.Phase))
 		}
-		return &b, nil
+		return &bk, nil
 	}
 	var list cairnv1.BackupList
-	if err := r.c.List(ctx, &list, client.InNamespace(rs.Namespace), client.MatchingLabels{cairnv1.LabelSchedule: rs.Spec.ScheduleName}); err != nil {
+	if err := b.c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{cairnv1.LabelSchedule: schedule}); err != nil {
 		return nil, err
 	}
 	newest := NewestCompleted(list.Items)
 	if newest == nil {
-		return nil, fmt.Errorf("schedule %q has no Completed backup (see `cairn ctl backup get --schedule %s`)", rs.Spec.ScheduleName, rs.Spec.ScheduleName)
+		return nil, fmt.Errorf("schedule %q has no Completed backup (see `cairn ctl backup get --schedule %s`)", schedule, schedule)
 	}
 	return newest, nil
 }
@@ -187,7 +194,7 @@ func (r *RestoreReconciler) run(ctx context.Context, op *operation, rs *cairnv1.
 	var b *cairnv1.Backup
 	var err error
 	if resumed && rs.Status.BackupName != "" {
-		b, err = r.source(ctx, &cairnv1.Restore{ObjectMeta: rs.ObjectMeta, Spec: cairnv1.RestoreSpec{BackupName: rs.Status.BackupName}})
+		b, err = r.sourceBackup(ctx, rs.Namespace, rs.Status.BackupName, "")
 	} else {
 		b, err = r.source(ctx, rs)
 	}
