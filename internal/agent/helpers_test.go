@@ -33,6 +33,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/snapshot"
 	"github.com/cairn-backup/cairn/internal/store/local"
+	"github.com/cairn-backup/cairn/internal/testenv"
 )
 
 // One control plane and one real node for the package's tests; each test
@@ -279,10 +280,10 @@ func waitItem[T client.Object](ctx context.Context, t *testing.T, cl client.Clie
 	})
 }
 
-// mkdata runs ../shared/bench/mkdata with args.
+// mkdata runs hack/mkdata (the benchmark-data generator) with args.
 func mkdata(t *testing.T, args ...string) {
 	t.Helper()
-	script := filepath.Join("..", "..", "..", "shared", "bench", "mkdata")
+	script := filepath.Join(testenv.RepoRoot(t), "hack", "mkdata")
 	if _, err := os.Stat(script); err != nil {
 		t.Fatalf("mkdata: %v", err)
 	}

@@ -10,7 +10,7 @@
 // unless -cairn names one) as a user would, with -q --no-progress, and
 // versitygw from .cache/bin (`make tools`). The dataset is copied from
 // .cache/bench/data-SIZE when that exists (it is never changed there),
-// else made with ../shared/bench/mkdata. The page cache is warm for every
+// else made with hack/mkdata. The page cache is warm for every
 // step. It prints a markdown table for docs/benchmarks.md.
 package main
 
@@ -151,7 +151,7 @@ func run(size int, cairn string, keep bool) error {
 		return err
 	}
 	log.Printf("bench: mkdata --mutate 2")
-	if out, err := exec.Command("python3", filepath.Join(root, "..", "shared", "bench", "mkdata"), data, "--mutate", "2").CombinedOutput(); err != nil {
+	if out, err := exec.Command("python3", filepath.Join(root, "hack", "mkdata"), data, "--mutate", "2").CombinedOutput(); err != nil {
 		return fmt.Errorf("mkdata --mutate: %v: %s", err, out)
 	}
 	warm(data)
@@ -245,7 +245,7 @@ func dataset(root, dir string, size int) error {
 		return nil
 	}
 	log.Printf("bench: making the %d MiB dataset", size)
-	mkdata := filepath.Join(root, "..", "shared", "bench", "mkdata")
+	mkdata := filepath.Join(root, "hack", "mkdata")
 	if out, err := exec.Command("python3", mkdata, dir, "--size", fmt.Sprint(size)).CombinedOutput(); err != nil {
 		return fmt.Errorf("mkdata: %v: %s", err, out)
 	}
