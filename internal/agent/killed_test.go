@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
-	"github.com/cairn-backup/cairn/internal/agentlease"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
 	"github.com/cairn-backup/cairn/internal/dirdiff"
 	"github.com/cairn-backup/cairn/internal/kubetest"
@@ -48,10 +47,7 @@ func TestKilledMidBackupAndRestore(t *testing.T) {
 	testenv.RandomFiles(t, src, 64, 4<<20, 11) // 256 MiB, incompressible
 	agentUp := func() {
 		t.Helper()
-		waitFor(ctx, t, time.Minute, "the agent's lease", func() bool {
-			nodes, err := agentlease.Nodes(ctx, e.cl, e.ns, time.Now())
-			return err == nil && nodes[e.n.Name]
-		})
+		waitFor(ctx, t, time.Minute, "the agent's lease", func() bool { return e.agentUp(ctx) })
 	}
 	// An agent that held its lease and was killed: its node counts as
 	// having an agent for agentlease.Duration, so the controller plans

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cairn-backup/cairn/internal/agent"
+	"github.com/cairn-backup/cairn/internal/agentlease"
 	"github.com/cairn-backup/cairn/internal/controller"
 	"github.com/cairn-backup/cairn/internal/kubetest"
 )
@@ -116,4 +117,10 @@ func (p *proc) kill(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Errorf("%s (pid %d) still runs 30s after SIGKILL", p.role, p.cmd.Process.Pid)
 	}
+}
+
+// agentUp reports whether the node's agent holds a fresh lease.
+func (e *env) agentUp(ctx context.Context) bool {
+	nodes, err := agentlease.Nodes(ctx, e.cl, e.ns, time.Now())
+	return err == nil && nodes[e.n.Name]
 }
