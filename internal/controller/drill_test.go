@@ -1,11 +1,9 @@
 package controller_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,30 +56,8 @@ func TestRestoreDrill(t *testing.T) {
 		}
 		return out
 	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- controller.Run(ctx, e.cfg.Config, controller.ManagerOptions{
-			Options:     controller.Options{Namespace: e.ns, Retention: noGuardrails, SyncInterval: time.Second, Recheck: time.Minute},
-			MetricsAddr: "0", ProbeAddr: "0", Log: logr.Discard(), SeveralInProcess: true,
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("controller: %v", err)
-		}
-	}()
-	wait := func(what string, d time.Duration, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(d)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %s", what, d)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	e.runController(controller.Options{Retention: noGuardrails, SyncInterval: time.Second, Recheck: time.Minute})
+	wait := e.waitUntil
 	e.create(&cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: e.ns}, Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{app}}})
 	var b cairnv1.Backup
 	wait("the backup", time.Minute, func() bool { e.get("app", &b); return b.Status.Phase.Finished() })

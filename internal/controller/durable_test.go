@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -169,30 +168,8 @@ func TestLongBackupLeavesOthersFlowing(t *testing.T) {
 	e.location("main", "")
 	e.configMap("app-config")
 	e.podOnNode("app", nil)
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- controller.Run(ctx, e.cfg.Config, controller.ManagerOptions{
-			Options:     controller.Options{Namespace: e.ns, Retention: noGuardrails, SyncInterval: time.Hour, Recheck: time.Minute},
-			MetricsAddr: "0", ProbeAddr: "0", Log: logr.Discard(), SeveralInProcess: true,
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("controller: %v", err)
-		}
-	}()
-	wait := func(what string, d time.Duration, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(d)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %s", what, d)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	e.runController(controller.Options{Retention: noGuardrails, SyncInterval: time.Hour, Recheck: time.Minute})
+	wait := e.waitUntil
 	e.create(&cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "long", Namespace: e.ns}, Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{e.ns}}})
 	var long cairnv1.Backup
 	wait("the long backup to wait for its volume", time.Minute, func() bool {

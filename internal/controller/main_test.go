@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -186,3 +187,36 @@ func (e *env) configMap(name string) {
 }
 
 func ttl(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+
+// runController runs the controller process's manager (controller.Run:
+// watches, operations, leader-only runnables) on the test's namespace
+// until the test ends.
+func (e *env) runController(o controller.Options) {
+	e.t.Helper()
+	o.Namespace = e.ns
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- controller.Run(ctx, e.cfg.Config, controller.ManagerOptions{
+			Options: o, MetricsAddr: "0", ProbeAddr: "0", Log: logr.Discard(), SeveralInProcess: true,
+		})
+	}()
+	e.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("controller: %v", err)
+		}
+	})
+}
+
+// waitUntil polls ok every 100 ms for up to d, failing the test after.
+func (e *env) waitUntil(what string, d time.Duration, ok func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
