@@ -74,6 +74,13 @@ type BackupLocationSpec struct {
 	// Check schedules the controller's integrity check of the repository.
 	// +optional
 	Check LocationCheckSpec `json:"check,omitempty"`
+
+	// PruneInterval is the longest time between two prunes of a ReadWrite
+	// location (default 168h; 0s: prune only when a backup was forgotten,
+	// status.pruneRequested). A prune also removes the packs of backups
+	// killed half-way that no later backup adopted.
+	// +optional
+	PruneInterval *metav1.Duration `json:"pruneInterval,omitempty"`
 }
 
 // LocationCheckSpec schedules a location's integrity check.
