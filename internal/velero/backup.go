@@ -27,20 +27,20 @@ type BackupMeta struct {
 
 // BackupSpec is what the Backup asked for.
 type BackupSpec struct {
-	IncludedNamespaces               []string              `json:"includedNamespaces"`
-	ExcludedNamespaces               []string              `json:"excludedNamespaces"`
-	IncludedResources                []string              `json:"includedResources"`
-	ExcludedResources                []string              `json:"excludedResources"`
-	IncludedClusterScopedResources   []string              `json:"includedClusterScopedResources"`
-	ExcludedClusterScopedResources   []string              `json:"excludedClusterScopedResources"`
-	IncludedNamespaceScopedResources []string              `json:"includedNamespaceScopedResources"`
-	ExcludedNamespaceScopedResources []string              `json:"excludedNamespaceScopedResources"`
-	LabelSelector                    *metav1.LabelSelector `json:"labelSelector"`
+	IncludedNamespaces               []string                `json:"includedNamespaces"`
+	ExcludedNamespaces               []string                `json:"excludedNamespaces"`
+	IncludedResources                []string                `json:"includedResources"`
+	ExcludedResources                []string                `json:"excludedResources"`
+	IncludedClusterScopedResources   []string                `json:"includedClusterScopedResources"`
+	ExcludedClusterScopedResources   []string                `json:"excludedClusterScopedResources"`
+	IncludedNamespaceScopedResources []string                `json:"includedNamespaceScopedResources"`
+	ExcludedNamespaceScopedResources []string                `json:"excludedNamespaceScopedResources"`
+	LabelSelector                    *metav1.LabelSelector   `json:"labelSelector"`
 	OrLabelSelectors                 []*metav1.LabelSelector `json:"orLabelSelectors"`
-	IncludeClusterResources          *bool           `json:"includeClusterResources"`
-	TTL                              metav1.Duration `json:"ttl"`
-	StorageLocation                  string          `json:"storageLocation"`
-	DefaultVolumesToFsBackup         *bool           `json:"defaultVolumesToFsBackup"`
+	IncludeClusterResources          *bool                   `json:"includeClusterResources"`
+	TTL                              metav1.Duration         `json:"ttl"`
+	StorageLocation                  string                  `json:"storageLocation"`
+	DefaultVolumesToFsBackup         *bool                   `json:"defaultVolumesToFsBackup"`
 }
 
 // BackupStatus is what Velero recorded of the run.

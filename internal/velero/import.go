@@ -308,8 +308,8 @@ func manifest(b *Backup, loc *Location, now time.Time) *layout.Manifest {
 	s := b.Spec
 	sel := layout.Selection{
 		IncludeNamespaces: s.IncludedNamespaces, ExcludeNamespaces: s.ExcludedNamespaces,
-		IncludeResources: slices.Concat(s.IncludedResources, s.IncludedClusterScopedResources, s.IncludedNamespaceScopedResources),
-		ExcludeResources: slices.Concat(s.ExcludedResources, s.ExcludedClusterScopedResources, s.ExcludedNamespaceScopedResources),
+		IncludeResources:        slices.Concat(s.IncludedResources, s.IncludedClusterScopedResources, s.IncludedNamespaceScopedResources),
+		ExcludeResources:        slices.Concat(s.ExcludedResources, s.ExcludedClusterScopedResources, s.ExcludedNamespaceScopedResources),
 		IncludeClusterResources: backup.ClusterAuto,
 	}
 	if s.IncludeClusterResources != nil {
