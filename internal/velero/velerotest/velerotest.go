@@ -1,0 +1,268 @@
+// Package velerotest runs the real Velero server for tests: `velero
+// server` (built into .cache/bin by `make tools`, with the AWS object store
+// plugin) out of cluster, against a test control plane (package kubetest)
+// and a backup storage location on the real S3 server (package s3test).
+// Only test code imports it.
+//
+// A missing binary is kubetest.RequireReal: a skip on a laptop, a failure
+// in CI (CAIRN_REQUIRE_REAL=1).
+package velerotest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/cairn-backup/cairn/internal/kubetest"
+	"github.com/cairn-backup/cairn/internal/store/s3/s3test"
+)
+
+// Namespace is the Velero server's namespace.
+const Namespace = "velero"
+
+// LocationName is the BackupStorageLocation the server uses.
+const LocationName = "default"
+
+var (
+	crdGVR    = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	bslGVR    = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backupstoragelocations"}
+	backupGVR = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backups"}
+	nsGVR     = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+)
+
+// Server is a running velero server.
+type Server struct {
+	t      testing.TB
+	dyn    dynamic.Interface
+	Bucket string
+	Prefix string
+	out    *syncBuffer
+}
+
+// Start installs Velero's CRDs into c, creates the backup storage location
+// s3://bucket/prefix on srv (the bucket must exist), starts `velero
+// server` and waits until the location is Available. The server is
+// stopped when t ends.
+func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix string) *Server {
+	t.Helper()
+	velero := kubetest.Tool(t, "velero")
+	plugin := kubetest.Tool(t, "velero-plugin-for-aws")
+	ctx := context.Background()
+	dyn, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+
+	// The CRDs, as `velero install` would create them.
+	out, err := exec.Command(velero, "install", "--crds-only", "--dry-run", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("velero install --crds-only: %v", err)
+	}
+	var list struct {
+		Items []map[string]any `json:"items"`
+	}
+	if err := json.Unmarshal(out, &list); err != nil {
+		t.Fatalf("velero install --crds-only output: %v", err)
+	}
+	var names []string
+	for _, it := range list.Items {
+		u := &unstructured.Unstructured{Object: it}
+		if u.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		if _, err := dyn.Resource(crdGVR).Create(ctx, u, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create CRD %s: %v", u.GetName(), err)
+		}
+		names = append(names, u.GetName())
+	}
+	if len(names) == 0 {
+		t.Fatal("velero install --crds-only printed no CRDs")
+	}
+	eventually(t, 60*time.Second, "Velero's CRDs served", func() error {
+		_, err := dyn.Resource(bslGVR).Namespace(Namespace).List(ctx, metav1.ListOptions{})
+		return err
+	})
+
+	if _, err := dyn.Resource(nsGVR).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": Namespace},
+	}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dyn.Resource(bslGVR).Namespace(Namespace).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
+		"metadata": map[string]any{"name": LocationName, "namespace": Namespace},
+		"spec": map[string]any{
+			"provider": "aws", "default": true,
+			"objectStorage": map[string]any{"bucket": bucket, "prefix": prefix},
+			"config": map[string]any{"region": s3test.Region, "s3ForcePathStyle": "true", "s3Url": srv.Endpoint},
+		},
+	}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The plugin directory holds the AWS object store plugin only.
+	plugins := filepath.Join(dir, "plugins")
+	if err := os.Mkdir(plugins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(plugin, filepath.Join(plugins, "velero-plugin-for-aws")); err != nil {
+		t.Fatal(err)
+	}
+	creds := filepath.Join(dir, "credentials")
+	if err := os.WriteFile(creds, fmt.Appendf(nil, "[default]\naws_access_key_id=%s\naws_secret_access_key=%s\n",
+		s3test.AccessKey, s3test.SecretKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	metrics, profiler := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(velero, "server",
+		"--kubeconfig", c.Kubeconfig, "--namespace", Namespace,
+		"--plugin-dir", plugins,
+		"--metrics-address", metrics, "--profiler-address", profiler,
+		"--store-validation-frequency", "5s",
+		"--backup-sync-period", "0s",
+		"--log-level", "info",
+	)
+	s := &Server{t: t, dyn: dyn, Bucket: bucket, Prefix: prefix, out: &syncBuffer{}}
+	cmd.Stdout, cmd.Stderr = s.out, s.out
+	cmd.Dir = dir
+	// The plugin, a child of the server, reads the credentials from the
+	// environment; nothing else of the developer's may change the server.
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + dir,
+		"AWS_SHARED_CREDENTIALS_FILE=" + creds, "AWS_EC2_METADATA_DISABLED=true",
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start velero server: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("velero server output (tail):\n%s", tail(s.out.String(), 60))
+		}
+	})
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("velero server exited: %v\n%s", err, tail(s.out.String(), 40))
+		default:
+		}
+		bsl, err := dyn.Resource(bslGVR).Namespace(Namespace).Get(ctx, LocationName, metav1.GetOptions{})
+		if err == nil {
+			if phase, _, _ := unstructured.NestedString(bsl.Object, "status", "phase"); phase == "Available" {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backup storage location not Available after 3 min (%v)\n%s", err, tail(s.out.String(), 40))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// Backup creates a Velero Backup with spec and waits until it finished;
+// it returns the Backup as the API server has it then.
+func (s *Server) Backup(name string, spec map[string]any) *unstructured.Unstructured {
+	s.t.Helper()
+	ctx := context.Background()
+	if spec == nil {
+		spec = map[string]any{}
+	}
+	spec["storageLocation"] = LocationName
+	if _, err := s.dyn.Resource(backupGVR).Namespace(Namespace).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "velero.io/v1", "kind": "Backup",
+		"metadata": map[string]any{"name": name, "namespace": Namespace},
+		"spec":     spec,
+	}}, metav1.CreateOptions{}); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		b, err := s.dyn.Resource(backupGVR).Namespace(Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			switch phase, _, _ := unstructured.NestedString(b.Object, "status", "phase"); phase {
+			case "Completed", "PartiallyFailed", "Failed", "FailedValidation":
+				return b
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("velero backup %s not finished after 4 min (%v)\n%s", name, err, tail(s.out.String(), 40))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// Log returns what the server printed so far.
+func (s *Server) Log() string { return s.out.String() }
+
+func eventually(t testing.TB, d time.Duration, what string, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.b.Len() > 4<<20 {
+		return len(p), nil
+	}
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
