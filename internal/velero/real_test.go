@@ -170,7 +170,9 @@ func bucketListing(t *testing.T, srv *s3test.Server, bucket string) string {
 // into an empty control plane and compares every object of the fixture
 // there with the original, without the fields the API server sets.
 func TestRealVelero(t *testing.T) {
-	src := kubetest.Start(t)
+	// The controller manager binds the claim (Velero backs up the volume of
+	// a bound claim only) and makes the Deployment's ReplicaSet and pods.
+	src := kubetest.Start(t, kubetest.WithControllerManager())
 	srv := s3test.Start(t)
 	srv.CreateBucket(t, "velero", false)
 	dyn, err := dynamic.NewForConfig(src.Config)
@@ -178,6 +180,19 @@ func TestRealVelero(t *testing.T) {
 		t.Fatal(err)
 	}
 	refs := fixture(t, dyn)
+	claims := schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		c, err := dyn.Resource(claims).Namespace("shop").Get(context.Background(), "data", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if phase, _, _ := unstructured.NestedString(c.Object, "status", "phase"); phase == "Bound" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("claim shop/data not bound after 1 min")
+		}
+	}
 	vs := velerotest.Start(t, src, srv, "velero", "cluster-a")
 
 	start := time.Now()
@@ -300,9 +315,10 @@ func get(t *testing.T, dyn dynamic.Interface, f ref) *unstructured.Unstructured 
 	return nil
 }
 
-// comparable drops what the API server sets, what a restore adds (its
-// labels) and what a restore must change (a Service's cluster IP, a
-// volume's claim reference to the old claim's UID).
+// comparable drops what the API server and the controllers set (binding
+// and revision annotations), what a restore adds (its labels) and what a
+// restore must change (a Service's cluster IP, a volume's claim reference
+// to the old claim's UID).
 func comparable(u *unstructured.Unstructured) map[string]any {
 	o := u.DeepCopy().Object
 	for _, f := range []string{"uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink"} {
@@ -322,7 +338,8 @@ func comparable(u *unstructured.Unstructured) map[string]any {
 	}
 	ann, _, _ := unstructured.NestedStringMap(o, "metadata", "annotations")
 	for k := range ann {
-		if strings.HasPrefix(k, "cairn.dev/") || strings.HasPrefix(k, "velero.io/") {
+		if strings.HasPrefix(k, "cairn.dev/") || strings.HasPrefix(k, "velero.io/") ||
+			strings.HasPrefix(k, "pv.kubernetes.io/") || k == "deployment.kubernetes.io/revision" {
 			delete(ann, k)
 		}
 	}

@@ -123,7 +123,7 @@ func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix
 	if err := os.Symlink(plugin, filepath.Join(plugins, "velero-plugin-for-aws")); err != nil {
 		t.Fatal(err)
 	}
-	creds := filepath.Join(dir, "credentials")
+	creds := filepath.Join(dir, "aws-credentials")
 	if err := os.WriteFile(creds, fmt.Appendf(nil, "[default]\naws_access_key_id=%s\naws_secret_access_key=%s\n",
 		s3test.AccessKey, s3test.SecretKey), 0o600); err != nil {
 		t.Fatal(err)
