@@ -48,7 +48,9 @@ var (
 func fixture(t *testing.T, dyn dynamic.Interface) []ref {
 	t.Helper()
 	ctx := context.Background()
-	v1 := func(res string) schema.GroupVersionResource { return schema.GroupVersionResource{Version: "v1", Resource: res} }
+	v1 := func(res string) schema.GroupVersionResource {
+		return schema.GroupVersionResource{Version: "v1", Resource: res}
+	}
 	rbac := func(res string) schema.GroupVersionResource {
 		return schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: res}
 	}
@@ -358,4 +360,3 @@ func comparable(u *unstructured.Unstructured) map[string]any {
 	}
 	return o
 }
-

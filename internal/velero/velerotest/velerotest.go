@@ -109,7 +109,7 @@ func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix
 		"spec": map[string]any{
 			"provider": "aws", "default": true,
 			"objectStorage": map[string]any{"bucket": bucket, "prefix": prefix},
-			"config": map[string]any{"region": s3test.Region, "s3ForcePathStyle": "true", "s3Url": srv.Endpoint},
+			"config":        map[string]any{"region": s3test.Region, "s3ForcePathStyle": "true", "s3Url": srv.Endpoint},
 		},
 	}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
