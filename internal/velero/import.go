@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -17,6 +18,9 @@ import (
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/snapshot"
 )
+
+// nameRE is what a Kubernetes object name (a Velero backup's) may be.
+var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 
 // Tool is the value of layout.LabelImportedFrom for Velero backups.
 const Tool = "velero"
@@ -110,6 +114,11 @@ func Import(ctx context.Context, r *repo.Repository, loc *Location, opts Options
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	names := opts.Names
+	for _, n := range names {
+		if !nameRE.MatchString(n) || len(n) > 253 {
+			return nil, fmt.Errorf("velero: %q is not a backup name (lower-case letters, digits, '-' and '.'): %w", n, ErrNoBackup)
+		}
+	}
 	if len(names) == 0 {
 		all, err := loc.Names(ctx)
 		if err != nil {

@@ -67,8 +67,13 @@ func TestImportRules(t *testing.T) {
 	r := newRepo(t)
 	opts := Options{Now: func() time.Time { return now }}
 
-	if _, err := Import(ctx, r, loc, Options{Names: []string{"nope"}}); !errors.Is(err, ErrNoBackup) {
-		t.Fatalf("missing backup: %v, want ErrNoBackup", err)
+	for _, name := range []string{"nope", "../ok", "OK", ""} {
+		if _, err := Import(ctx, r, loc, Options{Names: []string{"ok", name}}); !errors.Is(err, ErrNoBackup) {
+			t.Fatalf("backup %q: %v, want ErrNoBackup", name, err)
+		}
+	}
+	if all, _ := backup.List(ctx, r); len(all) != 0 {
+		t.Fatalf("a bad name imported %d backups; want none", len(all))
 	}
 	rep, err := Import(ctx, r, loc, Options{CompletedOnly: true, Now: opts.Now})
 	if err != nil {

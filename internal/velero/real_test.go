@@ -222,9 +222,16 @@ func TestRealVelero(t *testing.T) {
 	must(t, 2, env, "import", "velero", "--from", "s3://velero/cluster-a")
 	must(t, 2, env, "import", "velero", "--from", "s3://velero/cluster-a", "--backup", "no-such-backup")
 	must(t, 2, env, "import", "velero", "--from", "/tmp/not-a-bucket", "--all")
+	out := must(t, 0, env, "import", "velero", "--from", "s3://velero/cluster-a", "--all", "--dry-run")
+	if !strings.Contains(out, "would import") || !strings.Contains(out, "2 imported, 0 already imported") {
+		t.Fatalf("dry run:\n%s", out)
+	}
+	if code, out, _ := cairn(t, env, "backup", "get", "-o", "json"); code != 0 || strings.Contains(out, "nightly-1") {
+		t.Fatalf("the dry run imported: exit %d\n%s", code, out)
+	}
 
 	start = time.Now()
-	out := must(t, 0, env, "import", "velero", "--from", "s3://velero/cluster-a", "--all", "-o", "json")
+	out = must(t, 0, env, "import", "velero", "--from", "s3://velero/cluster-a", "--all", "-o", "json")
 	t.Logf("cairn import velero --all (2 backups): %s", time.Since(start).Round(time.Millisecond))
 	var rep velero.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
@@ -237,8 +244,23 @@ func TestRealVelero(t *testing.T) {
 	if !strings.Contains(out, "0 imported, 2 already imported") {
 		t.Fatalf("second import:\n%s", out)
 	}
+
 	if after := bucketListing(t, srv, "velero"); after != before {
 		t.Fatalf("the import changed the Velero bucket:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+
+	// The next day's backup: imported alone, and its objects dedup
+	// against the first's.
+	vs.Backup("nightly-2", map[string]any{"includedNamespaces": []any{"shop"}, "ttl": "720h0m0s"})
+	out = must(t, 0, env, "import", "velero", "--from", "s3://velero/cluster-a", "--all")
+	if !strings.Contains(out, "1 imported, 2 already imported") {
+		t.Fatalf("import after a new Velero backup:\n%s", out)
+	}
+	out = must(t, 0, env, "backup", "get")
+	for _, name := range []string{"nightly-1", "nightly-2", "configs"} {
+		if !strings.Contains(out, name) {
+			t.Errorf("backup get does not list %s:\n%s", name, out)
+		}
 	}
 
 	// The manifests say what Velero's backups were.
@@ -274,6 +296,15 @@ func TestRealVelero(t *testing.T) {
 	}
 	if m2.Selection.Selector != "velero=backup" || m2.CountsByNamespace["shop"] != 1 {
 		t.Errorf("manifest of configs: selection %+v counts %v", m2.Selection, m2.CountsByNamespace)
+	}
+	sn3, err := backup.Find(context.Background(), r, "nightly-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sn3.Summary; sum == nil || sum.FilesNew*4 > sum.FilesNew+sum.FilesUnchanged {
+		t.Errorf("nightly-2 stored %+v objects anew: want most of them deduplicated against nightly-1", sum)
+	} else {
+		t.Logf("nightly-2: %d objects new, %d deduplicated, %d bytes stored", sum.FilesNew, sum.FilesUnchanged, sum.StoredAdded)
 	}
 	r.Close()
 
