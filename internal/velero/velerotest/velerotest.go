@@ -1,11 +1,3 @@
-// Package velerotest runs the real Velero server for tests: `velero
-// server` (built into .cache/bin by `make tools`, with the AWS object store
-// plugin) out of cluster, against a test control plane (package kubetest)
-// and a backup storage location on the real S3 server (package s3test).
-// Only test code imports it.
-//
-// A missing binary is kubetest.RequireReal: a skip on a laptop, a failure
-// in CI (CAIRN_REQUIRE_REAL=1).
 package velerotest
 
 import (
@@ -127,6 +119,11 @@ func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix
 	if err := os.WriteFile(creds, fmt.Appendf(nil, "[default]\naws_access_key_id=%s\naws_secret_access_key=%s\n",
 		s3test.AccessKey, s3test.SecretKey), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if l, err := net.Listen("tcp", ":8080"); err != nil {
+		t.Fatalf("velero server needs port 8080 (its controller manager's metrics, which no flag moves): %v", err)
+	} else {
+		l.Close()
 	}
 	metrics, profiler := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(velero, "server",
