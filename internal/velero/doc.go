@@ -28,6 +28,8 @@
 //
 // The package does not touch a cluster and does not take the repository
 // lock (the caller does). Volume data (Velero's file-system backups in
-// its kopia repository) is not imported; a backup that has some says so
-// in its manifest's warnings.
+// its kopia or restic repository, listed in
+// backups/<name>/<name>-podvolumebackups.json.gz) is not imported: each
+// such volume is named, with the reason, in the result and in the
+// manifest's warnings.
 package velero

@@ -74,6 +74,9 @@ type Result struct {
 	Snapshot string     `json:"snapshot,omitempty"`
 	Warnings []string   `json:"warnings,omitempty"`
 	Duration string     `json:"duration,omitempty"`
+	// Volumes are the file-system volume backups Velero made, whose data
+	// is not imported (each is also a warning).
+	Volumes []PodVolume `json:"volumes_not_imported,omitempty"`
 }
 
 // Report is what an import did, one result per backup considered.
@@ -231,7 +234,7 @@ func importOne(ctx context.Context, r *repo.Repository, loc *Location, b *Backup
 		}
 	}
 	start := opts.Now()
-	sn, m, err := write(ctx, r, loc, b, opts)
+	sn, m, err := write(ctx, r, loc, b, &res, opts)
 	if err != nil {
 		return res, err
 	}
@@ -246,7 +249,7 @@ func importOne(ctx context.Context, r *repo.Repository, loc *Location, b *Backup
 }
 
 // write streams one backup's tarball into a new cluster backup.
-func write(ctx context.Context, r *repo.Repository, loc *Location, b *Backup, opts *Options) (*snapshot.Snapshot, *layout.Manifest, error) {
+func write(ctx context.Context, r *repo.Repository, loc *Location, b *Backup, res *Result, opts *Options) (*snapshot.Snapshot, *layout.Manifest, error) {
 	name := b.Metadata.Name
 	m := manifest(b, loc, opts.Now())
 	w, err := backup.NewWriter(ctx, r, name, opts.Now)
@@ -290,12 +293,18 @@ func write(ctx context.Context, r *repo.Repository, loc *Location, b *Backup, op
 			m.Source.FormatVersion = format
 		}
 	}
-	if n, err := loc.podVolumes(ctx, name); err != nil {
+	// Volume data is not imported (Velero keeps it in its own kopia or
+	// restic repository): say which volumes, and why, one by one.
+	vols, err := loc.PodVolumes(ctx, name)
+	if err != nil {
 		m.Warnings = append(m.Warnings, err.Error())
-	} else if n > 0 {
-		m.Warnings = append(m.Warnings, fmt.Sprintf("velero: %d file-system volume backups (PodVolumeBackups) are not imported: "+
-			"their data stays in Velero's repository; the pods' and claims' objects are imported", n))
 	}
+	for _, v := range vols {
+		m.Warnings = append(m.Warnings, fmt.Sprintf("velero: %s (PodVolumeBackup %s, %s, %s): data not imported: "+
+			"cairn does not read Velero's %s repository; the data stays in the Velero bucket, the pod's and claim's objects are imported",
+			v, v.Name, v.Uploader, v.Phase, v.Uploader))
+	}
+	res.Volumes = vols
 	if bad > 0 && m.Phase == layout.PhaseCompleted {
 		m.Phase = layout.PhasePartiallyFailed
 		m.Errors = append(m.Errors, fmt.Sprintf("cairn import: %d objects of the Velero backup could not be read (see warnings)", bad))

@@ -1,9 +1,12 @@
 package velero
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,6 +63,14 @@ func TestImportRules(t *testing.T) {
 	putBackup(t, bsl, "ok", PhaseCompleted, "metadata/version", "1.1.0", "resources/configmaps/namespaces/shop/a.json", cm("a"),
 		"resources/configmaps/v1-preferredversion/namespaces/shop/a.json", cm("a"),
 		"resources/secrets/namespaces/shop/tok.json", `{"apiVersion":"v1","kind":"Secret","type":"kubernetes.io/service-account-token","metadata":{"name":"tok","namespace":"shop"}}`)
+	var pvb bytes.Buffer
+	zw := gzip.NewWriter(&pvb)
+	zw.Write([]byte(`[{"metadata":{"name":"ok-x1"},"spec":{"pod":{"namespace":"shop","name":"web-0"},"volume":"data","uploaderType":"kopia"},
+		"status":{"phase":"Completed","snapshotID":"k123"}}]`))
+	zw.Close()
+	if err := bsl.Put(ctx, podVolumesKey("ok"), pvb.Bytes()); err != nil {
+		t.Fatal(err)
+	}
 	putBackup(t, bsl, "partial", PhasePartiallyFailed, "metadata/version", "1.1.0", "resources/configmaps/namespaces/shop/b.json", cm("b"))
 	putBackup(t, bsl, "failed", PhaseFailed)
 	putBackup(t, bsl, "running", "InProgress")
@@ -81,6 +92,10 @@ func TestImportRules(t *testing.T) {
 	}
 	want := map[string]string{"ok": Imported, "partial": Skipped, "failed": Skipped, "running": Skipped}
 	for _, res := range rep.Results {
+		if res.Name == "ok" && (len(res.Volumes) != 1 || res.Volumes[0].String() != "shop/web-0 volume data" ||
+			!strings.Contains(strings.Join(res.Warnings, "\n"), "shop/web-0 volume data (PodVolumeBackup ok-x1, kopia, Completed): data not imported")) {
+			t.Errorf("volumes of ok: %+v, warnings %q", res.Volumes, res.Warnings)
+		}
 		if want[res.Name] != res.Outcome {
 			t.Errorf("%s: %s (%s), want %s", res.Name, res.Outcome, res.Reason, want[res.Name])
 		}

@@ -108,26 +108,67 @@ func (l *Location) Contents(ctx context.Context, name string) (io.ReadCloser, er
 	return rc, nil
 }
 
-// podVolumes returns how many file-system volume backups (Velero's
-// PodVolumeBackup records) the backup made: the import does not carry
-// their data over and says so.
-func (l *Location) podVolumes(ctx context.Context, name string) (int, error) {
+// PodVolume is one of Velero's file-system volume backups (a
+// PodVolumeBackup record of the backup).
+type PodVolume struct {
+	Name         string `json:"name"` // the PodVolumeBackup's name
+	PodNamespace string `json:"pod_namespace"`
+	Pod          string `json:"pod"`
+	Volume       string `json:"volume"`
+	Uploader     string `json:"uploader"` // kopia or restic
+	Phase        string `json:"phase"`
+	SnapshotID   string `json:"snapshot_id,omitempty"` // in Velero's repository
+}
+
+// String names the volume for messages: <ns>/<pod> volume <volume>.
+func (v PodVolume) String() string { return v.PodNamespace + "/" + v.Pod + " volume " + v.Volume }
+
+// podVolumeRecord is the part of a PodVolumeBackup the import reads.
+type podVolumeRecord struct {
+	Metadata struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+	Spec struct {
+		Pod struct {
+			Namespace string `json:"namespace"`
+			Name      string `json:"name"`
+		} `json:"pod"`
+		Volume       string `json:"volume"`
+		UploaderType string `json:"uploaderType"`
+	} `json:"spec"`
+	Status struct {
+		Phase      string `json:"phase"`
+		SnapshotID string `json:"snapshotID"`
+	} `json:"status"`
+}
+
+// PodVolumes returns the file-system volume backups the backup made
+// (backups/<name>/<name>-podvolumebackups.json.gz; none when it is
+// missing).
+func (l *Location) PodVolumes(ctx context.Context, name string) ([]PodVolume, error) {
 	key := podVolumesKey(name)
 	rc, err := l.s.Get(ctx, key, 0, -1)
 	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
+		return nil, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("velero: read %s: %w", key, err)
+		return nil, fmt.Errorf("velero: read %s: %w", key, err)
 	}
 	defer rc.Close()
 	zr, err := gzip.NewReader(rc)
 	if err != nil {
-		return 0, fmt.Errorf("velero: %s: %v: %w", key, err, ErrFormat)
+		return nil, fmt.Errorf("velero: %s: %v: %w", key, err, ErrFormat)
 	}
-	var list []json.RawMessage
+	var list []podVolumeRecord
 	if err := json.NewDecoder(io.LimitReader(zr, 64<<20)).Decode(&list); err != nil {
-		return 0, fmt.Errorf("velero: %s: %v: %w", key, err, ErrFormat)
+		return nil, fmt.Errorf("velero: %s: %v: %w", key, err, ErrFormat)
 	}
-	return len(list), nil
+	out := make([]PodVolume, 0, len(list))
+	for _, p := range list {
+		out = append(out, PodVolume{
+			Name: p.Metadata.Name, PodNamespace: p.Spec.Pod.Namespace, Pod: p.Spec.Pod.Name, Volume: p.Spec.Volume,
+			Uploader: p.Spec.UploaderType, Phase: p.Status.Phase, SnapshotID: p.Status.SnapshotID,
+		})
+	}
+	return out, nil
 }
