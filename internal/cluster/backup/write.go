@@ -22,7 +22,7 @@ import (
 type Writer struct {
 	b     *backup
 	index map[string]int // groupResource -> index into b.resources
-	seen  map[dirKey]map[string]bool
+	seen  map[string]bool // groupResource/namespace/name of every object added
 	stats repo.SaveStats
 }
 
@@ -46,7 +46,7 @@ func NewWriter(ctx context.Context, r *repo.Repository, name string, now func() 
 		ctx: ctx, r: r, opts: opts, start: opts.Now(),
 		col: collector{dirs: map[dirKey][]entry{}}, skipped: map[string]int{},
 	}
-	return &Writer{b: b, index: map[string]int{}, seen: map[dirKey]map[string]bool{}, stats: r.Stats()}, nil
+	return &Writer{b: b, index: map[string]int{}, seen: map[string]bool{}, stats: r.Stats()}, nil
 }
 
 // Add stores one object of the resource type res (its Group, Version,
@@ -64,7 +64,31 @@ func (w *Writer) Add(ctx context.Context, res layout.Resource, data []byte) (sto
 	b := w.b
 	b.ctx = ctx
 	gr := groupResource(res)
+	if ri, ok := w.index[gr]; ok {
+		if r := b.resources[ri]; r.Version != res.Version || r.Namespaced != res.Namespaced {
+			return false, fmt.Errorf("%w: %s: version %s after %s (or scope changed): one version per type", ErrBadObject, gr, res.Version, r.Version)
+		}
+	}
+	obj, err := decodeItem(data, res)
+	if err != nil {
+		return false, fmt.Errorf("%w: %s: %v", ErrBadObject, gr, err)
+	}
+	ns := obj.meta.Namespace
+	if !res.Namespaced {
+		ns = ""
+	} else if ns == "" {
+		return false, fmt.Errorf("%w: %s %s: namespaced object without a namespace", ErrBadObject, gr, obj.meta.Name)
+	}
+	id := gr + "/" + ns + "/" + obj.meta.Name
+	if w.seen[id] {
+		return false, nil
+	}
+	w.seen[id] = true
 	if why := neverReason(res); why != "" {
+		b.skipped[why]++
+		return false, nil
+	}
+	if why := rebuilt(res, obj); why != "" {
 		b.skipped[why]++
 		return false, nil
 	}
@@ -74,35 +98,12 @@ func (w *Writer) Add(ctx context.Context, res layout.Resource, data []byte) (sto
 		ri = len(b.resources)
 		b.resources = append(b.resources, res)
 		w.index[gr] = ri
-	} else if r := b.resources[ri]; r.Version != res.Version || r.Namespaced != res.Namespaced {
-		return false, fmt.Errorf("%w: %s: version %s after %s (or scope changed): one version per type", ErrBadObject, gr, res.Version, r.Version)
 	}
-	obj, err := decodeItem(data, b.resources[ri])
-	if err != nil {
-		return false, fmt.Errorf("%w: %s: %v", ErrBadObject, gr, err)
-	}
-	if why := rebuilt(res, obj); why != "" {
-		b.skipped[why]++
-		return false, nil
-	}
-	ns := obj.meta.Namespace
-	if !res.Namespaced {
-		ns = ""
-	} else if ns == "" {
-		return false, fmt.Errorf("%w: %s %s: namespaced object without a namespace", ErrBadObject, gr, obj.meta.Name)
-	}
-	k := dirKey{res: ri, ns: ns}
-	if w.seen[k] == nil {
-		w.seen[k] = map[string]bool{}
-	}
-	if w.seen[k][obj.meta.Name] {
-		return false, nil
-	}
-	w.seen[k][obj.meta.Name] = true
 	e, added, err := b.saveObject(obj)
 	if err != nil {
 		return false, fmt.Errorf("backup: store %s %s/%s: %w", gr, ns, obj.meta.Name, err)
 	}
+	k := dirKey{res: ri, ns: ns}
 	b.col.dirs[k] = append(b.col.dirs[k], e)
 	if added {
 		b.added++

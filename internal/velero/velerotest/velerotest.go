@@ -30,10 +30,12 @@ const Namespace = "velero"
 const LocationName = "default"
 
 var (
-	crdGVR    = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	bslGVR    = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backupstoragelocations"}
-	backupGVR = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backups"}
-	nsGVR     = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	crdGVR     = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	bslGVR     = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backupstoragelocations"}
+	backupGVR  = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backups"}
+	restoreGVR = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "restores"}
+	deployGVR  = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	nsGVR      = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 )
 
 // Server is a running velero server.
@@ -43,14 +45,29 @@ type Server struct {
 	Bucket string
 	Prefix string
 	out    *syncBuffer
+	stop   func()
 }
+
+// Option changes how Start sets Velero up.
+type Option func(*options)
+
+type options struct{ readOnly bool }
+
+// ReadOnly makes the backup storage location ReadOnly, as on a cluster
+// that restores another's backups: Velero syncs the Backups from it and
+// writes no backup there.
+func ReadOnly() Option { return func(o *options) { o.readOnly = true } }
 
 // Start installs Velero's CRDs into c, creates the backup storage location
 // s3://bucket/prefix on srv (the bucket must exist), starts `velero
 // server` and waits until the location is Available. The server is
 // stopped when t ends.
-func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix string) *Server {
+func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix string, opts ...Option) *Server {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	velero := kubetest.Tool(t, "velero")
 	plugin := kubetest.Tool(t, "velero-plugin-for-aws")
 	ctx := context.Background()
@@ -60,8 +77,17 @@ func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix
 	}
 	dir := t.TempDir()
 
+	out, err := exec.Command(velero, "version", "--client-only").Output()
+	if err != nil {
+		t.Fatalf("velero version: %v", err)
+	}
+	version := "latest"
+	if _, v, ok := strings.Cut(string(out), "Version: "); ok {
+		version = strings.Fields(v)[0]
+	}
+
 	// The CRDs, as `velero install` would create them.
-	out, err := exec.Command(velero, "install", "--crds-only", "--dry-run", "-o", "json").Output()
+	out, err = exec.Command(velero, "install", "--crds-only", "--dry-run", "-o", "json").Output()
 	if err != nil {
 		t.Fatalf("velero install --crds-only: %v", err)
 	}
@@ -95,14 +121,33 @@ func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix
 	}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Velero's restore of a pod with volumes reads the image of its own
+	// Deployment (for the restore helper); out of cluster there is none,
+	// so there is one that runs nothing.
+	if _, err := dyn.Resource(deployGVR).Namespace(Namespace).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "velero", "namespace": Namespace},
+		"spec": map[string]any{
+			"replicas": int64(0),
+			"selector": map[string]any{"matchLabels": map[string]any{"app": "velero"}},
+			"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": "velero"}},
+				"spec": map[string]any{"containers": []any{map[string]any{"name": "velero", "image": "velero/velero:" + version}}}},
+		},
+	}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	spec := map[string]any{
+		"provider": "aws", "default": true,
+		"objectStorage": map[string]any{"bucket": bucket, "prefix": prefix},
+		"config":        map[string]any{"region": s3test.Region, "s3ForcePathStyle": "true", "s3Url": srv.Endpoint},
+	}
+	if o.readOnly {
+		spec["accessMode"] = "ReadOnly"
+	}
 	if _, err := dyn.Resource(bslGVR).Namespace(Namespace).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
 		"metadata": map[string]any{"name": LocationName, "namespace": Namespace},
-		"spec": map[string]any{
-			"provider": "aws", "default": true,
-			"objectStorage": map[string]any{"bucket": bucket, "prefix": prefix},
-			"config":        map[string]any{"region": s3test.Region, "s3ForcePathStyle": "true", "s3Url": srv.Endpoint},
-		},
+		"spec":     spec,
 	}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +176,7 @@ func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix
 		"--plugin-dir", plugins,
 		"--metrics-address", metrics, "--profiler-address", profiler,
 		"--store-validation-frequency", "5s",
-		"--backup-sync-period", "0s",
+		"--backup-sync-period", "5s",
 		"--log-level", "info",
 	)
 	s := &Server{t: t, dyn: dyn, Bucket: bucket, Prefix: prefix, out: &syncBuffer{}}
@@ -148,13 +193,18 @@ func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("velero server output (tail):\n%s", tail(s.out.String(), 60))
-		}
-	})
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			<-exited
+			exited <- nil
+			if t.Failed() {
+				t.Logf("velero server output (tail):\n%s", tail(s.out.String(), 60))
+			}
+		})
+	}
+	t.Cleanup(s.stop)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		select {
@@ -203,6 +253,47 @@ func (s *Server) Backup(name string, spec map[string]any) *unstructured.Unstruct
 		}
 		if time.Now().After(deadline) {
 			s.t.Fatalf("velero backup %s not finished after 4 min (%v)\n%s", name, err, tail(s.out.String(), 40))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// Stop stops the server (also done when the test ends): one server at a
+// time can hold port 8080.
+func (s *Server) Stop() { s.stop() }
+
+// Restore waits until Velero synced the backup from the location (on a
+// cluster that did not make it), creates a Velero Restore of it with spec
+// and waits until it finished; it returns the Restore.
+func (s *Server) Restore(name, backupName string, spec map[string]any) *unstructured.Unstructured {
+	s.t.Helper()
+	ctx := context.Background()
+	eventually(s.t, 2*time.Minute, "velero backup "+backupName+" synced", func() error {
+		_, err := s.dyn.Resource(backupGVR).Namespace(Namespace).Get(ctx, backupName, metav1.GetOptions{})
+		return err
+	})
+	if spec == nil {
+		spec = map[string]any{}
+	}
+	spec["backupName"] = backupName
+	if _, err := s.dyn.Resource(restoreGVR).Namespace(Namespace).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "velero.io/v1", "kind": "Restore",
+		"metadata": map[string]any{"name": name, "namespace": Namespace},
+		"spec":     spec,
+	}}, metav1.CreateOptions{}); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		r, err := s.dyn.Resource(restoreGVR).Namespace(Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			switch phase, _, _ := unstructured.NestedString(r.Object, "status", "phase"); phase {
+			case "Completed", "PartiallyFailed", "Failed", "FailedValidation":
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("velero restore %s not finished after 4 min (%v)\n%s", name, err, tail(s.out.String(), 40))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
