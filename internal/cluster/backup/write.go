@@ -21,7 +21,7 @@ import (
 // holds a repository lock; a Writer is not safe for concurrent use.
 type Writer struct {
 	b     *backup
-	index map[string]int // groupResource -> index into b.resources
+	index map[string]int  // groupResource -> index into b.resources
 	seen  map[string]bool // groupResource/namespace/name of every object added
 	stats repo.SaveStats
 }
