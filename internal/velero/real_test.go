@@ -263,6 +263,10 @@ func TestRealVelero(t *testing.T) {
 	if !strings.Contains(out, "1 imported, 2 already imported") {
 		t.Fatalf("import after a new Velero backup:\n%s", out)
 	}
+	out = must(t, 0, env, "backup", "describe", "nightly-1")
+	if !strings.Contains(out, "from velero backup nightly-1 in s3://velero/cluster-a (phase there Completed") {
+		t.Errorf("backup describe of an imported backup:\n%s", out)
+	}
 	out = must(t, 0, env, "backup", "get")
 	for _, name := range []string{"nightly-1", "nightly-2", "configs"} {
 		if !strings.Contains(out, name) {
