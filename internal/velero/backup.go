@@ -23,6 +23,7 @@ type BackupMeta struct {
 	UID         string            `json:"uid"`
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations"`
+	Created     *metav1.Time      `json:"creationTimestamp"`
 }
 
 // BackupSpec is what the Backup asked for.
@@ -81,6 +82,9 @@ const (
 func (b *Backup) Start() time.Time {
 	if b.Status.StartTimestamp != nil {
 		return b.Status.StartTimestamp.UTC()
+	}
+	if b.Metadata.Created != nil {
+		return b.Metadata.Created.UTC()
 	}
 	return time.Time{}
 }
