@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -18,9 +17,6 @@ import (
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/snapshot"
 )
-
-// nameRE is what a Kubernetes object name (a Velero backup's) may be.
-var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 
 // Tool is the value of layout.LabelImportedFrom for Velero backups.
 const Tool = "velero"
@@ -118,7 +114,7 @@ func Import(ctx context.Context, r *repo.Repository, loc *Location, opts Options
 	}
 	names := opts.Names
 	for _, n := range names {
-		if !nameRE.MatchString(n) || len(n) > 253 {
+		if !backup.ValidName(n) {
 			return nil, fmt.Errorf("velero: %q is not a backup name (lower-case letters, digits, '-' and '.'): %w", n, ErrNoBackup)
 		}
 	}

@@ -29,8 +29,8 @@ type Writer struct {
 // NewWriter starts a backup named name. The error wraps ErrExists when a
 // backup of that name is in the repository already.
 func NewWriter(ctx context.Context, r *repo.Repository, name string, now func() time.Time) (*Writer, error) {
-	if name == "" {
-		return nil, fmt.Errorf("%w: a backup needs a name", ErrInvalid)
+	if !ValidName(name) {
+		return nil, fmt.Errorf("%w: backup name %q: use lower-case letters, digits, '-' and '.' (at most 253)", ErrInvalid, name)
 	}
 	if _, err := Find(ctx, r, name); err == nil {
 		return nil, fmt.Errorf("backup %q: %w", name, ErrExists)
