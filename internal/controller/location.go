@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -180,9 +181,14 @@ func (r *LocationReconciler) createSynced(ctx context.Context, loc *cairnv1.Back
 	before := b.DeepCopy()
 	st := &b.Status
 	st.Phase = cairnv1.PhaseCompleted
-	if m.Phase == layout.PhasePartiallyFailed {
+	switch {
+	case m.Phase == layout.PhasePartiallyFailed && m.Source == nil:
 		st.Phase = cairnv1.PhasePartiallyFailed
 		st.FailureReason = partialReason(m)
+	case m.Phase == layout.PhasePartiallyFailed, m.Phase == layout.PhaseFailed:
+		// An imported backup keeps the phase and reason its tool gave it.
+		st.Phase = cairnv1.Phase(m.Phase)
+		st.FailureReason = strings.Join(m.Errors, "; ")
 	}
 	st.StorageLocation, st.SnapshotID = loc.Name, sn.ID
 	start, end := metav1.NewTime(m.Start), metav1.NewTime(m.End)
