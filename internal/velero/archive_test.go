@@ -106,3 +106,21 @@ func TestReadItems(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadItems feeds arbitrary bytes (seeded with real-looking tarballs)
+// to the tarball reader: it must never panic, and every item it returns
+// names its type and object.
+func FuzzReadItems(f *testing.F) {
+	cm := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"shop"}}`
+	f.Add(tarball(f, "metadata/version", "1.1.0\n", "resources/configmaps/namespaces/shop/a.json", cm))
+	f.Add(tarball(f, "metadata/version", "1.1.0\n", "resources/namespaces/cluster/shop.json", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"shop"}}`))
+	f.Add([]byte{0x1f, 0x8b})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = ReadItems(context.Background(), bytes.NewReader(b), func(it Item) error {
+			if it.Name == "" || it.Resource == "" || it.Kind == "" || it.APIVersion == "" || it.Namespaced != (it.Namespace != "") {
+				t.Fatalf("item %+v", it)
+			}
+			return nil
+		}, func(string, error) {})
+	})
+}
