@@ -28,7 +28,7 @@ cairn() {
 }
 
 step "Sample data: a directory that looks like a persistent volume"
-mkdata="$root/../shared/bench/mkdata"
+mkdata="$root/hack/mkdata"
 if [[ -f "$mkdata" ]] && command -v python3 >/dev/null; then
 	python3 "$mkdata" "$data" --size 64
 else

@@ -160,8 +160,8 @@ type ExecHook struct {
 // BackupStatus is what the controller observed. Nothing of it is written
 // to the repository.
 type BackupStatus struct {
-	// Phase: New, InProgress, Completed, PartiallyFailed, Failed or
-	// Deleting.
+	// Phase: New, InProgress, WaitingForVolumes, Completed,
+	// PartiallyFailed, Failed or Deleting.
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
 
@@ -195,6 +195,12 @@ type BackupStatus struct {
 	// Items is the number of objects backed up.
 	// +optional
 	Items int `json:"items,omitempty"`
+
+	// Namespaces are the namespaces whose objects the backup holds
+	// (sorted): the controller's per-namespace coverage metrics come from
+	// them.
+	// +optional
+	Namespaces []string `json:"namespaces,omitempty"`
 
 	// Warnings counts the backup's warnings; `cairn ctl backup logs`
 	// shows them.

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/runtime"
+
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/kubetest"
 )
 
@@ -30,8 +33,17 @@ func TestGeneratedFilesCurrent(t *testing.T) {
 		filepath.Join(out, "obj", "zz_generated.deepcopy.go"): filepath.Join(root, "api", "v1alpha1", "zz_generated.deepcopy.go"),
 	}
 	crds, err := filepath.Glob(filepath.Join(out, "crd", "*.yaml"))
-	if err != nil || len(crds) != 6 {
-		t.Fatalf("controller-gen made %d CRDs (%v), want 6", len(crds), err)
+	if err != nil || len(crds) != len(cairnv1.Kinds) {
+		t.Fatalf("controller-gen made %d CRDs (%v), want one per kind of Kinds, %d", len(crds), err, len(cairnv1.Kinds))
+	}
+	s := runtime.NewScheme()
+	if err := cairnv1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range cairnv1.Kinds {
+		if !s.Recognizes(cairnv1.GroupVersion.WithKind(k)) {
+			t.Errorf("kind %s of Kinds is not registered", k)
+		}
 	}
 	for _, p := range crds {
 		pairs[p] = filepath.Join(root, "deploy", "helm", "cairn", "crds", filepath.Base(p))

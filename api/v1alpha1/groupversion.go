@@ -15,3 +15,7 @@ var (
 	// AddToScheme adds the types of this group and version to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
+
+// Kinds are the kinds of this group, one CRD each (the chart's crds/
+// folder). Tests that load the CRDs count them against it.
+var Kinds = []string{"Backup", "Restore", "Schedule", "BackupLocation", "PodVolumeBackup", "PodVolumeRestore", "RestoreTest"}

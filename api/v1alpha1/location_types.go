@@ -70,6 +70,66 @@ type BackupLocationSpec struct {
 	// +kubebuilder:default=ReadWrite
 	// +optional
 	AccessMode AccessMode `json:"accessMode,omitempty"`
+
+	// Check schedules the controller's integrity check of the repository.
+	// +optional
+	Check LocationCheckSpec `json:"check,omitempty"`
+}
+
+// LocationCheckSpec schedules a location's integrity check.
+type LocationCheckSpec struct {
+	// Interval is how often the repository is checked: every index,
+	// snapshot and tree loads, every blob a snapshot needs is indexed and
+	// stored (default 24h; 0s turns scheduled checks off).
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	// ReadDataShares makes each check also read and verify one share of
+	// the packs, the next share each time: the packs are split into
+	// ReadDataShares shares by ID, so that every pack is read at least
+	// once in ReadDataShares checks (default 30: with daily checks, every
+	// pack is read once a month; 0 reads no data).
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	ReadDataShares *int32 `json:"readDataShares,omitempty"`
+}
+
+// CheckResult is the result of an integrity check.
+type CheckResult string
+
+// Check results.
+const (
+	// CheckOK: no problem found.
+	CheckOK CheckResult = "OK"
+	// CheckDamaged: the check found damage (status.lastCheck.message and
+	// the controller's log say what and which backups it affects).
+	CheckDamaged CheckResult = "Damaged"
+	// CheckFailed: the check could not run (the repository did not open,
+	// the lock was taken); nothing is known about the data.
+	CheckFailed CheckResult = "Failed"
+)
+
+// LocationCheck is the outcome of one integrity check.
+type LocationCheck struct {
+	// Time is when the check started.
+	Time metav1.Time `json:"time"`
+	// Duration is how long it took.
+	// +optional
+	Duration metav1.Duration `json:"duration,omitempty"`
+	// Result is OK, Damaged or Failed.
+	Result CheckResult `json:"result"`
+	// Message sums up what was found, for people.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Share is the share of the packs read ("3/30"), empty when no data
+	// was read.
+	// +optional
+	Share string `json:"share,omitempty"`
+	// PacksRead counts the packs read and verified.
+	// +optional
+	PacksRead int `json:"packsRead,omitempty"`
+	// DamagedPacks counts the packs found damaged.
+	// +optional
+	DamagedPacks int `json:"damagedPacks,omitempty"`
 }
 
 // LocationPhase says whether a location can be used.
@@ -113,6 +173,21 @@ type BackupLocationStatus struct {
 	// an expired backup's data must really go.
 	// +optional
 	PruneRequested *metav1.Time `json:"pruneRequested,omitempty"`
+
+	// LastCheck is the outcome of the last integrity check
+	// (spec.check).
+	// +optional
+	LastCheck *LocationCheck `json:"lastCheck,omitempty"`
+
+	// LastSuccessfulCheckTime is when the last check that found no
+	// problem started.
+	// +optional
+	LastSuccessfulCheckTime *metav1.Time `json:"lastSuccessfulCheckTime,omitempty"`
+
+	// CheckShare is the share of the packs the last check read (1 …
+	// spec.check.readDataShares); the next check reads the next one.
+	// +optional
+	CheckShare int32 `json:"checkShare,omitempty"`
 
 	// Backups is the number of cluster backups in the repository.
 	// +optional

@@ -61,6 +61,11 @@ type VolumeStatus struct {
 	// Progress is updated while the agent works.
 	// +optional
 	Progress VolumeProgress `json:"progress,omitempty"`
+	// Attempts counts the agent's runs of this work item: one the agent
+	// did not finish (it was killed) is run again by the restarted agent,
+	// up to MaxVolumeAttempts runs.
+	// +optional
+	Attempts int `json:"attempts,omitempty"`
 	// +optional
 	StartTimestamp *metav1.Time `json:"startTimestamp,omitempty"`
 	// +optional
@@ -146,6 +151,11 @@ type PodVolumeRestoreSpec struct {
 	// one has finished, then releases its own pod.
 	// +optional
 	DataFrom string `json:"dataFrom,omitempty"`
+	// Verify re-reads every restored file and checks it against the
+	// snapshot (checksums) before the pod is released: a restore drill's
+	// proof that the volume's data came back intact.
+	// +optional
+	Verify bool `json:"verify,omitempty"`
 }
 
 // PodVolumeRestore is a work item for the node agent: restore one volume
@@ -179,6 +189,14 @@ type PodVolumeRestoreList struct {
 
 // VolumeSummary counts a Backup's or Restore's pod volumes.
 type VolumeSummary struct {
+	// Planned is set once every work item of the backup or restore is
+	// created: the controller that resumes a run waits for the items
+	// there are instead of planning again.
+	// +optional
+	Planned bool `json:"planned,omitempty"`
+	// WorkItems is the number of work items created (once Planned).
+	// +optional
+	WorkItems int `json:"workItems,omitempty"`
 	// Completed counts the volumes done.
 	// +optional
 	Completed int `json:"completed,omitempty"`

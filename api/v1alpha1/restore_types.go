@@ -68,9 +68,17 @@ type RestoreSpec struct {
 
 // RestoreStatus is what the controller observed.
 type RestoreStatus struct {
-	// Phase: New, InProgress, Completed, PartiallyFailed or Failed.
+	// Phase: New, InProgress, WaitingForVolumes, Completed,
+	// PartiallyFailed or Failed.
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
+
+	// Attempts counts the runs of this restore: a run the controller did
+	// not finish (it was killed, or lost its leadership) is run again by
+	// the next one, skipping what the earlier runs created, up to
+	// MaxRestoreAttempts runs.
+	// +optional
+	Attempts int `json:"attempts,omitempty"`
 
 	// FailureReason says why the restore failed or partially failed.
 	// +optional

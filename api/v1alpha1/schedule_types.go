@@ -17,11 +17,44 @@ type ScheduleSpec struct {
 	// +optional
 	Template BackupSpec `json:"template,omitempty"`
 
+	// Retention keeps the schedule's backups by the calendar
+	// (grandfather-father-son) instead of one ttl: the first backup of a
+	// day is kept keepDaily days, the first of an ISO week keepWeekly
+	// weeks, the first of a month keepMonthly months, the first of a year
+	// keepYearly years (the longest of those that apply); any other backup
+	// is kept the minimum retention set at install, else a day. Each
+	// backup's expiry is decided when it is created, so that object lock
+	// protects it from its first byte; its label cairn.dev/retention-rule
+	// and annotation cairn.dev/retention say which rule keeps it. Set
+	// either retention or template.ttl. Periods are UTC.
+	// +optional
+	Retention *ScheduleRetention `json:"retention,omitempty"`
+
 	// Paused stops new backups. On unpausing, at most one run missed while
 	// paused is caught up (as after controller downtime), then the
 	// schedule goes on.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+}
+
+// ScheduleRetention is a calendar retention policy (ScheduleSpec.Retention).
+type ScheduleRetention struct {
+	// KeepDaily: days the first backup of each day is kept.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	KeepDaily int32 `json:"keepDaily,omitempty"`
+	// KeepWeekly: weeks the first backup of each ISO week is kept.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	KeepWeekly int32 `json:"keepWeekly,omitempty"`
+	// KeepMonthly: months the first backup of each month is kept.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	KeepMonthly int32 `json:"keepMonthly,omitempty"`
+	// KeepYearly: years the first backup of each year is kept.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	KeepYearly int32 `json:"keepYearly,omitempty"`
 }
 
 // SchedulePhase is the state of a Schedule.

@@ -4,16 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/go-logr/logr"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-
 	"github.com/cairn-backup/cairn/internal/agent"
+	"github.com/cairn-backup/cairn/internal/daemon"
 	"github.com/cairn-backup/cairn/internal/podvolume"
 )
 
@@ -34,7 +30,7 @@ func run(ctx context.Context, args []string) error {
 		verbose    = fs.Bool("v", false, "debug logging")
 	)
 	fs.StringVar(&o.Node, "node-name", os.Getenv("NODE_NAME"), "this node's name (env NODE_NAME): only its work items are taken")
-	fs.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "cairn-system"), "namespace of the work items, BackupLocations and their Secrets")
+	fs.StringVar(&o.Namespace, "namespace", daemon.EnvOr("POD_NAMESPACE", "cairn-system"), "namespace of the work items, BackupLocations and their Secrets")
 	fs.StringVar(&o.Root, "pods-root", podvolume.DefaultRoot, "the kubelet's pods directory, as mounted in the agent")
 	fs.IntVar(&o.Concurrency, "concurrency", agent.DefaultConcurrency, "volumes backed up (and restored) at once")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", "0", "address of /metrics (0 = off)")
@@ -42,36 +38,10 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	o.Log = logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	cfg, err := restConfig(*kubeconfig)
+	o.Log = daemon.Logger(*verbose)
+	cfg, err := daemon.RestConfig(*kubeconfig, "")
 	if err != nil {
 		return err
 	}
 	return agent.Run(ctx, cfg, o)
-}
-
-func restConfig(path string) (*rest.Config, error) {
-	if path == "" {
-		if cfg, err := rest.InClusterConfig(); err == nil {
-			return cfg, nil
-		}
-	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = path
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %w (set --kubeconfig or KUBECONFIG)", err)
-	}
-	return cfg, nil
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }

@@ -4,17 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-
 	"github.com/cairn-backup/cairn/internal/controller"
+	"github.com/cairn-backup/cairn/internal/daemon"
 )
 
 func main() {
@@ -34,7 +30,7 @@ func run(ctx context.Context, args []string) error {
 		o          controller.ManagerOptions
 		verbose    = fs.Bool("v", false, "debug logging")
 	)
-	fs.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "cairn-system"), "namespace of the Backups, Restores, Schedules, BackupLocations and their Secrets")
+	fs.StringVar(&o.Namespace, "namespace", daemon.EnvOr("POD_NAMESPACE", "cairn-system"), "namespace of the Backups, Restores, Schedules, BackupLocations and their Secrets")
 	fs.BoolVar(&o.LeaderElection, "leader-elect", true, "elect a leader so that only one replica works (turn off for tests and local runs)")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of /metrics (0 = off)")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 = off)")
@@ -42,45 +38,21 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.Retention.Max, "max-retention", 0, "reject Backups and Schedules whose ttl is longer, or keeps forever (0 = no maximum)")
 	fs.DurationVar(&o.Retention.Default, "default-ttl", 720*time.Hour, "ttl of a Backup that sets none")
 	fs.DurationVar(&o.SyncInterval, "sync-interval", time.Minute, "how often each BackupLocation is checked, synced and pruned")
-	fs.StringVar(&o.RestoreWaitImage, "restore-wait-image", envOr("CAIRN_RESTORE_WAIT_IMAGE", "busybox:1.36"), "image of the init container that holds a restored pod until its volume data is back")
+	fs.IntVar(&o.MaxOperations, "max-operations", 2, "Backups and Restores run at once; the others wait, New, for a free slot")
+	fs.StringVar(&o.RestoreWaitImage, "restore-wait-image", daemon.EnvOr("CAIRN_RESTORE_WAIT_IMAGE", "busybox:1.36"), "image of the init container that holds a restored pod until its volume data is back")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.MaxOperations < 1 {
+		return fmt.Errorf("--max-operations %d: at least 1", o.MaxOperations)
 	}
 	if o.Retention.Min > 0 && o.Retention.Max > 0 && o.Retention.Min > o.Retention.Max {
 		return fmt.Errorf("--min-retention %s is longer than --max-retention %s", o.Retention.Min, o.Retention.Max)
 	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	o.Log = logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	cfg, err := restConfig(*kubeconfig, *kubeCtx)
+	o.Log = daemon.Logger(*verbose)
+	cfg, err := daemon.RestConfig(*kubeconfig, *kubeCtx)
 	if err != nil {
 		return err
 	}
 	return controller.Run(ctx, cfg, o)
-}
-
-// restConfig follows kubectl: --kubeconfig, else the in-cluster config,
-// else KUBECONFIG or ~/.kube/config.
-func restConfig(path, kubeCtx string) (*rest.Config, error) {
-	if path == "" && kubeCtx == "" {
-		if cfg, err := rest.InClusterConfig(); err == nil {
-			return cfg, nil
-		}
-	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = path
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeCtx}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %w (set --kubeconfig or KUBECONFIG)", err)
-	}
-	return cfg, nil
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }

@@ -118,7 +118,7 @@ func volumeDemo(ctx context.Context, dir string) error {
 	agentDone := make(chan struct{})
 	go func() { defer close(agentDone); _ = mgr.Start(mctx) }()
 	defer func() { stopAgent(); <-agentDone }()
-	rs := controller.New(cl, cl, controller.Options{Namespace: cairnNS, Cluster: c.Config, VolumeTimeout: 2 * time.Minute, RestoreWaitImage: kubetest.BusyboxImage})
+	rs := controller.New(cl, cl, controller.Options{Namespace: cairnNS, Cluster: c.Config, VolumeTimeout: 2 * time.Minute, Recheck: 250 * time.Millisecond, RestoreWaitImage: kubetest.BusyboxImage})
 	if err := poll(ctx, 30*time.Second, "the agent's lease", func() bool {
 		nodes, err := agentlease.Nodes(ctx, cl, cairnNS, time.Now())
 		return err == nil && nodes[n.Name]
@@ -160,6 +160,7 @@ func volumeDemo(ctx context.Context, dir string) error {
 		if _, err := rs.Backup.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(b)}); err != nil {
 			return err
 		}
+		rs.Idle() // the run Reconcile started
 		if err := cl.Get(ctx, client.ObjectKeyFromObject(b), b); err != nil {
 			return err
 		}
@@ -214,6 +215,7 @@ func volumeDemo(ctx context.Context, dir string) error {
 		if _, err := rs.Restore.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rst)}); err != nil {
 			return err
 		}
+		rs.Idle() // the run Reconcile started
 		if err := cl.Get(ctx, client.ObjectKeyFromObject(rst), rst); err != nil {
 			return err
 		}

@@ -56,9 +56,17 @@ type Options struct {
 	// ReleaseInterval is how often restored pods made after their restore
 	// ended are looked for (default ReleaseInterval).
 	ReleaseInterval time.Duration
+	// LockWait bounds how long a work item waits for a repository lock
+	// another process holds (a prune's exclusive lock) before it fails
+	// (default DefaultLockWait).
+	LockWait time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
+
+// DefaultLockWait is how long work waits for a prune to release the
+// repository by default.
+const DefaultLockWait = time.Hour
 
 func (o *Options) fill() error {
 	if o.Node == "" {
@@ -72,6 +80,9 @@ func (o *Options) fill() error {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
+	}
+	if o.LockWait <= 0 {
+		o.LockWait = DefaultLockWait
 	}
 	if o.ProgressInterval <= 0 {
 		o.ProgressInterval = 5 * time.Second
@@ -244,7 +255,10 @@ func (b *base) locked(ctx context.Context, l *location.Lease, lock bool, purpose
 	if !lock {
 		return run(ctx)
 	}
-	return l.WithLock(ctx, repo.Shared, purpose, run)
+	// Waits while a prune holds the repository (up to LockWait).
+	return l.WaitLock(ctx, repo.Shared, purpose, b.o.LockWait, func(err error) {
+		ctrl.LoggerFrom(ctx).Info("waiting for the repository lock", "purpose", purpose, "holder", err.Error())
+	}, run)
 }
 
 // progress calls write every interval until stop is closed.

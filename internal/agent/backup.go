@@ -50,9 +50,16 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if r.startedHere(p.UID) {
 			return ctrl.Result{}, nil // a stale read of our own work
 		}
-		// A decision from a read (no one runs it): if the item changed
-		// since, read again.
-		return ctrl.Result{}, r.finish(ctx, &p, read, statuspatch.Transition, errors.New("the agent stopped while backing up this volume; nothing of it was saved (a snapshot is written only at the end): the next backup takes it afresh"))
+		// No one runs it: the agent that did was killed. Nothing of that
+		// run was saved (a snapshot is written only at the end), so the
+		// volume is backed up again, up to MaxVolumeAttempts runs. Both
+		// are decisions from a read: if the item changed since, it is read
+		// again.
+		if p.Status.Attempts >= cairnv1.MaxVolumeAttempts {
+			return ctrl.Result{}, r.finish(ctx, &p, read, statuspatch.Transition, fmt.Errorf(
+				"the agent stopped during each of the %d runs of this volume's backup; nothing of it was saved (a snapshot is written only at the end): the next backup takes it afresh", p.Status.Attempts))
+		}
+		ctrl.LoggerFrom(ctx).Info("resuming a volume backup the agent left unfinished", "podvolumebackup", p.Name, "attempt", p.Status.Attempts+1)
 	}
 	pod, dir, err := r.mounted(ctx, &p)
 	if err != nil {
@@ -66,7 +73,11 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	// to date; the volume is read only once it is written.
 	r.markStarted(p.UID)
 	p.Status.Phase = cairnv1.VolumeInProgress
-	p.Status.StartTimestamp = r.metaNow()
+	p.Status.Attempts++
+	p.Status.Progress = cairnv1.VolumeProgress{}
+	if p.Status.StartTimestamp == nil {
+		p.Status.StartTimestamp = r.metaNow()
+	}
 	marked := r.markInProgress(ctx, &p, read)
 	err = r.backup(ctx, &p, read, pod, dir, marked)
 	release()

@@ -7,9 +7,10 @@
 //     the BackupLocation's repository, incremental against the newest
 //     snapshot of the same PVC (or, for an emptyDir, of the same workload's
 //     volume), with progress in the status. A work item found InProgress
-//     that this process did not start (the agent was killed) is marked
-//     Failed: a snapshot is saved only at the end, so nothing half-written
-//     is ever referenced, and the next backup starts afresh.
+//     that this process did not start (the agent was killed) is backed up
+//     again (status.attempts, at most MaxVolumeAttempts runs, then Failed):
+//     a snapshot is saved only at the end, so nothing half-written is ever
+//     referenced, and the new run reads the volume afresh.
 //   - PodVolumeRestore: wait until the kubelet has mounted the restored
 //     pod's volume, restore the snapshot into it with the restorer's rule
 //     (same-named files overwritten, other files kept), then write the

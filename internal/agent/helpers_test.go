@@ -33,11 +33,19 @@ import (
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/snapshot"
 	"github.com/cairn-backup/cairn/internal/store/local"
+	"github.com/cairn-backup/cairn/internal/testenv"
 )
 
 // One control plane and one real node for the package's tests; each test
 // has its own controller namespace, repository and agent.
-func TestMain(m *testing.M) { kubetest.Main(m, kubetest.WithNode()) }
+// With childRole set, the binary is an agent or a controller of a kill
+// test (procs_test.go) instead.
+func TestMain(m *testing.M) {
+	if role := os.Getenv(childRole); role != "" {
+		os.Exit(runChild(role))
+	}
+	kubetest.Main(m, kubetest.WithNode())
+}
 
 var crdsOnce sync.Once
 
@@ -79,7 +87,7 @@ func newEnv(ctx context.Context, t *testing.T) *env {
 	var loc cairnv1.BackupLocation
 	must(t, cl.Get(ctx, types.NamespacedName{Namespace: e.ns, Name: "default"}, &loc))
 	e.repoDir = loc.Spec.Repository
-	e.rs = controller.New(cl, cl, controller.Options{Namespace: e.ns, Cluster: c.Config, VolumeTimeout: 2 * time.Minute, RestoreWaitImage: kubetest.BusyboxImage})
+	e.rs = controller.New(cl, cl, controller.Options{Namespace: e.ns, Cluster: c.Config, VolumeTimeout: 2 * time.Minute, Recheck: 250 * time.Millisecond, RestoreWaitImage: kubetest.BusyboxImage})
 	return e
 }
 
@@ -272,10 +280,10 @@ func waitItem[T client.Object](ctx context.Context, t *testing.T, cl client.Clie
 	})
 }
 
-// mkdata runs ../shared/bench/mkdata with args.
+// mkdata runs hack/mkdata (the benchmark-data generator) with args.
 func mkdata(t *testing.T, args ...string) {
 	t.Helper()
-	script := filepath.Join("..", "..", "..", "shared", "bench", "mkdata")
+	script := filepath.Join(testenv.RepoRoot(t), "hack", "mkdata")
 	if _, err := os.Stat(script); err != nil {
 		t.Fatalf("mkdata: %v", err)
 	}

@@ -47,8 +47,8 @@ func TestBackupHooks(t *testing.T) {
 	n := c.Node
 	crds, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{
 		Paths: []string{filepath.Join("..", "..", "deploy", "helm", "cairn", "crds")}, ErrorIfPathMissing: true})
-	if err != nil || len(crds) != 6 {
-		t.Fatalf("loading the CRDs: %d loaded, %v", len(crds), err)
+	if err != nil || len(crds) != len(cairnv1.Kinds) {
+		t.Fatalf("loading the CRDs: %d loaded, want %d (%v), %v", len(crds), len(cairnv1.Kinds), cairnv1.Kinds, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -69,7 +69,7 @@ func TestBackupHooks(t *testing.T) {
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Start(mctx) }()
 	t.Cleanup(func() { stop(); <-mgrDone })
-	rs := controller.New(cl, cl, controller.Options{Namespace: ctlNS, Cluster: c.Config, VolumeTimeout: 2 * time.Minute})
+	rs := controller.New(cl, cl, controller.Options{Namespace: ctlNS, Cluster: c.Config, VolumeTimeout: 2 * time.Minute, Recheck: 250 * time.Millisecond})
 
 	appNS := "hooks-" + rand.String(6)
 	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNS}}, metav1.CreateOptions{})

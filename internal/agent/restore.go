@@ -150,10 +150,13 @@ func (r *RestoreReconciler) restore(ctx context.Context, p *cairnv1.PodVolumeRes
 			// its owner and mode back (a database refuses a data folder
 			// with others'), through its descriptor like every entry.
 			var prog restorer.Progress
-			res, err := restorer.Run(ctx, rp, sn, restorer.Options{Target: dir, RootMeta: true, Owned: again, Progress: &prog})
+			res, err := restorer.Run(ctx, rp, sn, restorer.Options{Target: dir, RootMeta: true, Owned: again, Verify: p.Spec.Verify, Progress: &prog})
 			p.Status.Progress = cairnv1.VolumeProgress{Files: prog.Files.Load(), Bytes: prog.Bytes.Load()}
 			if res != nil {
 				p.Status.Message = strings.TrimPrefix(p.Status.Message+"; ", "; ") + fmt.Sprintf("%d files, %d bytes restored", res.Files, res.Bytes)
+				if p.Spec.Verify && err == nil {
+					p.Status.Message += ", each read back and checked against the snapshot"
+				}
 			}
 			return err
 		})

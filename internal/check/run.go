@@ -48,7 +48,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 	if err := c.listPacks(ctx); err != nil {
 		return c.rep, err
 	}
-	if opts.ReadData {
+	if opts.ReadData || opts.Subset.Of > 0 {
 		if err := c.readData(ctx); err != nil {
 			return c.rep, err
 		}
@@ -152,7 +152,7 @@ func (c *checker) damaged(id blob.ID, reason string, blobs []pack.Entry) {
 func (c *checker) readData(ctx context.Context) error {
 	ids := make([]blob.ID, 0, len(c.packs))
 	for id := range c.packs {
-		if _, ok := c.stored[id]; ok {
+		if _, ok := c.stored[id]; ok && (c.opts.ReadData || c.opts.Subset.Holds(id)) {
 			ids = append(ids, id)
 		}
 	}

@@ -14,27 +14,41 @@ import (
 
 func (a *app) checkCommand() *cobra.Command {
 	var readData bool
+	var subset string
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check the repository's structure (and all data with --read-data)",
 		Long: `Check that every index, snapshot and tree loads and that every blob a
 snapshot needs is indexed and stored. With --read-data, also read every pack
-and verify every blob. Problems are listed with the files they affect, and
-the exit code is 1.`,
+and verify every blob; with --read-data-subset n/t, only share n of t of the
+packs (split by pack ID: checks of 1/t, 2/t, …, t/t read every pack once
+between them, as the controller's scheduled checks do). Problems are listed
+with the files they affect, and the exit code is 1.`,
 		Args: args(0, 0, "no arguments"),
 		RunE: a.runE(func(ctx context.Context, _ []string) error {
+			opts := check.Options{ReadData: readData}
+			if subset != "" {
+				if readData {
+					return usageError{fmt.Errorf("--read-data reads every pack, --read-data-subset %s a share of them: give one", subset)}
+				}
+				var err error
+				if opts.Subset, err = check.ParseSubset(subset); err != nil {
+					return usageError{fmt.Errorf("--read-data-subset: %w", err)}
+				}
+			}
 			return a.withRepo(ctx, func(r *repo.Repository) error {
-				return r.WithLock(ctx, repo.Shared, "check", func(ctx context.Context) error { return a.check(ctx, r, readData) })
+				return r.WithLock(ctx, repo.Shared, "check", func(ctx context.Context) error { return a.check(ctx, r, opts) })
 			})
 		}),
 	}
 	cmd.Flags().BoolVar(&readData, "read-data", false, "read and verify all data (slow: reads the whole repository)")
+	cmd.Flags().StringVar(&subset, "read-data-subset", "", "read and verify share `n/t` of the packs (e.g. 3/30)")
 	return cmd
 }
 
-func (a *app) check(ctx context.Context, r *repo.Repository, readData bool) error {
+func (a *app) check(ctx context.Context, r *repo.Repository, opts check.Options) error {
 	var done, total atomic.Int64
-	opts := check.Options{ReadData: readData}
+	readData := opts.ReadData || opts.Subset.Of > 0
 	if readData {
 		opts.Progress = func(d, t int) { done.Store(int64(d)); total.Store(int64(t)) }
 	}

@@ -46,7 +46,7 @@ cairn-system), the controller's namespace.`,
 	pf := cmd.PersistentFlags()
 	f.kube.register(pf)
 	pf.StringVarP(&f.namespace, "namespace", "n", "", "the controller's namespace (env CAIRN_NAMESPACE, default cairn-system)")
-	cmd.AddCommand(a.ctlBackupCommand(f), a.ctlRestoreCommand(f), a.ctlScheduleCommand(f), a.ctlLocationCommand(f))
+	cmd.AddCommand(a.ctlBackupCommand(f), a.ctlRestoreCommand(f), a.ctlScheduleCommand(f), a.ctlLocationCommand(f), a.ctlDrillCommand(f))
 	return cmd
 }
 

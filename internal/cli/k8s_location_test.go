@@ -23,8 +23,8 @@ func TestCtlLocationAndRestoreLogs(t *testing.T) {
 	kc := kubetest.Start(t)
 	crds, err := envtest.InstallCRDs(kc.Config, envtest.CRDInstallOptions{
 		Paths: []string{filepath.Join("..", "..", "deploy", "helm", "cairn", "crds")}, ErrorIfPathMissing: true})
-	if err != nil || len(crds) != 6 {
-		t.Fatalf("loading the CRDs: %d loaded, %v", len(crds), err)
+	if err != nil || len(crds) != len(cairnv1.Kinds) {
+		t.Fatalf("loading the CRDs: %d loaded, want %d (%v), %v", len(crds), len(cairnv1.Kinds), cairnv1.Kinds, err)
 	}
 	ns := kc.Namespace(t)
 	e := env{"KUBECONFIG": kc.Kubeconfig, "CAIRN_NAMESPACE": ns}

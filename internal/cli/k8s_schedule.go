@@ -23,13 +23,19 @@ func (a *app) ctlScheduleCreateCommand(f *ctlFlags) *cobra.Command {
 	var o backupSpecFlags
 	var schedule string
 	var paused bool
+	var keep cairnv1.ScheduleRetention
 	cmd := &cobra.Command{
 		Use:   "create NAME --schedule CRON",
 		Short: "Create a Schedule: a Backup named NAME-<UTC time> at each run",
 		Long: `Create a Schedule. --schedule is a cron expression in UTC: five fields
 ("0 0 * * *") or @daily, @hourly, @weekly, @every 6h. The controller never
 runs two backups of one schedule at once, and after downtime catches up at
-most one missed run. --ttl sets how long each backup is kept.`,
+most one missed run. --ttl sets how long each backup is kept; or keep them
+by the calendar instead: --keep-daily N keeps the first backup of each day N
+days, --keep-weekly, --keep-monthly and --keep-yearly the first of each ISO
+week, month and year (each backup's expiry is decided when it is made, so
+that object lock holds it from its first byte; its label
+cairn.dev/retention-rule says which rule keeps it).`,
 		Args: args(1, 1, "the schedule's name"),
 		RunE: a.runE(func(ctx context.Context, args []string) error {
 			if schedule == "" {
@@ -39,12 +45,22 @@ most one missed run. --ttl sets how long each backup is kept.`,
 			if err != nil {
 				return err
 			}
+			var retention *cairnv1.ScheduleRetention
+			if keep != (cairnv1.ScheduleRetention{}) {
+				if keep.KeepDaily < 0 || keep.KeepWeekly < 0 || keep.KeepMonthly < 0 || keep.KeepYearly < 0 {
+					return badInput("--keep-daily, --keep-weekly, --keep-monthly and --keep-yearly count periods: 0 or more")
+				}
+				if spec.TTL != nil {
+					return badInput("--ttl keeps every backup as long; --keep-* keep them by the calendar: give one or the other")
+				}
+				retention = &keep
+			}
 			c, err := a.kubeClient(f)
 			if err != nil {
 				return err
 			}
 			s := &cairnv1.Schedule{ObjectMeta: metav1.ObjectMeta{Name: args[0], Namespace: a.ns(f)},
-				Spec: cairnv1.ScheduleSpec{Schedule: schedule, Template: spec, Paused: paused}}
+				Spec: cairnv1.ScheduleSpec{Schedule: schedule, Template: spec, Paused: paused, Retention: retention}}
 			if err := c.Create(ctx, s); err != nil {
 				return fmt.Errorf("create schedule %s: %w", args[0], err)
 			}
@@ -55,6 +71,10 @@ most one missed run. --ttl sets how long each backup is kept.`,
 	o.register(cmd)
 	cmd.Flags().StringVar(&schedule, "schedule", "", "cron expression in UTC (5 fields, or @daily, @every 6h, …)")
 	cmd.Flags().BoolVar(&paused, "paused", false, "create it paused")
+	cmd.Flags().Int32Var(&keep.KeepDaily, "keep-daily", 0, "keep the first backup of each day `N` days (instead of --ttl)")
+	cmd.Flags().Int32Var(&keep.KeepWeekly, "keep-weekly", 0, "keep the first backup of each ISO week `N` weeks")
+	cmd.Flags().Int32Var(&keep.KeepMonthly, "keep-monthly", 0, "keep the first backup of each month `N` months")
+	cmd.Flags().Int32Var(&keep.KeepYearly, "keep-yearly", 0, "keep the first backup of each year `N` years")
 	return cmd
 }
 
@@ -77,6 +97,9 @@ func viewScheduleCR(s *cairnv1.Schedule) scheduleRow {
 	}
 	if s.Spec.Template.TTL != nil {
 		r.TTL = s.Spec.Template.TTL.Duration.String()
+	}
+	if p := s.Spec.Retention; p != nil {
+		r.TTL = fmt.Sprintf("calendar: %dd %dw %dm %dy", p.KeepDaily, p.KeepWeekly, p.KeepMonthly, p.KeepYearly)
 	}
 	return r
 }

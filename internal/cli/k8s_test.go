@@ -24,8 +24,8 @@ func TestCtl(t *testing.T) {
 	kc := kubetest.Start(t)
 	crds, err := envtest.InstallCRDs(kc.Config, envtest.CRDInstallOptions{
 		Paths: []string{filepath.Join("..", "..", "deploy", "helm", "cairn", "crds")}, ErrorIfPathMissing: true})
-	if err != nil || len(crds) != 6 {
-		t.Fatalf("loading the CRDs: %d loaded, %v", len(crds), err)
+	if err != nil || len(crds) != len(cairnv1.Kinds) {
+		t.Fatalf("loading the CRDs: %d loaded, want %d (%v), %v", len(crds), len(cairnv1.Kinds), cairnv1.Kinds, err)
 	}
 	ns := kc.Namespace(t)
 	e := env{"KUBECONFIG": kc.Kubeconfig, "CAIRN_NAMESPACE": ns}
@@ -148,6 +148,30 @@ func TestCtl(t *testing.T) {
 	// Schedules.
 	cairn(t, e, "ctl", "schedule", "create", "daily-backup", "--schedule", "0 0 * * *", "--ttl", "720h").must(t, 0)
 	cairn(t, e, "ctl", "schedule", "create", "nocron").must(t, 2)
+	cairn(t, e, "ctl", "schedule", "create", "gfs", "--schedule", "@daily", "--keep-daily", "7", "--keep-monthly", "12").must(t, 0)
+	cairn(t, e, "ctl", "schedule", "create", "both", "--schedule", "@daily", "--keep-daily", "7", "--ttl", "72h").must(t, 2)
+	var gfs cairnv1.Schedule
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gfs"}, &gfs); err != nil || gfs.Spec.Retention == nil || gfs.Spec.Retention.KeepDaily != 7 || gfs.Spec.Retention.KeepMonthly != 12 || gfs.Spec.Template.TTL != nil {
+		t.Fatalf("schedule with --keep-*: %+v, %v", gfs.Spec, err)
+	}
+	if r := cairn(t, e, "ctl", "schedule", "get").must(t, 0); !strings.Contains(r.stdout, "calendar: 7d 0w 12m 0y") {
+		t.Errorf("schedule get does not show the calendar retention:\n%s", r.stdout)
+	}
+	cairn(t, e, "ctl", "schedule", "delete", "gfs").must(t, 0)
+	// Restore drills.
+	cairn(t, e, "ctl", "drill", "create", "weekly", "--from-schedule", "gfs", "--schedule", "@weekly").must(t, 0)
+	cairn(t, e, "ctl", "drill", "create", "neither").must(t, 2)
+	cairn(t, e, "ctl", "drill", "create", "both", "--from-schedule", "a", "--from-backup", "b").must(t, 2)
+	var drill cairnv1.RestoreTest
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "weekly"}, &drill); err != nil || drill.Spec.ScheduleName != "gfs" || drill.Spec.Schedule != "@weekly" {
+		t.Fatalf("drill: %+v, %v", drill.Spec, err)
+	}
+	if r := cairn(t, e, "ctl", "drill", "get").must(t, 0); !strings.Contains(r.stdout, "weekly") {
+		t.Errorf("drill get:\n%s", r.stdout)
+	}
+	cairn(t, e, "ctl", "drill", "describe", "weekly").must(t, 0)
+	cairn(t, e, "ctl", "drill", "describe", "nope").must(t, 2) // not found: bad input
+	cairn(t, e, "ctl", "drill", "delete", "weekly").must(t, 0)
 	cairn(t, e, "ctl", "schedule", "pause", "daily-backup").must(t, 0)
 	var s cairnv1.Schedule
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "daily-backup"}, &s); err != nil || !s.Spec.Paused || s.Spec.Schedule != "0 0 * * *" || s.Spec.Template.TTL.Duration != 720*time.Hour {

@@ -7,18 +7,22 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/report"
 )
 
 func (a *app) reportCommand() *cobra.Command {
 	var (
-		since, minRet, maxRet, htmlFile, mdFile string
-		kube                                    kubeFlags
-		noCluster                               bool
+		since, minRet, maxRet, htmlFile, mdFile, controllerNS string
+		kube                                                  kubeFlags
+		noCluster                                             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "report [--since 30d] [--html FILE] [--markdown FILE]",
@@ -62,6 +66,7 @@ report's content.`,
 				if in.Namespaces, err = a.clusterNamespaces(ctx, kube); err != nil {
 					return err
 				}
+				in.Drills, in.DrillsUnread = a.clusterDrills(ctx, &ctlFlags{kube: kube, namespace: controllerNS})
 			}
 			return a.withRepo(ctx, func(r *repo.Repository) error {
 				rep, err := report.Collect(ctx, r, in)
@@ -93,9 +98,40 @@ report's content.`,
 	f.StringVar(&maxRet, "max-retention", "", "the longest retention the policy allows (e.g. 90d): backups kept longer are findings")
 	f.StringVar(&htmlFile, "html", "", "also write the report as a self-contained HTML page to this file")
 	f.StringVar(&mdFile, "markdown", "", "also write the report as Markdown to this file")
-	f.BoolVar(&noCluster, "no-cluster", false, "do not read the cluster's namespaces (report those the backups hold)")
+	f.BoolVar(&noCluster, "no-cluster", false, "do not read the cluster's namespaces and drills (report the namespaces the backups hold)")
+	f.StringVar(&controllerNS, "controller-namespace", "", "namespace of cairn-controller's objects, for the restore drills (default: CAIRN_NAMESPACE, else cairn-system)")
 	kube.register(f)
 	return cmd
+}
+
+// clusterDrills lists the restore drills (RestoreTests) of the
+// controller's namespace, or says why they could not be read.
+func (a *app) clusterDrills(ctx context.Context, f *ctlFlags) ([]report.Drill, string) {
+	c, err := a.kubeClient(f)
+	if err != nil {
+		return nil, err.Error()
+	}
+	var l cairnv1.RestoreTestList
+	if err := c.List(ctx, &l, client.InNamespace(a.ns(f))); meta.IsNoMatchError(err) || discovery.IsGroupDiscoveryFailedError(err) {
+		return []report.Drill{}, "" // cairn's CRDs are not installed: no drills
+	} else if err != nil {
+		return nil, fmt.Sprintf("list RestoreTests in %s: %v", a.ns(f), err)
+	}
+	out := []report.Drill{}
+	for _, d := range l.Items {
+		r := report.Drill{Name: d.Name, Backup: d.Status.BackupName, Phase: humanPhase(d.Status.Phase), Failure: d.Status.FailureReason}
+		if t := d.Status.CompletionTimestamp; t != nil {
+			r.Ended = &t.Time
+		}
+		if t := d.Status.LastSuccessfulRun; t != nil {
+			r.LastSuccess = &t.Time
+		}
+		if d.Status.Duration != nil {
+			r.Seconds = d.Status.Duration.Seconds()
+		}
+		out = append(out, r)
+	}
+	return out, ""
 }
 
 // clusterNamespaces lists the cluster's namespaces now.

@@ -86,7 +86,7 @@ func TestReport(t *testing.T) {
 		"namespace " + blog + ": never backed up":                      report.ControlBackup,
 		"backup daily-1 is kept 720h0m0s, beyond the maximum 336h0m0s": report.ControlMaximum,
 		"the repository has no object lock":                            report.ControlProtected,
-		"no restore drill is recorded":                                 report.ControlTested,
+		"no restore drill passed in the period":                        report.ControlTested,
 	}
 	for prefix, control := range want {
 		found := false

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -16,7 +16,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
@@ -33,16 +36,23 @@ const Finalizer = "cairn.dev/snapshot"
 // +kubebuilder:rbac:groups=cairn.dev,resources=backups,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=cairn.dev,resources=backups/status;backups/finalizers,verbs=get;update;patch
 
-// BackupReconciler runs Backups and deletes expired ones.
+// BackupReconciler runs Backups and deletes expired ones. A Backup's run
+// is an operation (ops.go): New → InProgress (the resources are saved) →
+// WaitingForVolumes (the snapshot is saved and its ID written; the node
+// agents back up the pod volumes) → Completed, PartiallyFailed or Failed.
+// A run that a killed controller left InProgress or WaitingForVolumes is
+// resumed by the next one from its status and the repository (resume).
 type BackupReconciler struct {
 	base
-	mu  sync.Mutex
-	ran map[string]bool // UIDs of Backups this process started
+	ended chan event.GenericEvent // Backups whose operation returned
 }
 
 func (r *BackupReconciler) setup(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("backup").
 		For(&cairnv1.Backup{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		// A work item's change wakes the Backup's waiting operation.
+		Watches(&cairnv1.PodVolumeBackup{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &cairnv1.Backup{})).
+		WatchesRawSource(source.Channel(r.ended, &handler.EnqueueRequestForObject{})).
 		Complete(r)
 }
 
@@ -54,6 +64,9 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !b.DeletionTimestamp.IsZero() {
+		if r.ops.isRunning(b.UID) {
+			return ctrl.Result{}, nil // its operation ends, then the finalizer runs
+		}
 		return ctrl.Result{}, r.finalize(ctx, &b)
 	}
 	switch b.Status.Phase {
@@ -62,18 +75,16 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			// Created by the bucket sync, which sets its status next.
 			return ctrl.Result{RequeueAfter: time.Second}, nil
 		}
-		return ctrl.Result{}, r.run(ctx, log, &b)
-	case cairnv1.PhaseInProgress:
-		if r.started(b.UID) {
-			return ctrl.Result{}, nil // a stale read of a backup that ran here
+		return ctrl.Result{}, r.begin(ctx, &b)
+	case cairnv1.PhaseInProgress, cairnv1.PhaseWaitingForVolumes:
+		if r.ops.isRunning(b.UID) {
+			r.ops.notify(b.UID) // a work item changed
+			return ctrl.Result{}, nil
 		}
-		// A decision from a read: if the Backup changed since, read again.
-		before := b.DeepCopy()
-		b.Status.Phase = cairnv1.PhaseFailed
-		b.Status.FailureReason = "the controller stopped while the backup was running; nothing was saved under this name, create a new backup"
-		b.Status.CompletionTimestamp = r.metaNow()
-		setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonInterrupted, b.Status.FailureReason)
-		return ctrl.Result{}, statuspatch.Transition(ctx, r.c, &b, before)
+		// Running, but not here: the process that ran it is gone.
+		b := b.DeepCopy()
+		r.ops.start(ctx, b, r.ended, func(ctx context.Context, op *operation) { r.resume(ctx, op, b) })
+		return ctrl.Result{}, nil
 	case cairnv1.PhaseDeleting:
 		return ctrl.Result{}, client.IgnoreNotFound(r.c.Delete(ctx, &b))
 	}
@@ -95,18 +106,6 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	return ctrl.Result{}, client.IgnoreNotFound(r.c.Delete(ctx, &b))
 }
 
-func (r *BackupReconciler) started(uid any) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.ran[fmt.Sprint(uid)]
-}
-
-func (r *BackupReconciler) markStarted(uid any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.ran[fmt.Sprint(uid)] = true
-}
-
 // fail ends a Backup in phase Failed with a reason.
 func (r *BackupReconciler) fail(ctx context.Context, b *cairnv1.Backup, reason, msg string) error {
 	before := b.DeepCopy()
@@ -124,35 +123,48 @@ func (r *BackupReconciler) markFailed(b *cairnv1.Backup, reason, msg string) {
 	setReady(&b.Status.Conditions, b.Generation, false, reason, truncate(msg, 2000))
 }
 
-// run validates a new Backup, marks it InProgress and runs it.
-func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.Backup) error {
-	var size int64
-	defer func() { observeBackup(b, size) }()
+// begin validates a new Backup, adds the finalizer and starts its run.
+func (r *BackupReconciler) begin(ctx context.Context, b *cairnv1.Backup) error {
 	ttl, err := r.o.Retention.ttl(b.Spec.TTL)
 	if err != nil {
+		defer observeBackup(b, 0)
 		return r.fail(ctx, b, cairnv1.ReasonRetention, "rejected: "+err.Error())
 	}
 	opts := backupOptions(b.Name, b.Spec, ttl)
 	if err := opts.Validate(); err != nil {
+		defer observeBackup(b, 0)
 		return r.fail(ctx, b, cairnv1.ReasonInvalidSpec, "rejected: "+err.Error())
 	}
 	loc, err := r.location(ctx, b.Spec.StorageLocation)
 	if err != nil {
+		defer observeBackup(b, 0)
 		return r.fail(ctx, b, cairnv1.ReasonLocation, err.Error())
 	}
 	if loc.Spec.AccessMode == cairnv1.ReadOnly {
+		defer observeBackup(b, 0)
 		return r.fail(ctx, b, cairnv1.ReasonReadOnlyLocation, fmt.Sprintf("BackupLocation %s is ReadOnly: back up to a ReadWrite location", loc.Name))
 	}
-	if controllerutil.AddFinalizer(b, Finalizer) || b.Labels[cairnv1.LabelLocation] != loc.Name {
+	if !controllerutil.ContainsFinalizer(b, Finalizer) || b.Labels[cairnv1.LabelLocation] != loc.Name {
+		// A patch of the metadata read, refused if the Backup changed
+		// since (the next reconcile reads it again).
+		orig := b.DeepCopy()
+		controllerutil.AddFinalizer(b, Finalizer)
 		if b.Labels == nil {
 			b.Labels = map[string]string{}
 		}
 		b.Labels[cairnv1.LabelLocation] = loc.Name
-		if err := r.c.Update(ctx, b); err != nil {
+		if err := r.c.Patch(ctx, b, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
 			return err
 		}
 	}
-	start := r.now()
+	b = b.DeepCopy()
+	r.ops.start(ctx, b, r.ended, func(ctx context.Context, op *operation) { r.run(ctx, op, b, loc, ttl, opts) })
+	return nil
+}
+
+// run marks a new Backup InProgress and runs it.
+func (r *BackupReconciler) run(ctx context.Context, op *operation, b *cairnv1.Backup, loc *cairnv1.BackupLocation, ttl time.Duration, opts backup.Options) {
+	log := logr.FromContextOrDiscard(ctx).WithValues("backup", b.Name)
 	before := b.DeepCopy()
 	b.Status.Phase = cairnv1.PhaseInProgress
 	b.Status.StorageLocation = loc.Name
@@ -163,23 +175,19 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 	}
 	setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonInProgress, "backing up to "+loc.Name)
 	// New → InProgress is decided from a read, so it carries the
-	// resourceVersion: a Conflict (a stale read, an edit) starts again from
-	// New, before anything was done.
+	// resourceVersion: a Conflict (a stale read, an edit) leaves the
+	// Backup New, before anything was done, and it is read again.
 	if err := statuspatch.Transition(ctx, r.c, b, before); err != nil {
-		return err
+		log.Info("backup not started; it is read again", "reason", err.Error())
+		return
 	}
-	r.markStarted(b.UID)
-	// From here on, every write records what the run did: an Outcome, which
-	// an edit of the Backup meanwhile cannot make fail.
-	before = b.DeepCopy()
-	log.Info("backup started", "backup", b.Name, "location", loc.Name)
-
+	log.Info("backup started", "location", loc.Name)
 	opts.Now = r.now
-	opts.Log = slog.New(logr.ToSlogHandler(log.WithValues("backup", b.Name)))
+	opts.Log = slog.New(logr.ToSlogHandler(log))
 	var sn *snapshot.Snapshot
 	var m *layout.Manifest
-	err = r.repos.With(ctx, loc, func(rp *repo.Repository) error {
-		return rp.WithLock(ctx, repo.Shared, "backup "+b.Name, func(ctx context.Context) error {
+	err := r.repos.With(ctx, loc, func(rp *repo.Repository) error {
+		return rp.WaitLock(ctx, repo.Shared, "backup "+b.Name, r.o.LockWait, waitingForLock(ctx), func(ctx context.Context) error {
 			// The expiry backup.Run gives the snapshot: its start plus the ttl.
 			now := r.now()
 			var expires *time.Time
@@ -200,51 +208,188 @@ func (r *BackupReconciler) run(ctx context.Context, log logr.Logger, b *cairnv1.
 			return err
 		})
 	})
-	var volumes string // why pod volumes were missed or failed
-	if sn != nil && (err == nil || errors.Is(err, backup.ErrPartial)) {
-		b.Status.Volumes, volumes = r.backupVolumes(ctx, log, b, loc, sn)
+	if ctx.Err() != nil {
+		return // stopping: the next leader resumes it
 	}
+	if sn == nil || (err != nil && !errors.Is(err, backup.ErrPartial)) {
+		if err == nil {
+			err = errors.New("no snapshot was saved")
+		}
+		reason := cairnv1.ReasonFailed
+		if errors.Is(err, errLocation) {
+			reason = cairnv1.ReasonLocation
+		}
+		log.Error(err, "backup failed")
+		defer observeBackup(b, 0)
+		if perr := r.fail(ctx, b, reason, err.Error()); perr != nil {
+			log.Error(perr, "record the outcome")
+		}
+		return
+	}
+	r.saved(ctx, op, b, loc, sn, m)
+}
+
+// saved records that the Backup's snapshot sn (of manifest m) exists —
+// WaitingForVolumes, with its ID and counts — then backs up the pod
+// volumes and records the outcome.
+func (r *BackupReconciler) saved(ctx context.Context, op *operation, b *cairnv1.Backup, loc *cairnv1.BackupLocation, sn *snapshot.Snapshot, m *layout.Manifest) {
+	log := logr.FromContextOrDiscard(ctx).WithValues("backup", b.Name)
+	if b.Status.Phase != cairnv1.PhaseWaitingForVolumes {
+		before := b.DeepCopy()
+		markSaved(b, sn, m, "")
+		if err := statuspatch.Outcome(ctx, r.c, b, before); err != nil {
+			log.Error(err, "record the saved snapshot; the run is resumed from the repository")
+			return
+		}
+	}
+	sum, volumes, ok := r.backupVolumes(ctx, log, op, b, loc, sn) // volumes: why pod volumes were missed or failed
+	if !ok {
+		return // stopping, or its plan could not be recorded: resumed later
+	}
+	before := b.DeepCopy()
+	b.Status.Volumes = sum
 	b.Status.CompletionTimestamp = r.metaNow()
-	if m != nil {
-		b.Status.Items, b.Status.Warnings, b.Status.Errors = m.Items, len(m.Warnings), len(m.Errors)
-		if b.Status.Volumes != nil {
-			b.Status.Warnings += len(b.Status.Volumes.Warnings)
-		}
+	b.Status.Warnings = len(m.Warnings)
+	if b.Status.Volumes != nil {
+		b.Status.Warnings += len(b.Status.Volumes.Warnings)
 	}
-	if sn != nil {
-		b.Status.SnapshotID = sn.ID
-		if sn.Summary != nil {
-			size = sn.Summary.TotalBytes
-		}
-	}
-	took := r.now().Sub(start).Round(time.Second)
+	took := b.Status.CompletionTimestamp.Sub(b.Status.StartTimestamp.Time).Round(time.Second)
 	switch {
-	case err == nil && volumes != "":
-		b.Status.Phase = cairnv1.PhasePartiallyFailed
-		b.Status.FailureReason = volumes
-		setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonPartiallyFailed, truncate(volumes, 2000))
-	case err == nil:
-		b.Status.Phase = cairnv1.PhaseCompleted
-		b.Status.FailureReason = ""
-		setReady(&b.Status.Conditions, b.Generation, true, cairnv1.ReasonCompleted,
-			fmt.Sprintf("%d objects backed up in %s (snapshot %s)", m.Items, took, sn.ShortID()))
-	case errors.Is(err, backup.ErrPartial) && sn != nil:
+	case len(m.Errors) > 0:
 		b.Status.Phase = cairnv1.PhasePartiallyFailed
 		b.Status.FailureReason = partialReason(m)
 		if volumes != "" {
 			b.Status.FailureReason += "; " + volumes
 		}
 		setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonPartiallyFailed, truncate(b.Status.FailureReason, 2000))
+	case volumes != "":
+		b.Status.Phase = cairnv1.PhasePartiallyFailed
+		b.Status.FailureReason = volumes
+		setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonPartiallyFailed, truncate(volumes, 2000))
 	default:
-		reason := cairnv1.ReasonFailed
-		if errors.Is(err, errLocation) {
-			reason = cairnv1.ReasonLocation
-		}
-		log.Error(err, "backup failed", "backup", b.Name)
-		r.markFailed(b, reason, err.Error())
+		b.Status.Phase = cairnv1.PhaseCompleted
+		b.Status.FailureReason = ""
+		setReady(&b.Status.Conditions, b.Generation, true, cairnv1.ReasonCompleted,
+			fmt.Sprintf("%d objects backed up in %s (snapshot %s)", m.Items, took, sn.ShortID()))
 	}
-	log.Info("backup finished", "backup", b.Name, "phase", b.Status.Phase, "items", b.Status.Items, "errors", b.Status.Errors)
-	return statuspatch.Outcome(ctx, r.c, b, before)
+	var size int64
+	if sn.Summary != nil {
+		size = sn.Summary.TotalBytes
+	}
+	log.Info("backup finished", "phase", b.Status.Phase, "items", b.Status.Items, "errors", b.Status.Errors)
+	if err := statuspatch.Outcome(ctx, r.c, b, before); err != nil {
+		log.Error(err, "record the outcome; the run is resumed")
+		return
+	}
+	observeBackup(b, size)
+}
+
+// resume goes on with a run that a process which is gone left
+// InProgress or WaitingForVolumes. InProgress: if the repository holds the
+// backup's snapshot (the process died after saving it), the run goes on
+// with its volumes; if not, nothing of it was saved, and it ends Failed —
+// the next scheduled backup runs as usual. WaitingForVolumes: the volumes
+// are waited for again (their work items were created; see
+// backupVolumes).
+func (r *BackupReconciler) resume(ctx context.Context, op *operation, b *cairnv1.Backup) {
+	log := logr.FromContextOrDiscard(ctx).WithValues("backup", b.Name)
+	interrupted := func(msg string) {
+		// A decision from a read: if the Backup changed since, it is
+		// read again.
+		before := b.DeepCopy()
+		r.markFailed(b, cairnv1.ReasonInterrupted, msg)
+		if err := statuspatch.Transition(ctx, r.c, b, before); err != nil {
+			log.Info("interrupted backup not recorded; it is read again", "reason", err.Error())
+			return
+		}
+		observeBackup(b, 0)
+	}
+	loc, err := r.location(ctx, b.Status.StorageLocation)
+	if err != nil {
+		interrupted("the controller stopped while the backup was running, and its location is gone: " + err.Error())
+		return
+	}
+	var sn *snapshot.Snapshot
+	var m *layout.Manifest
+	err = r.repos.With(ctx, loc, func(rp *repo.Repository) error {
+		var err error
+		if b.Status.SnapshotID != "" {
+			sn, err = backup.Find(ctx, rp, b.Status.SnapshotID)
+		} else {
+			sn, err = savedSnapshot(ctx, rp, b)
+		}
+		if err != nil || sn == nil {
+			return err
+		}
+		m, err = backup.LoadManifest(ctx, rp, sn)
+		return err
+	})
+	switch {
+	case ctx.Err() != nil:
+		return
+	case err != nil && !errors.Is(err, snapshot.ErrNotFound):
+		log.Error(err, "resume: the repository could not be read; tried again later")
+		return
+	case sn == nil:
+		interrupted("the controller stopped while the backup was saving its resources, before its snapshot was saved; nothing was saved under this name: create a new backup, or let the schedule run the next one")
+		return
+	}
+	log.Info("resuming a backup the controller left unfinished", "phase", b.Status.Phase, "snapshot", sn.ShortID())
+	if b.Status.Phase == cairnv1.PhaseInProgress {
+		// Its snapshot was saved: InProgress → WaitingForVolumes, decided
+		// from a read.
+		before := b.DeepCopy()
+		markSaved(b, sn, m, " (resumed)")
+		if err := statuspatch.Transition(ctx, r.c, b, before); err != nil {
+			log.Info("resumed backup not recorded; it is read again", "reason", err.Error())
+			return
+		}
+	}
+	r.saved(ctx, op, b, loc, sn, m)
+}
+
+// markSaved sets b's status to WaitingForVolumes with its saved snapshot
+// sn of manifest m (not written).
+func markSaved(b *cairnv1.Backup, sn *snapshot.Snapshot, m *layout.Manifest, note string) {
+	b.Status.Phase = cairnv1.PhaseWaitingForVolumes
+	b.Status.SnapshotID = sn.ID
+	b.Status.Items, b.Status.Warnings, b.Status.Errors = m.Items, len(m.Warnings), len(m.Errors)
+	b.Status.Namespaces = manifestNamespaces(m)
+	setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonWaitingForVolume,
+		fmt.Sprintf("%d objects saved (snapshot %s); backing up pod volumes%s", m.Items, sn.ShortID(), note))
+}
+
+// manifestNamespaces returns the namespaces m counts objects of, sorted.
+func manifestNamespaces(m *layout.Manifest) []string {
+	var out []string
+	for ns := range m.CountsByNamespace {
+		if ns != "" {
+			out = append(out, ns)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// savedSnapshot returns the cluster snapshot the run of b saved, or nil:
+// one of b's name taken after b started (a Backup deleted and created
+// again under its name must not find the first one's).
+func savedSnapshot(ctx context.Context, rp *repo.Repository, b *cairnv1.Backup) (*snapshot.Snapshot, error) {
+	all, err := backup.List(ctx, rp)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		sn := all[i]
+		if backup.Name(sn) != b.Name {
+			continue
+		}
+		// Start timestamps are kept to the second.
+		if b.Status.StartTimestamp == nil || !sn.Time.Before(b.Status.StartTimestamp.Add(-time.Second)) {
+			return sn, nil
+		}
+	}
+	return nil, nil
 }
 
 // partialReason states why a backup partially failed: what could not be
@@ -280,8 +425,9 @@ func (r *BackupReconciler) finalize(ctx context.Context, b *cairnv1.Backup) erro
 			return err
 		}
 	}
+	orig := b.DeepCopy()
 	controllerutil.RemoveFinalizer(b, Finalizer)
-	return client.IgnoreNotFound(r.c.Update(ctx, b))
+	return client.IgnoreNotFound(r.c.Patch(ctx, b, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})))
 }
 
 // forget removes the Backup's snapshot from a ReadWrite location's

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 )
@@ -33,6 +34,17 @@ type Options struct {
 	// VolumeTimeout bounds the wait for the node agents' pod volume work
 	// of one Backup or Restore (default 4h).
 	VolumeTimeout time.Duration
+	// MaxOperations bounds the Backups and Restores run at once (default
+	// 2); the others wait, New, for a free slot.
+	MaxOperations int
+	// Recheck is how often a run waiting for the node agents reads its
+	// work items when no change of them woke it (default 30s; a change
+	// wakes it at once).
+	Recheck time.Duration
+	// LockWait bounds how long a Backup or Restore waits for the
+	// repository lock another process holds (a prune's exclusive lock)
+	// before it fails (default 1h).
+	LockWait time.Duration
 	// RestoreWaitImage is the image of the init container that holds a
 	// restored pod until its volumes are back: it needs /bin/sh, sleep,
 	// date and rm (default busybox:1.36).
@@ -49,18 +61,46 @@ func (o *Options) fill() {
 	if o.VolumeTimeout <= 0 {
 		o.VolumeTimeout = 4 * time.Hour
 	}
+	if o.MaxOperations <= 0 {
+		o.MaxOperations = 2
+	}
+	if o.LockWait <= 0 {
+		o.LockWait = time.Hour
+	}
+	if o.Recheck <= 0 {
+		o.Recheck = 30 * time.Second
+	}
 	if o.RestoreWaitImage == "" {
 		o.RestoreWaitImage = "busybox:1.36"
 	}
 }
 
-// Reconcilers are the four reconcilers, sharing a client and the
-// repositories. Tests call their Reconcile methods directly.
+// Reconcilers are the five reconcilers, sharing a client, the
+// repositories and the operations. Tests call their Reconcile methods
+// directly, and Idle to wait for the runs those started.
 type Reconcilers struct {
 	Backup   *BackupReconciler
 	Schedule *ScheduleReconciler
 	Restore  *RestoreReconciler
 	Location *LocationReconciler
+	Drill    *DrillReconciler
+	ops      *operations
+}
+
+// Idle waits until no Backup or Restore runs, and no check.
+func (rs *Reconcilers) Idle() {
+	rs.ops.idle()
+	rs.Location.maintenance.idle()
+}
+
+// Idle waits until no Backup or Restore runs (the reconcilers share their
+// operations).
+func (b *base) Idle() { b.ops.idle() }
+
+// Idle waits until no Backup or Restore runs, and no check.
+func (r *LocationReconciler) Idle() {
+	r.ops.idle()
+	r.maintenance.idle()
 }
 
 // New returns the reconcilers: c reads (cached) and writes the custom
@@ -69,20 +109,29 @@ type Reconcilers struct {
 func New(c client.Client, api client.Reader, o Options) *Reconcilers {
 	o.fill()
 	repos := &Repos{Secrets: api}
-	base := base{c: c, api: api, o: o, repos: repos}
+	ops := newOperations(o.MaxOperations)
+	base := base{c: c, api: api, o: o, repos: repos, ops: ops}
 	return &Reconcilers{
-		Backup:   &BackupReconciler{base: base, ran: map[string]bool{}},
+		Backup:   &BackupReconciler{base: base, ended: make(chan event.GenericEvent, 64)},
 		Schedule: &ScheduleReconciler{base: base},
-		Restore:  &RestoreReconciler{base: base, ran: map[string]bool{}},
-		Location: &LocationReconciler{base: base},
+		Restore:  &RestoreReconciler{base: base, ended: make(chan event.GenericEvent, 64)},
+		Location: &LocationReconciler{base: base, maintenance: newOperations(1), ended: make(chan event.GenericEvent, 64)},
+		Drill:    &DrillReconciler{base: base, ended: make(chan event.GenericEvent, 64)},
+		ops:      ops,
 	}
 }
 
 // Setup registers the reconcilers with mgr.
 func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	rs := New(mgr.GetClient(), mgr.GetAPIReader(), o)
+	if err := mgr.Add(rs.ops); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(&coverage{base: rs.Backup.base}); err != nil {
+		return nil, err
+	}
 	for name, setup := range map[string]func(ctrl.Manager) error{
-		"backup": rs.Backup.setup, "schedule": rs.Schedule.setup, "restore": rs.Restore.setup, "location": rs.Location.setup,
+		"backup": rs.Backup.setup, "schedule": rs.Schedule.setup, "restore": rs.Restore.setup, "location": rs.Location.setup, "restoretest": rs.Drill.setup,
 	} {
 		if err := setup(mgr); err != nil {
 			return nil, fmt.Errorf("controller %s: %w", name, err)
@@ -97,6 +146,7 @@ type base struct {
 	api   client.Reader
 	o     Options
 	repos *Repos
+	ops   *operations
 }
 
 func (b *base) now() time.Time { return b.o.Clock.Now() }

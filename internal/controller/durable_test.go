@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,8 +35,8 @@ func (h *labelEditor) Exec(ctx context.Context, ns, pod, container string, cmd [
 	}
 	var b cairnv1.Backup
 	h.e.get(h.backup, &b)
-	if b.Status.Phase != cairnv1.PhaseInProgress {
-		h.e.t.Errorf("hook ran with the backup %s, want InProgress", b.Status.Phase)
+	if b.Status.Phase != cairnv1.PhaseWaitingForVolumes {
+		h.e.t.Errorf("hook ran with the backup %s, want WaitingForVolumes", b.Status.Phase)
 	}
 	if b.Labels == nil {
 		b.Labels = map[string]string{}
@@ -66,27 +67,7 @@ func TestBackupOutcomeSurvivesEdit(t *testing.T) {
 	ed := &labelEditor{e: e, backup: "edited"}
 	defer controller.SetHookExecutor(ed)()
 
-	now := metav1.NewMicroTime(e.clock.Now())
-	e.create(&coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: agentlease.Name("node-e"), Namespace: e.ns, Labels: map[string]string{agentlease.Label: "true"}},
-		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("node-e"), LeaseDurationSeconds: ptr.To(int32(60)), RenewTime: &now},
-	})
-	if err := e.c.Create(e.ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: e.ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: e.ns, Annotations: map[string]string{"pre.hook.backup.velero.io/command": `["edit"]`}},
-		Spec: corev1.PodSpec{
-			NodeName: "node-e", AutomountServiceAccountToken: ptr.To(false),
-			Containers: []corev1.Container{{Name: "main", Image: "busybox", VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}}},
-			Volumes:    []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
-		},
-	}
-	e.create(p)
-	p.Status.Phase = corev1.PodRunning
-	if err := e.c.Status().Update(e.ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	e.podOnNode("app", map[string]string{"pre.hook.backup.velero.io/command": `["edit"]`})
 	// The node agent's stand-in: every work item completes, with a
 	// snapshot ID.
 	ctx, stop := context.WithCancel(e.ctx)
@@ -140,5 +121,176 @@ func TestBackupOutcomeSurvivesEdit(t *testing.T) {
 	e.get("edited", &again)
 	if again.Status.Phase != cairnv1.PhaseCompleted || again.Status.SnapshotID != b.Status.SnapshotID {
 		t.Errorf("after another reconcile: phase %s, snapshot %q", again.Status.Phase, again.Status.SnapshotID)
+	}
+}
+
+// podOnNode makes a running pod (status set by hand: no kubelet) with an
+// emptyDir on node-e, whose agent's Lease is fresh: the controller plans a
+// PodVolumeBackup for it, which nobody takes unless the test does.
+func (e *env) podOnNode(name string, annotations map[string]string) {
+	e.t.Helper()
+	now := metav1.NewMicroTime(time.Now())
+	l := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: agentlease.Name("node-e"), Namespace: e.ns, Labels: map[string]string{agentlease.Label: "true"}},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("node-e"), LeaseDurationSeconds: ptr.To(int32(60)), RenewTime: &now},
+	}
+	if err := e.c.Create(e.ctx, l); err != nil && !apierrors.IsAlreadyExists(err) {
+		e.t.Fatal(err)
+	}
+	if err := e.c.Create(e.ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: e.ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		e.t.Fatal(err)
+	}
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns, Annotations: annotations},
+		Spec: corev1.PodSpec{
+			NodeName: "node-e", AutomountServiceAccountToken: ptr.To(false),
+			Containers: []corev1.Container{{Name: "main", Image: "busybox", VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}}},
+			Volumes:    []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+		},
+	}
+	e.create(p)
+	p.Status.Phase = corev1.PodRunning
+	if err := e.c.Status().Update(e.ctx, p); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestLongBackupLeavesOthersFlowing runs the controller process (manager,
+// watches) with a Backup that waits for a pod volume nobody backs up —
+// a backup of hours — and, meanwhile, a second Backup completes, a Restore
+// of it completes, and its deletion runs the finalizer: a long run is an
+// operation outside Reconcile and blocks no other object. When the work
+// item completes, the waiting Backup completes within seconds, though its
+// recheck interval is a minute: the work item's change woke it (a watch,
+// not a poll).
+func TestLongBackupLeavesOthersFlowing(t *testing.T) {
+	e := newEnv(t, noGuardrails)
+	e.location("main", "")
+	e.configMap("app-config")
+	e.podOnNode("app", nil)
+	e.runController(controller.Options{Retention: noGuardrails, SyncInterval: time.Hour, Recheck: time.Minute})
+	wait := e.waitUntil
+	e.create(&cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "long", Namespace: e.ns}, Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{e.ns}}})
+	var long cairnv1.Backup
+	wait("the long backup to wait for its volume", time.Minute, func() bool {
+		e.get("long", &long)
+		return long.Status.Phase == cairnv1.PhaseWaitingForVolumes && long.Status.Volumes != nil && long.Status.Volumes.Planned
+	})
+
+	e.create(&cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "short", Namespace: e.ns}, Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{e.ns}, IncludedResources: []string{"configmaps"}}})
+	var short cairnv1.Backup
+	wait("the short backup to complete during the long one", time.Minute, func() bool {
+		e.get("short", &short)
+		return short.Status.Phase.Finished()
+	})
+	if short.Status.Phase != cairnv1.PhaseCompleted {
+		t.Fatalf("short backup: %s (%s)", short.Status.Phase, short.Status.FailureReason)
+	}
+	e.create(&cairnv1.Restore{ObjectMeta: metav1.ObjectMeta{Name: "during", Namespace: e.ns}, Spec: cairnv1.RestoreSpec{BackupName: "short"}})
+	var rs cairnv1.Restore
+	wait("the restore to complete during the long backup", time.Minute, func() bool {
+		e.get("during", &rs)
+		return rs.Status.Phase.Finished()
+	})
+	if rs.Status.Phase != cairnv1.PhaseCompleted || rs.Status.Skipped == 0 {
+		t.Fatalf("restore: %s (%s), %d skipped", rs.Status.Phase, rs.Status.FailureReason, rs.Status.Skipped)
+	}
+	if err := e.c.Delete(e.ctx, &short); err != nil {
+		t.Fatal(err)
+	}
+	wait("the short backup's finalizer to run", time.Minute, func() bool { return e.gone("short", &cairnv1.Backup{}) })
+	e.get("long", &long)
+	if long.Status.Phase != cairnv1.PhaseWaitingForVolumes {
+		t.Fatalf("long backup: %s, want still WaitingForVolumes", long.Status.Phase)
+	}
+
+	var items cairnv1.PodVolumeBackupList
+	if err := e.c.List(e.ctx, &items, client.InNamespace(e.ns)); err != nil || len(items.Items) != 1 {
+		t.Fatalf("work items: %d, %v; want 1", len(items.Items), err)
+	}
+	p := &items.Items[0]
+	p.Status.Phase, p.Status.SnapshotID = cairnv1.VolumeCompleted, "0123456789abcdef"
+	if err := e.c.Status().Update(e.ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	wait("the long backup to complete once its work item did", 15*time.Second, func() bool {
+		e.get("long", &long)
+		return long.Status.Phase.Finished()
+	})
+	if long.Status.Phase != cairnv1.PhaseCompleted || long.Status.Volumes.Completed != 1 {
+		t.Fatalf("long backup: %s (%s), volumes %+v", long.Status.Phase, long.Status.FailureReason, long.Status.Volumes)
+	}
+	t.Logf("the long backup completed %s after its work item", time.Since(start).Round(time.Millisecond))
+}
+
+// TestInterruptedBackupResumes puts Backups in the state a controller
+// killed mid-run leaves behind and reconciles them with a new one (no
+// memory of the run): one InProgress whose snapshot was never saved ends
+// Failed (Interrupted) and the next backup runs as usual; one InProgress
+// whose snapshot was saved (the controller died between the save and the
+// status write) goes on from that snapshot to Completed: the resources are
+// not backed up again, and the repository holds one snapshot of it.
+func TestInterruptedBackupResumes(t *testing.T) {
+	e := newEnv(t, noGuardrails)
+	dir := e.location("main", "")
+	e.configMap("app-config")
+	fresh := func() *controller.Reconcilers {
+		return controller.New(e.c, e.c, controller.Options{Namespace: e.ns, Cluster: e.cfg.Config, Retention: noGuardrails, Clock: e.clock, Recheck: 250 * time.Millisecond})
+	}
+	running := func(name string, mutate func(*cairnv1.Backup)) {
+		t.Helper()
+		var b cairnv1.Backup
+		e.get(name, &b)
+		b.Status = cairnv1.BackupStatus{Phase: cairnv1.PhaseInProgress, StorageLocation: "main", StartTimestamp: &metav1.Time{Time: e.clock.Now()}}
+		if mutate != nil {
+			mutate(&b)
+		}
+		if err := e.c.Status().Update(e.ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Never saved.
+	e.create(&cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "lost", Namespace: e.ns}, Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{e.ns}}})
+	running("lost", nil)
+	e.reconcile(fresh().Backup, "lost")
+	var b cairnv1.Backup
+	e.get("lost", &b)
+	if b.Status.Phase != cairnv1.PhaseFailed || b.Status.SnapshotID != "" || !strings.Contains(b.Status.FailureReason, "before its snapshot was saved") {
+		t.Fatalf("interrupted before its snapshot: %s (%s), snapshot %q; want Failed, Interrupted", b.Status.Phase, b.Status.FailureReason, b.Status.SnapshotID)
+	}
+	if c := b.Status.Conditions; len(c) != 1 || c[0].Reason != cairnv1.ReasonInterrupted {
+		t.Errorf("conditions %+v, want Ready False Interrupted", c)
+	}
+
+	// Saved, status not written.
+	e.create(&cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "saved", Namespace: e.ns}, Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{e.ns}}})
+	e.reconcile(e.rs.Backup, "saved")
+	e.get("saved", &b)
+	if b.Status.Phase != cairnv1.PhaseCompleted {
+		t.Fatalf("backup saved: %s (%s)", b.Status.Phase, b.Status.FailureReason)
+	}
+	first, items := b.Status.SnapshotID, b.Status.Items
+	e.clock.Add(time.Minute)
+	running("saved", func(b *cairnv1.Backup) {
+		b.Status.StartTimestamp = &metav1.Time{Time: e.clock.Now().Add(-2 * time.Minute)}
+	})
+	e.reconcile(fresh().Backup, "saved")
+	e.get("saved", &b)
+	if b.Status.Phase != cairnv1.PhaseCompleted || b.Status.SnapshotID != first || b.Status.Items != items {
+		t.Fatalf("resumed after its snapshot was saved: %s (%s), snapshot %q (saved %q), %d items (saved %d); want Completed with the saved snapshot",
+			b.Status.Phase, b.Status.FailureReason, b.Status.SnapshotID, first, b.Status.Items, items)
+	}
+	if got := e.repoBackups(dir); len(got) != 1 || got[0] != "saved" {
+		t.Errorf("repository holds backups %v, want [saved]: one snapshot, not a second run", got)
+	}
+
+	// The next backup runs as usual.
+	e.create(&cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "next", Namespace: e.ns}, Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{e.ns}}})
+	e.reconcile(e.rs.Backup, "next")
+	e.get("next", &b)
+	if b.Status.Phase != cairnv1.PhaseCompleted {
+		t.Fatalf("the backup after the interrupted ones: %s (%s)", b.Status.Phase, b.Status.FailureReason)
 	}
 }

@@ -15,7 +15,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
@@ -34,11 +37,17 @@ import (
 // cluster and prunes them.
 type LocationReconciler struct {
 	base
+	maintenance *operations             // scheduled checks: one at a time, apart from backups and restores
+	ended       chan event.GenericEvent // locations whose check returned
 }
 
 func (r *LocationReconciler) setup(mgr ctrl.Manager) error {
+	if err := mgr.Add(r.maintenance); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).Named("backuplocation").
 		For(&cairnv1.BackupLocation{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesRawSource(source.Channel(r.ended, &handler.EnqueueRequestForObject{})).
 		Complete(r)
 }
 
@@ -109,10 +118,20 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		setReady(&loc.Status.Conditions, loc.Generation, true, cairnv1.ReasonAvailable, msg)
 	}
 	observeLocation(loc.Name, err == nil, false)
+	observeCheck(&loc)
 	if uerr := statuspatch.Outcome(ctx, r.c, &loc, before); uerr != nil {
 		return ctrl.Result{}, uerr
 	}
-	return ctrl.Result{RequeueAfter: r.o.SyncInterval}, nil
+	next := r.o.SyncInterval
+	if wait, on := r.checkDue(&loc); on && err == nil {
+		if wait <= 0 {
+			l := loc.DeepCopy()
+			r.maintenance.start(ctx, l, r.ended, func(ctx context.Context, _ *operation) { r.runCheck(ctx, l) })
+		} else {
+			next = min(next, wait)
+		}
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
 }
 
 // sync creates a Backup object, with its status from the manifest, for each
@@ -198,6 +217,7 @@ func (r *LocationReconciler) createSynced(ctx context.Context, loc *cairnv1.Back
 		st.Expiration = &exp
 	}
 	st.Items, st.Warnings, st.Errors = m.Items, len(m.Warnings), len(m.Errors)
+	st.Namespaces = manifestNamespaces(m)
 	setReady(&st.Conditions, b.Generation, st.Phase == cairnv1.PhaseCompleted, string(st.Phase),
 		fmt.Sprintf("re-created from the repository of BackupLocation %s (snapshot %s)", loc.Name, sn.ShortID()))
 	return statuspatch.Outcome(ctx, r.c, b, before)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,8 +57,8 @@ func newEnv(t *testing.T, ret controller.Retention) *env {
 	if crdOnce.err != nil {
 		t.Fatalf("loading the CRDs from %s: %v", crdDir, crdOnce.err)
 	}
-	if crdOnce.n != 6 {
-		t.Fatalf("loaded %d CRDs from %s, want 6 (Backup, Restore, Schedule, BackupLocation, PodVolumeBackup, PodVolumeRestore): run `make generate`", crdOnce.n, crdDir)
+	if crdOnce.n != len(cairnv1.Kinds) {
+		t.Fatalf("loaded %d CRDs from %s, want %d (%v): run `make generate`", crdOnce.n, crdDir, len(cairnv1.Kinds), cairnv1.Kinds)
 	}
 	scheme, err := controller.Scheme()
 	if err != nil {
@@ -70,7 +71,7 @@ func newEnv(t *testing.T, ret controller.Retention) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, c: c, cfg: kc, ns: kc.Namespace(t), clock: &fakeClock{t: time.Now().UTC().Truncate(time.Second)}}
-	e.rs = controller.New(c, c, controller.Options{Namespace: e.ns, Cluster: kc.Config, Retention: ret, Clock: e.clock})
+	e.rs = controller.New(c, c, controller.Options{Namespace: e.ns, Cluster: kc.Config, Retention: ret, Clock: e.clock, Recheck: 250 * time.Millisecond})
 	return e
 }
 
@@ -159,6 +160,9 @@ func (e *env) reconcile(r reconciler, name string) ctrl.Result {
 	if err != nil {
 		e.t.Fatalf("reconcile %T %s: %v", r, name, err)
 	}
+	if i, ok := r.(interface{ Idle() }); ok {
+		i.Idle() // the run it started, outside Reconcile
+	}
 	return res
 }
 
@@ -183,3 +187,36 @@ func (e *env) configMap(name string) {
 }
 
 func ttl(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+
+// runController runs the controller process's manager (controller.Run:
+// watches, operations, leader-only runnables) on the test's namespace
+// until the test ends.
+func (e *env) runController(o controller.Options) {
+	e.t.Helper()
+	o.Namespace = e.ns
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- controller.Run(ctx, e.cfg.Config, controller.ManagerOptions{
+			Options: o, MetricsAddr: "0", ProbeAddr: "0", Log: logr.Discard(), SeveralInProcess: true,
+		})
+	}()
+	e.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("controller: %v", err)
+		}
+	})
+}
+
+// waitUntil polls ok every 100 ms for up to d, failing the test after.
+func (e *env) waitUntil(what string, d time.Duration, ok func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,11 +1,9 @@
 package controller_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
@@ -19,20 +17,7 @@ func TestManagerEndToEnd(t *testing.T) {
 	e := newEnv(t, noGuardrails)
 	e.location("main", "")
 	e.configMap("app")
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- controller.Run(ctx, e.cfg.Config, controller.ManagerOptions{
-			Options:     controller.Options{Namespace: e.ns, Retention: noGuardrails, SyncInterval: time.Second},
-			MetricsAddr: "0", ProbeAddr: "0", Log: logr.Discard(),
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("controller: %v", err)
-		}
-	}()
+	e.runController(controller.Options{Retention: noGuardrails, SyncInterval: time.Second})
 	e.create(&cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "managed", Namespace: e.ns},
 		Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{e.ns}}})
 	deadline := time.Now().Add(90 * time.Second)

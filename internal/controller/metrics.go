@@ -32,10 +32,54 @@ var (
 		Name: "cairn_location_available",
 		Help: "1 when the BackupLocation's repository opened at the last check, else 0.",
 	}, []string{"location"})
+
+	// The chart's PrometheusRule alerts on damage and on
+	// time() - cairn_location_last_successful_check_timestamp_seconds.
+	checkDamaged = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_location_check_damaged",
+		Help: "1 when the last integrity check of the BackupLocation found damage, else 0.",
+	}, []string{"location"})
+	checkLast = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_location_last_check_timestamp_seconds",
+		Help: "When the last integrity check of the BackupLocation started (whatever its result).",
+	}, []string{"location"})
+	// Per namespace (coverage.go); the chart alerts on
+	// time() - cairn_namespace_last_backup_timestamp_seconds.
+	namespaceLastBackup = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_namespace_last_backup_timestamp_seconds",
+		Help: "Unix time at which the newest Completed or PartiallyFailed backup holding the namespace ended; for a namespace never backed up, its creation time.",
+	}, []string{"namespace"})
+	namespaceOptedOut = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_namespace_opted_out",
+		Help: "1 when the namespace carries an opt-out label (not backed up), else 0.",
+	}, []string{"namespace"})
+	volumesMissed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_volumes_missed",
+		Help: "Pod volumes of the namespace that its newest backup missed or failed.",
+	}, []string{"namespace"})
+	// Restore drills (drill.go); the chart alerts on
+	// time() - cairn_drill_last_success_timestamp_seconds.
+	drillLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_drill_last_success_timestamp_seconds",
+		Help: "Unix time at which the last restore drill of the RestoreTest that passed every check ended.",
+	}, []string{"drill"})
+	drillDuration = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_drill_duration_seconds",
+		Help: "Measured recovery time of the RestoreTest's last successful drill: restore until objects, volumes and pods were back.",
+	}, []string{"drill"})
+	drillSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_drill_success",
+		Help: "1 when the RestoreTest's last drill passed every check, else 0.",
+	}, []string{"drill"})
+	checkLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_location_last_successful_check_timestamp_seconds",
+		Help: "When the last integrity check of the BackupLocation that found no problem started.",
+	}, []string{"location"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(backupBytes, locationAvailable)
+	metrics.Registry.MustRegister(backupBytes, locationAvailable, checkDamaged, checkLast, checkLastSuccess,
+		namespaceLastBackup, namespaceOptedOut, volumesMissed, drillLastSuccess, drillDuration, drillSuccess)
 	backupMetrics.register(metrics.Registry)
 	restoreMetrics.register(metrics.Registry)
 }
@@ -80,6 +124,12 @@ func (m *runMetrics) observe(schedule string, phase cairnv1.Phase, start, end *t
 		return
 	}
 	m.attempts.WithLabelValues(schedule).Inc()
+	// Every counter of the schedule has a series, 0 until it counts:
+	// increase() and rate() of a series that appears only at its first
+	// failure miss that failure.
+	for _, c := range []*prometheus.CounterVec{m.success, m.partial, m.failure} {
+		c.WithLabelValues(schedule).Add(0)
+	}
 	switch phase {
 	case cairnv1.PhaseCompleted:
 		m.success.WithLabelValues(schedule).Inc()
@@ -153,9 +203,46 @@ func observeLocation(name string, available, deleted bool) {
 	switch {
 	case deleted:
 		locationAvailable.DeleteLabelValues(name)
+		checkDamaged.DeleteLabelValues(name)
+		checkLast.DeleteLabelValues(name)
+		checkLastSuccess.DeleteLabelValues(name)
 	case available:
 		locationAvailable.WithLabelValues(name).Set(1)
 	default:
 		locationAvailable.WithLabelValues(name).Set(0)
+	}
+}
+
+// observeCheck carries a location's check results (from its status, so
+// that they survive a restart of the controller) into the metrics.
+func observeCheck(loc *cairnv1.BackupLocation) {
+	if c := loc.Status.LastCheck; c != nil {
+		checkLast.WithLabelValues(loc.Name).Set(float64(c.Time.Unix()))
+		damaged := 0.0
+		if c.Result == cairnv1.CheckDamaged {
+			damaged = 1
+		}
+		checkDamaged.WithLabelValues(loc.Name).Set(damaged)
+	}
+	if t := loc.Status.LastSuccessfulCheckTime; t != nil {
+		checkLastSuccess.WithLabelValues(loc.Name).Set(float64(t.Unix()))
+	}
+}
+
+// observeDrill records a RestoreTest's last drill (from its status).
+func observeDrill(d *cairnv1.RestoreTest) {
+	if !d.Status.Phase.Finished() {
+		return
+	}
+	ok := 0.0
+	if d.Status.Phase == cairnv1.PhaseCompleted {
+		ok = 1
+	}
+	drillSuccess.WithLabelValues(d.Name).Set(ok)
+	if t := d.Status.LastSuccessfulRun; t != nil {
+		drillLastSuccess.WithLabelValues(d.Name).Set(float64(t.Unix()))
+	}
+	if d.Status.Duration != nil && ok == 1 {
+		drillDuration.WithLabelValues(d.Name).Set(d.Status.Duration.Seconds())
 	}
 }

@@ -1,11 +1,19 @@
 package controller_test
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
@@ -59,7 +67,7 @@ func TestMetrics(t *testing.T) {
 		{"cairn_backup_last_successful_timestamp_seconds", s, float64(b.Status.CompletionTimestamp.Unix())},
 		{"cairn_restore_attempts_total", s, 1},
 		{"cairn_restore_success_total", s, 1},
-		{"cairn_restore_failure_total", s, -1}, // no failed restore: no series
+		{"cairn_restore_failure_total", s, 0}, // no failed restore: a series at 0
 		{"cairn_restore_last_successful_timestamp_seconds", s, float64(rs.Status.CompletionTimestamp.Unix())},
 		{"cairn_location_available", map[string]string{"location": loc}, 1},
 	} {
@@ -131,4 +139,108 @@ next:
 		}
 	}
 	return -1
+}
+
+// Coverage per namespace: a namespace backed up reads the backup's end,
+// one never backed up its creation time, one opted out reads 1 in
+// cairn_namespace_opted_out; the controller's own namespace is not a user
+// namespace.
+func TestCoverageMetrics(t *testing.T) {
+	e := newEnv(t, noGuardrails)
+	e.location("main", "")
+	app, fresh, out := e.cfg.Namespace(t), e.cfg.Namespace(t), e.cfg.Namespace(t)
+	if err := e.c.Create(e.ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings", Namespace: app}, Data: map[string]string{"k": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	var ns corev1.Namespace
+	if err := e.c.Get(e.ctx, client.ObjectKey{Name: out}, &ns); err != nil {
+		t.Fatal(err)
+	}
+	ns.Labels["compliantkubernetes.io/nobackup"] = "true"
+	if err := e.c.Update(e.ctx, &ns); err != nil {
+		t.Fatal(err)
+	}
+	e.create(&cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "apps", Namespace: e.ns}, Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{app, out}}})
+	e.reconcile(e.rs.Backup, "apps")
+	var b cairnv1.Backup
+	e.get("apps", &b)
+	if b.Status.Phase != cairnv1.PhaseCompleted || !slices.Contains(b.Status.Namespaces, app) || slices.Contains(b.Status.Namespaces, out) {
+		t.Fatalf("backup: %s (%s), namespaces %v; want Completed with %s, without the opted-out %s", b.Status.Phase, b.Status.FailureReason, b.Status.Namespaces, app, out)
+	}
+	e.create(&cairnv1.Restore{ObjectMeta: metav1.ObjectMeta{Name: "again", Namespace: e.ns}, Spec: cairnv1.RestoreSpec{BackupName: "apps"}})
+	e.reconcile(e.rs.Restore, "again")
+	e.reconcile(e.rs.Location, "main")
+	if err := e.rs.ObserveCoverage(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := gather(t)
+	var freshNS corev1.Namespace
+	if err := e.c.Get(e.ctx, client.ObjectKey{Name: fresh}, &freshNS); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, ns string
+		want     float64
+	}{
+		{"cairn_namespace_last_backup_timestamp_seconds", app, float64(b.Status.CompletionTimestamp.Unix())},
+		{"cairn_namespace_last_backup_timestamp_seconds", fresh, float64(freshNS.CreationTimestamp.Unix())},
+		{"cairn_namespace_opted_out", app, 0},
+		{"cairn_namespace_opted_out", out, 1},
+		{"cairn_volumes_missed", app, 0},
+		{"cairn_namespace_opted_out", e.ns, -1}, // the controller's namespace: a platform namespace
+	} {
+		if got := m.value(c.name, map[string]string{"namespace": c.ns}); got != c.want {
+			t.Errorf("%s{namespace=%s} = %v, want %v", c.name, c.ns, got, c.want)
+		}
+	}
+
+}
+
+// chartQueries checks that every cairn_ metric the chart's dashboard and
+// alerts query is among the families of m.
+func chartQueries(t *testing.T, m families) {
+	t.Helper()
+	chart := filepath.Join("..", "..", "deploy", "helm", "cairn")
+	var queries []string
+	dash, err := os.ReadFile(filepath.Join(chart, "dashboards", "cairn.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Targets []struct{ Expr string } `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(dash, &d); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			queries = append(queries, tg.Expr)
+		}
+	}
+	rules, err := os.ReadFile(filepath.Join(chart, "templates", "prometheusrule.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(rules), "\n") {
+		if _, expr, ok := strings.Cut(l, "expr:"); ok {
+			queries = append(queries, expr)
+		}
+	}
+	name := regexp.MustCompile(`\bcairn_[a-z_]+\b`)
+	asked := map[string]bool{}
+	for _, q := range queries {
+		for _, n := range name.FindAllString(q, -1) {
+			asked[strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_sum"), "_count")] = true
+		}
+	}
+	if len(asked) < 10 {
+		t.Fatalf("the chart queries %d cairn metrics (%v): the test reads the wrong files", len(asked), asked)
+	}
+	for n := range asked {
+		if m[n] == nil {
+			t.Errorf("the chart queries %s, which the controller does not export", n)
+		}
+	}
 }

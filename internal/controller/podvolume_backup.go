@@ -28,6 +28,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/podvolume"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/snapshot"
+	"github.com/cairn-backup/cairn/internal/statuspatch"
 )
 
 // +kubebuilder:rbac:groups=cairn.dev,resources=podvolumebackups;podvolumerestores,verbs=get;list;watch;create;delete
@@ -36,15 +37,93 @@ import (
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list
 
-// volumePoll is how often the controller looks at the agents' work.
-const volumePoll = time.Second
-
 // backupVolumes backs up the volumes of the pods the cluster backup sn
-// saved: it plans them (podvolume.NewPlan), creates a PodVolumeBackup for
-// each, waits for the agents (bounded by VolumeTimeout) and returns the
-// summary and, when volumes were missed or failed, why.
-func (r *BackupReconciler) backupVolumes(ctx context.Context, log logr.Logger, b *cairnv1.Backup, loc *cairnv1.BackupLocation, sn *snapshot.Snapshot) (*cairnv1.VolumeSummary, string) {
-	sum := &cairnv1.VolumeSummary{}
+// saved and returns the summary and, when volumes were missed or failed,
+// why; ok is false when the operation must stop (the controller stopping,
+// or the plan could not be recorded), leaving the Backup to be resumed.
+//
+// Unless b's status says the plan was made (status.volumes.planned, after
+// a controller that died waiting), it plans them (podvolume.NewPlan),
+// runs each pod's pre hooks and creates a PodVolumeBackup for each of its
+// volumes, and records the plan. A resumed plan skips the pods whose work
+// items exist. Then it waits for the agents (bounded by VolumeTimeout from
+// the start of the wait), running each pod's post hooks once its work
+// items are finished. A resumed wait runs the post hooks of every pod
+// again: a post hook must be safe to run twice (a thaw is), a pod left
+// frozen is not.
+func (r *BackupReconciler) backupVolumes(ctx context.Context, log logr.Logger, op *operation, b *cairnv1.Backup, loc *cairnv1.BackupLocation, sn *snapshot.Snapshot) (*cairnv1.VolumeSummary, string, bool) {
+	sum := b.Status.Volumes
+	if sum == nil || !sum.Planned {
+		var err error
+		if sum, err = r.planVolumes(ctx, log, b, loc, sn); err != nil {
+			log.Error(err, "pod volumes: the plan could not be recorded; the run is resumed")
+			return nil, "", false
+		}
+	}
+	sum = sum.DeepCopy()
+	hk := &podHooks{r: r, log: log, spec: b.Spec.Hooks, sum: sum}
+	left := map[client.ObjectKey]int{} // a pod's work items not finished
+	posted := map[client.ObjectKey]bool{}
+	post := func(k client.ObjectKey) {
+		if posted[k] {
+			return
+		}
+		posted[k] = true
+		var pod corev1.Pod
+		if err := r.api.Get(ctx, k, &pod); err == nil {
+			hk.post(ctx, &pod)
+		}
+	}
+	ok := r.awaitItems(ctx, op, sum, func(ctx context.Context, rd client.Reader) ([]workItem, error) {
+		var l cairnv1.PodVolumeBackupList
+		if err := rd.List(ctx, &l, client.InNamespace(r.o.Namespace)); err != nil {
+			return nil, err
+		}
+		var out []workItem
+		for i := range l.Items {
+			p := &l.Items[i]
+			if p.Spec.BackupName != b.Name || !ownedBy(p, b) {
+				continue
+			}
+			out = append(out, workItem{name: p.Name, pod: client.ObjectKey{Namespace: p.Spec.Pod.Namespace, Name: p.Spec.Pod.Name}, status: p.Status,
+				what: fmt.Sprintf("%s/%s volume %s (node %s)", p.Spec.Pod.Namespace, p.Spec.Pod.Name, p.Spec.Volume, p.Spec.Node)})
+		}
+		return out, nil
+	}, func(items []workItem) {
+		for _, it := range items {
+			left[it.pod]++
+		}
+	}, func(it workItem) {
+		// Post hooks once all of the pod's volumes are finished, whatever
+		// the result.
+		if left[it.pod]--; left[it.pod] == 0 {
+			post(it.pod)
+		}
+	})
+	if !ok {
+		return nil, "", false
+	}
+	for k, n := range left {
+		if n > 0 {
+			post(k)
+		}
+	}
+	sort.Strings(sum.Failed)
+	return sum, volumeReason(sum, "backed up"), true
+}
+
+// planVolumes plans the volumes of the pods sn saved, runs each pod's pre
+// hooks, creates its work items (pods that have them already, from a
+// plan a killed controller began, are left as they are) and records the
+// plan in b's status.
+func (r *BackupReconciler) planVolumes(ctx context.Context, log logr.Logger, b *cairnv1.Backup, loc *cairnv1.BackupLocation, sn *snapshot.Snapshot) (*cairnv1.VolumeSummary, error) {
+	sum := &cairnv1.VolumeSummary{Planned: true}
+	record := func() (*cairnv1.VolumeSummary, error) {
+		before := b.DeepCopy()
+		b.Status.Volumes = sum
+		sort.Strings(sum.Failed)
+		return sum, statuspatch.Outcome(ctx, r.c, b, before)
+	}
 	var refs []client.ObjectKey
 	err := r.repos.With(ctx, loc, func(rp *repo.Repository) error {
 		var err error
@@ -52,7 +131,11 @@ func (r *BackupReconciler) backupVolumes(ctx context.Context, log logr.Logger, b
 		return err
 	})
 	if err != nil {
-		return sum, "pod volumes not backed up: the backup's pods could not be read: " + err.Error()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		sum.Missed = append(sum.Missed, "pod volumes not backed up: the backup's pods could not be read: "+err.Error())
+		return record()
 	}
 	var pods []corev1.Pod
 	owners := map[client.ObjectKey]string{}
@@ -69,7 +152,19 @@ func (r *BackupReconciler) backupVolumes(ctx context.Context, log logr.Logger, b
 	}
 	nodes, err := agentlease.Nodes(ctx, r.api, r.o.Namespace, r.now())
 	if err != nil {
-		return sum, "pod volumes not backed up: " + err.Error()
+		sum.Missed = append(sum.Missed, "pod volumes not backed up: "+err.Error())
+		return record()
+	}
+	// Work items a killed controller created: their pods are planned.
+	var existing cairnv1.PodVolumeBackupList
+	if err := r.api.List(ctx, &existing, client.InNamespace(r.o.Namespace)); err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for i := range existing.Items {
+		if p := &existing.Items[i]; p.Spec.BackupName == b.Name && ownedBy(p, b) {
+			have[p.Name] = true
+		}
 	}
 	plan := podvolume.NewPlan(pods, podvolume.PlanOptions{
 		DefaultAll: b.Spec.DefaultVolumesToBackup == nil || *b.Spec.DefaultVolumesToBackup,
@@ -92,11 +187,18 @@ func (r *BackupReconciler) backupVolumes(ctx context.Context, log logr.Logger, b
 		}
 		items[k] = append(items[k], it)
 	}
-	var names []string
-	left := map[client.ObjectKey]int{}     // work items of a pod not finished
-	podOf := map[string]client.ObjectKey{} // work item → pod
 	for _, k := range order {
 		pod := byKey[k]
+		made := 0
+		for _, it := range items[k] {
+			if have[itemName(b.Name, string(it.PodUID), it.Volume.Name)] {
+				made++
+			}
+		}
+		if made > 0 {
+			sum.WorkItems += made // planned before the controller stopped
+			continue
+		}
 		// Pre hooks, before the pod's work items exist: a failure with
 		// on-error Fail fails this pod's volumes only.
 		if err := hk.run(ctx, pod, hooks.Pre); err != nil {
@@ -123,41 +225,111 @@ func (r *BackupReconciler) backupVolumes(ctx context.Context, log logr.Logger, b
 				p.Labels[cairnv1.LabelBackup] = b.Name
 			}
 			if err := controllerutil.SetOwnerReference(b, p, r.c.Scheme()); err != nil {
-				return sum, err.Error()
+				return nil, err
 			}
 			if err := r.c.Create(ctx, p); err != nil && !apierrors.IsAlreadyExists(err) {
 				sum.Failed = append(sum.Failed, fmt.Sprintf("%s/%s volume %s: %v", it.Namespace, it.Pod, it.Volume.Name, err))
 				continue
 			}
-			names = append(names, p.Name)
-			podOf[p.Name] = k
-			left[k]++
+			made++
 		}
-		if left[k] == 0 {
+		sum.WorkItems += made
+		if made == 0 {
 			hk.post(ctx, pod)
 		}
 	}
-	log.Info("pod volumes", "backup", b.Name, "volumes", len(names), "missed", len(sum.Missed))
-	r.awaitVolumesThen(ctx, names, sum, func(ctx context.Context, name string) (*cairnv1.VolumeStatus, string, error) {
-		var p cairnv1.PodVolumeBackup
-		err := r.api.Get(ctx, client.ObjectKey{Namespace: r.o.Namespace, Name: name}, &p)
-		return &p.Status, fmt.Sprintf("%s/%s volume %s (node %s)", p.Spec.Pod.Namespace, p.Spec.Pod.Name, p.Spec.Volume, p.Spec.Node), err
-	}, func(name string) {
-		// Post hooks once all of the pod's volumes are finished, whatever
-		// the result.
-		k := podOf[name]
-		if left[k]--; left[k] == 0 {
-			hk.post(ctx, byKey[k])
-		}
-	})
-	for _, k := range order {
-		if left[k] > 0 { // the wait ended early (the controller stopping)
-			left[k] = 0
-			hk.post(ctx, byKey[k])
+	log.Info("pod volumes", "backup", b.Name, "volumes", sum.WorkItems, "missed", len(sum.Missed))
+	return record()
+}
+
+// ownedBy reports whether o has an owner reference to owner.
+func ownedBy(o, owner client.Object) bool {
+	for _, ref := range o.GetOwnerReferences() {
+		if ref.UID == owner.GetUID() {
+			return true
 		}
 	}
-	sort.Strings(sum.Failed)
-	return sum, volumeReason(sum, "backed up")
+	return false
+}
+
+// workItem is a PodVolumeBackup or PodVolumeRestore as awaitItems sees it.
+type workItem struct {
+	name   string
+	pod    client.ObjectKey
+	status cairnv1.VolumeStatus
+	what   string // for people: the pod, volume and node
+}
+
+// awaitItems waits until the sum.WorkItems work items that list returns
+// are finished, failed or gone, or VolumeTimeout passed, and counts them
+// into sum. It reads them through the controller's cache (r.c: no request
+// to the API server) each time a change of one wakes op (the controllers
+// watch them), at the latest every Options.Recheck; only when fewer items
+// are listed than were made does it ask the API server (a cache that is
+// behind, or items deleted). first gets the items as first listed; done
+// (if not nil) each item as soon as it is finished. It returns false if
+// ctx ended first.
+func (b *base) awaitItems(ctx context.Context, op *operation, sum *cairnv1.VolumeSummary, list func(context.Context, client.Reader) ([]workItem, error),
+	first func([]workItem), done func(workItem)) bool {
+	deadline := time.Now().Add(b.o.VolumeTimeout)
+	finished := map[string]bool{}
+	listed := false
+	for {
+		items, err := list(ctx, b.c)
+		if err == nil && len(items) < sum.WorkItems {
+			items, err = list(ctx, b.api)
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		late := !time.Now().Before(deadline)
+		if err == nil {
+			if !listed {
+				listed = true
+				if first != nil {
+					first(items)
+				}
+			}
+			pending := 0
+			for _, it := range items {
+				if finished[it.name] {
+					continue
+				}
+				switch st := it.status; {
+				case st.Phase == cairnv1.VolumeCompleted:
+					sum.Completed++
+				case st.Phase == cairnv1.VolumeFailed:
+					sum.Failed = append(sum.Failed, it.what+": "+st.Message)
+				case late:
+					sum.Failed = append(sum.Failed, fmt.Sprintf("%s: the node agent did not finish within %s (phase %s)", it.what, b.o.VolumeTimeout, phaseOr(st.Phase)))
+				default:
+					pending++
+					continue
+				}
+				finished[it.name] = true
+				if done != nil {
+					done(it)
+				}
+			}
+			if pending == 0 {
+				if gone := sum.WorkItems - len(finished); gone > 0 {
+					sum.Failed = append(sum.Failed, fmt.Sprintf("%d work items were deleted before they finished", gone))
+				}
+				return true
+			}
+		} else if late {
+			sum.Failed = append(sum.Failed, fmt.Sprintf("the work items could not be read within %s: %v", b.o.VolumeTimeout, err))
+			return true
+		}
+		op.wait(ctx, min(b.o.Recheck, time.Until(deadline)+time.Millisecond))
+	}
+}
+
+func phaseOr(p cairnv1.VolumePhase) cairnv1.VolumePhase {
+	if p == "" {
+		return cairnv1.VolumeNew
+	}
+	return p
 }
 
 // newHookExecutor runs hook commands (a variable for tests).
@@ -206,53 +378,6 @@ func (h *podHooks) run(ctx context.Context, pod *corev1.Pod, phase hooks.Phase) 
 func (h *podHooks) post(ctx context.Context, pod *corev1.Pod) {
 	if err := h.run(context.WithoutCancel(ctx), pod, hooks.Post); err != nil {
 		h.sum.Failed = append(h.sum.Failed, fmt.Sprintf("%s/%s: post %v (its volumes were backed up)", pod.Namespace, pod.Name, err))
-	}
-}
-
-// awaitVolumes polls the work items names until all are finished or
-// VolumeTimeout passed, and counts them into sum.
-func (b *base) awaitVolumes(ctx context.Context, names []string, sum *cairnv1.VolumeSummary, get func(context.Context, string) (*cairnv1.VolumeStatus, string, error)) {
-	b.awaitVolumesThen(ctx, names, sum, get, nil)
-	sort.Strings(sum.Failed)
-}
-
-// awaitVolumesThen is awaitVolumes, calling done (if not nil) with each
-// work item as soon as it is finished, failed, gone or timed out.
-func (b *base) awaitVolumesThen(ctx context.Context, names []string, sum *cairnv1.VolumeSummary, get func(context.Context, string) (*cairnv1.VolumeStatus, string, error), done func(string)) {
-	deadline := time.Now().Add(b.o.VolumeTimeout)
-	pending := append([]string(nil), names...)
-	for len(pending) > 0 {
-		var still []string
-		for _, name := range pending {
-			st, what, err := get(ctx, name)
-			switch {
-			case err != nil && !apierrors.IsNotFound(err):
-				still = append(still, name)
-				continue
-			case err != nil:
-				sum.Failed = append(sum.Failed, name+": the work item was deleted")
-			case st.Phase == cairnv1.VolumeCompleted:
-				sum.Completed++
-			case st.Phase == cairnv1.VolumeFailed:
-				sum.Failed = append(sum.Failed, what+": "+st.Message)
-			case time.Now().After(deadline):
-				sum.Failed = append(sum.Failed, fmt.Sprintf("%s: the node agent did not finish within %s (phase %s)", what, b.o.VolumeTimeout, st.Phase))
-			default:
-				still = append(still, name)
-				continue
-			}
-			if done != nil {
-				done(name)
-			}
-		}
-		pending = still
-		if len(pending) == 0 || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(volumePoll):
-		}
 	}
 }
 

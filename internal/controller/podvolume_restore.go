@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -129,7 +130,11 @@ func (v *volumeRestore) transform(group, kind, ns string, obj map[string]any) er
 // restoreVolumes creates the PodVolumeRestores of the pods of the
 // workloads the cluster restore created (rep), until each workload has as
 // many pods as it runs, and waits for them; both bounded by VolumeTimeout.
-func (r *RestoreReconciler) restoreVolumes(ctx context.Context, log logr.Logger, v *volumeRestore, rep *clusterrestore.Report) (*cairnv1.VolumeSummary, string) {
+// It looks at the restored namespaces' pods each time one changes (a
+// watch of each namespace's pods wakes op) and at the work items each time
+// one changes (the controller's watch wakes op). ok is false when ctx
+// ended first.
+func (r *RestoreReconciler) restoreVolumes(ctx context.Context, log logr.Logger, op *operation, v *volumeRestore, rep *clusterrestore.Report) (_ *cairnv1.VolumeSummary, _ string, ok bool) {
 	sum := &cairnv1.VolumeSummary{}
 	want := map[string]int{} // workloads created by this restore → pods they run
 	nss := map[string]bool{}
@@ -141,7 +146,12 @@ func (r *RestoreReconciler) restoreVolumes(ctx context.Context, log logr.Logger,
 		}
 	}
 	if len(want) == 0 {
-		return nil, ""
+		return nil, "", true
+	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	if err := r.watchPods(wctx, op, nss); err != nil {
+		log.Info("watch restored pods; reading them every recheck instead", "error", err.Error())
 	}
 	deadline := time.Now().Add(r.o.VolumeTimeout)
 	var names []string
@@ -185,11 +195,18 @@ func (r *RestoreReconciler) restoreVolumes(ctx context.Context, log logr.Logger,
 		if r.allScheduled(ctx, want, seen) || !time.Now().Before(deadline) {
 			break
 		}
+		op.wait(ctx, min(r.o.Recheck, time.Until(deadline)+time.Millisecond))
+		// Events come in bursts (a pod is created, scheduled, started):
+		// one read for a burst.
 		select {
 		case <-ctx.Done():
-		case <-time.After(volumePoll):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	if ctx.Err() != nil {
+		return nil, "", false
+	}
+	stopWatch()
 	for key, n := range want {
 		switch got := len(seen[key]); {
 		case got == 0 && n != 0:
@@ -199,13 +216,60 @@ func (r *RestoreReconciler) restoreVolumes(ctx context.Context, log logr.Logger,
 		}
 	}
 	sort.Strings(sum.Missed)
+	sum.Planned, sum.WorkItems = true, len(names)
 	log.Info("restoring pod volumes", "restore", v.rs.Name, "volumes", len(names))
-	r.awaitVolumes(ctx, names, sum, func(ctx context.Context, name string) (*cairnv1.VolumeStatus, string, error) {
-		var p cairnv1.PodVolumeRestore
-		err := r.api.Get(ctx, client.ObjectKey{Namespace: r.o.Namespace, Name: name}, &p)
-		return &p.Status, fmt.Sprintf("%s/%s volume %s (node %s)", p.Spec.Pod.Namespace, p.Spec.Pod.Name, p.Spec.Volume, p.Spec.Node), err
-	})
-	return sum, volumeReason(sum, "restored")
+	mine := map[string]bool{}
+	for _, n := range names {
+		mine[n] = true
+	}
+	if !r.awaitItems(ctx, op, sum, func(ctx context.Context, rd client.Reader) ([]workItem, error) {
+		var l cairnv1.PodVolumeRestoreList
+		if err := rd.List(ctx, &l, client.InNamespace(r.o.Namespace)); err != nil {
+			return nil, err
+		}
+		var out []workItem
+		for i := range l.Items {
+			p := &l.Items[i]
+			if !mine[p.Name] || !ownedBy(p, v.rs) {
+				continue
+			}
+			out = append(out, workItem{name: p.Name, pod: client.ObjectKey{Namespace: p.Spec.Pod.Namespace, Name: p.Spec.Pod.Name}, status: p.Status,
+				what: fmt.Sprintf("%s/%s volume %s (node %s)", p.Spec.Pod.Namespace, p.Spec.Pod.Name, p.Spec.Volume, p.Spec.Node)})
+		}
+		return out, nil
+	}, nil, nil) {
+		return nil, "", false
+	}
+	sort.Strings(sum.Failed)
+	return sum, volumeReason(sum, "restored"), true
+}
+
+// watchPods watches the pods of the namespaces nss until ctx ends, waking
+// op at each change; a watch the API server closes is opened again.
+func (r *RestoreReconciler) watchPods(ctx context.Context, op *operation, nss map[string]bool) error {
+	cs, err := kubernetes.NewForConfig(r.o.Cluster)
+	if err != nil {
+		return err
+	}
+	for ns := range nss {
+		go func() {
+			for ctx.Err() == nil {
+				w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
+				if err != nil {
+					select {
+					case <-ctx.Done():
+					case <-time.After(time.Second):
+					}
+					continue
+				}
+				for range w.ResultChan() {
+					op.poke()
+				}
+				w.Stop()
+			}
+		}()
+	}
+	return nil
 }
 
 // allScheduled reports whether every workload in want has as many pods in
@@ -261,7 +325,8 @@ func (r *RestoreReconciler) createVolumeRestore(ctx context.Context, v *volumeRe
 		ObjectMeta: metav1.ObjectMeta{Namespace: r.o.Namespace, Name: name, Labels: map[string]string{cairnv1.LabelNode: labelOr(pod.Spec.NodeName)}},
 		Spec: cairnv1.PodVolumeRestoreSpec{
 			RestoreName: v.rs.Name, Node: pod.Spec.NodeName, Volume: vol, SnapshotID: snap, StorageLocation: v.loc, DataFrom: from,
-			Pod: cairnv1.PodRef{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
+			Verify: v.rs.Labels[cairnv1.LabelDrill] != "", // a drill proves the data came back
+			Pod:    cairnv1.PodRef{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		},
 	}
 	if len(validation.IsValidLabelValue(v.rs.Name)) == 0 {

@@ -59,6 +59,18 @@ func requestPrune(ctx context.Context, c client.Client, loc *cairnv1.BackupLocat
 	return nil
 }
 
+// Read opens loc's repository for work that only reads it (a check),
+// without waiting for the location's other work in this process; fn must
+// take the repository's lock itself. Errors opening it wrap errLocation.
+func (p *Repos) Read(ctx context.Context, loc *cairnv1.BackupLocation, fn func(r *repo.Repository) error) error {
+	r, err := location.OpenWith(ctx, p.Secrets, loc, &p.ring)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", errLocation, loc.Name, err)
+	}
+	defer r.Close()
+	return fn(r)
+}
+
 // With opens loc's repository, runs fn on it and closes it. Errors opening
 // it wrap errLocation.
 func (p *Repos) With(ctx context.Context, loc *cairnv1.BackupLocation, fn func(r *repo.Repository) error) error {

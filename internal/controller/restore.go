@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -14,7 +13,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
@@ -30,20 +32,30 @@ import (
 // maxFailures bounds the failed objects listed in a Restore's status.
 const maxFailures = 20
 
-// RestoreReconciler runs Restores.
+// RestoreReconciler runs Restores. A Restore's run is an operation
+// (ops.go): New → InProgress (the objects are created) →
+// WaitingForVolumes (the node agents restore the pod volumes) →
+// Completed, PartiallyFailed or Failed. A run that a killed controller
+// left InProgress or WaitingForVolumes is run again by the next one
+// (status.attempts, at most MaxRestoreAttempts runs): a restore never
+// overwrites, so the objects the first run created are found, and
+// reported created (clusterrestore.Options.Resume), and the volumes whose
+// work items it made are waited for again.
 type RestoreReconciler struct {
 	base
-	mu  sync.Mutex
-	ran map[string]bool // UIDs of Restores this process started
+	ended chan event.GenericEvent // Restores whose operation returned
 }
 
 func (r *RestoreReconciler) setup(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("restore").
 		For(&cairnv1.Restore{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A work item's change wakes the Restore's waiting operation.
+		Watches(&cairnv1.PodVolumeRestore{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &cairnv1.Restore{})).
+		WatchesRawSource(source.Channel(r.ended, &handler.EnqueueRequestForObject{})).
 		Complete(r)
 }
 
-// Reconcile runs a new Restore to its end.
+// Reconcile starts a new Restore's run, or resumes one.
 func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var rs cairnv1.Restore
 	if err := r.c.Get(ctx, req.NamespacedName, &rs); err != nil {
@@ -54,19 +66,16 @@ func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		if wait, err := r.awaitSync(ctx, &rs); err != nil || wait > 0 {
 			return ctrl.Result{RequeueAfter: wait}, err
 		}
-		return ctrl.Result{}, r.run(ctx, logr.FromContextOrDiscard(ctx), &rs)
-	case cairnv1.PhaseInProgress:
-		r.mu.Lock()
-		ran := r.ran[string(rs.UID)]
-		r.mu.Unlock()
-		if !ran {
-			// A decision from a read: if the Restore changed since, read again.
-			before := rs.DeepCopy()
-			r.markFailed(&rs, cairnv1.ReasonInterrupted,
-				"the controller stopped while the restore was running; objects restored so far stay, create a new restore to finish (existing objects are skipped)")
-			return ctrl.Result{}, statuspatch.Transition(ctx, r.c, &rs, before)
+	case cairnv1.PhaseInProgress, cairnv1.PhaseWaitingForVolumes:
+		if r.ops.isRunning(rs.UID) {
+			r.ops.notify(rs.UID) // a work item changed
+			return ctrl.Result{}, nil
 		}
+	default:
+		return ctrl.Result{}, nil
 	}
+	rs2 := rs.DeepCopy()
+	r.ops.start(ctx, rs2, r.ended, func(ctx context.Context, op *operation) { r.run(ctx, op, rs2) })
 	return ctrl.Result{}, nil
 }
 
@@ -95,13 +104,6 @@ func (r *RestoreReconciler) awaitSync(ctx context.Context, rs *cairnv1.Restore) 
 	return 5 * time.Second, nil
 }
 
-// fail ends a Restore in phase Failed with a reason.
-func (r *RestoreReconciler) fail(ctx context.Context, rs *cairnv1.Restore, reason, msg string) error {
-	before := rs.DeepCopy()
-	r.markFailed(rs, reason, msg)
-	return statuspatch.Outcome(ctx, r.c, rs, before)
-}
-
 // markFailed sets rs's status to Failed with a reason (not written).
 func (r *RestoreReconciler) markFailed(rs *cairnv1.Restore, reason, msg string) {
 	rs.Status.Phase = cairnv1.PhaseFailed
@@ -115,23 +117,30 @@ func (r *RestoreReconciler) markFailed(rs *cairnv1.Restore, reason, msg string) 
 // source returns the Backup a Restore names, or the newest Completed one
 // of its schedule.
 func (r *RestoreReconciler) source(ctx context.Context, rs *cairnv1.Restore) (*cairnv1.Backup, error) {
-	if rs.Spec.BackupName != "" {
-		var b cairnv1.Backup
-		if err := r.c.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: rs.Spec.BackupName}, &b); err != nil {
-			return nil, fmt.Errorf("backup %q: %w (see `cairn ctl backup get`)", rs.Spec.BackupName, err)
+	return r.sourceBackup(ctx, rs.Namespace, rs.Spec.BackupName, rs.Spec.ScheduleName)
+}
+
+// sourceBackup returns the Backup name in ns, or, when name is empty, the
+// newest Completed one of schedule: the backup a Restore or a drill
+// restores.
+func (b *base) sourceBackup(ctx context.Context, ns, name, schedule string) (*cairnv1.Backup, error) {
+	if name != "" {
+		var bk cairnv1.Backup
+		if err := b.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &bk); err != nil {
+			return nil, fmt.Errorf("backup %q: %w (see `cairn ctl backup get`)", name, err)
 		}
-		if b.Status.Phase != cairnv1.PhaseCompleted && b.Status.Phase != cairnv1.PhasePartiallyFailed {
-			return nil, fmt.Errorf("backup %q is %s: only Completed or PartiallyFailed backups can be restored", b.Name, phaseOrNew(b.Status.Phase))
+		if bk.Status.Phase != cairnv1.PhaseCompleted && bk.Status.Phase != cairnv1.PhasePartiallyFailed {
+			return nil, fmt.Errorf("backup %q is %s: only Completed or PartiallyFailed backups can be restored", bk.Name, phaseOrNew(bk.Status.Phase))
 		}
-		return &b, nil
+		return &bk, nil
 	}
 	var list cairnv1.BackupList
-	if err := r.c.List(ctx, &list, client.InNamespace(rs.Namespace), client.MatchingLabels{cairnv1.LabelSchedule: rs.Spec.ScheduleName}); err != nil {
+	if err := b.c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{cairnv1.LabelSchedule: schedule}); err != nil {
 		return nil, err
 	}
 	newest := NewestCompleted(list.Items)
 	if newest == nil {
-		return nil, fmt.Errorf("schedule %q has no Completed backup (see `cairn ctl backup get --schedule %s`)", rs.Spec.ScheduleName, rs.Spec.ScheduleName)
+		return nil, fmt.Errorf("schedule %q has no Completed backup (see `cairn ctl backup get --schedule %s`)", schedule, schedule)
 	}
 	return newest, nil
 }
@@ -159,47 +168,84 @@ func phaseOrNew(p cairnv1.Phase) cairnv1.Phase {
 	return p
 }
 
-func (r *RestoreReconciler) run(ctx context.Context, log logr.Logger, rs *cairnv1.Restore) error {
+// run runs rs: the first time from New, again (a resume) from a running
+// phase no process holds.
+func (r *RestoreReconciler) run(ctx context.Context, op *operation, rs *cairnv1.Restore) {
+	log := logr.FromContextOrDiscard(ctx).WithValues("restore", rs.Name)
 	schedule := rs.Spec.ScheduleName
-	defer func() { observeRestore(rs, schedule) }()
-	b, err := r.source(ctx, rs)
+	observed := false
+	observe := func() {
+		if !observed {
+			observed = true
+			observeRestore(rs, schedule)
+		}
+	}
+	resumed := rs.Status.Phase.Running()
+	if resumed && rs.Status.Attempts >= cairnv1.MaxRestoreAttempts {
+		// A decision from a read: if the Restore changed since, read again.
+		before := rs.DeepCopy()
+		r.markFailed(rs, cairnv1.ReasonInterrupted, fmt.Sprintf(
+			"the controller stopped during each of the %d runs of this restore; objects restored so far stay: create a new restore to finish (existing objects are skipped)", rs.Status.Attempts))
+		if err := statuspatch.Transition(ctx, r.c, rs, before); err == nil {
+			observe()
+		}
+		return
+	}
+	var b *cairnv1.Backup
+	var err error
+	if resumed && rs.Status.BackupName != "" {
+		b, err = r.sourceBackup(ctx, rs.Namespace, rs.Status.BackupName, "")
+	} else {
+		b, err = r.source(ctx, rs)
+	}
 	if b != nil && b.Labels[cairnv1.LabelSchedule] != "" {
 		schedule = b.Labels[cairnv1.LabelSchedule]
 	}
+	defer func() {
+		if rs.Status.Phase.Finished() {
+			observe()
+		}
+	}()
 	if err != nil {
-		return r.fail(ctx, rs, cairnv1.ReasonBackupNotFound, err.Error())
+		r.failRun(ctx, log, rs, resumed, cairnv1.ReasonBackupNotFound, err.Error())
+		return
 	}
 	loc, err := r.location(ctx, b.Status.StorageLocation)
 	if err != nil {
-		return r.fail(ctx, rs, cairnv1.ReasonLocation, err.Error())
+		r.failRun(ctx, log, rs, resumed, cairnv1.ReasonLocation, err.Error())
+		return
 	}
 	opts := clusterrestore.Options{
 		IncludeNamespaces: rs.Spec.IncludedNamespaces, ExcludeNamespaces: rs.Spec.ExcludedNamespaces,
 		IncludeResources: rs.Spec.IncludedResources, ExcludeResources: rs.Spec.ExcludedResources,
 		Selector: rs.Spec.LabelSelector, IncludeClusterResources: rs.Spec.IncludeClusterResources,
 		NamespaceMapping: rs.Spec.NamespaceMapping, ExistingResourcePolicy: rs.Spec.ExistingResourcePolicy,
-		PreserveNodePorts: rs.Spec.PreserveNodePorts,
-		Now:               r.now, Log: slog.New(logr.ToSlogHandler(log.WithValues("restore", rs.Name))),
+		PreserveNodePorts: rs.Spec.PreserveNodePorts, Resume: resumed,
+		Now: r.now, Log: slog.New(logr.ToSlogHandler(log)),
 	}
 	if len(validation.IsValidLabelValue(rs.Name)) == 0 {
 		opts.Name = rs.Name
 	}
 	before := rs.DeepCopy()
 	rs.Status.Phase = cairnv1.PhaseInProgress
+	rs.Status.Attempts++
 	rs.Status.BackupName = b.Name
 	rs.Status.SnapshotID = b.Status.SnapshotID
-	rs.Status.StartTimestamp = r.metaNow()
-	setReady(&rs.Status.Conditions, rs.Generation, false, cairnv1.ReasonInProgress, "restoring backup "+b.Name)
-	// New → InProgress is decided from a read: a Conflict starts again
-	// from New, before anything was restored.
-	if err := statuspatch.Transition(ctx, r.c, rs, before); err != nil {
-		return err
+	if rs.Status.StartTimestamp == nil {
+		rs.Status.StartTimestamp = r.metaNow()
 	}
-	r.mu.Lock()
-	r.ran[string(rs.UID)] = true
-	r.mu.Unlock()
-	before = rs.DeepCopy() // from here on, Outcomes of the run
-	log.Info("restore started", "restore", rs.Name, "backup", b.Name)
+	msg := "restoring backup " + b.Name
+	if resumed {
+		msg += fmt.Sprintf(" (run %d: the controller stopped during the one before)", rs.Status.Attempts)
+	}
+	setReady(&rs.Status.Conditions, rs.Generation, false, cairnv1.ReasonInProgress, msg)
+	// Decided from a read: a Conflict leaves the Restore as it was, before
+	// anything was restored, and it is read again.
+	if err := statuspatch.Transition(ctx, r.c, rs, before); err != nil {
+		log.Info("restore not started; it is read again", "reason", err.Error())
+		return
+	}
+	log.Info("restore started", "backup", b.Name, "attempt", rs.Status.Attempts)
 
 	var rep *clusterrestore.Report
 	var vr *volumeRestore
@@ -228,13 +274,12 @@ func (r *RestoreReconciler) run(ctx context.Context, log logr.Logger, rs *cairnv
 		if loc.Spec.AccessMode == cairnv1.ReadOnly {
 			return run(ctx)
 		}
-		return rp.WithLock(ctx, repo.Shared, "restore "+rs.Name, run)
+		return rp.WaitLock(ctx, repo.Shared, "restore "+rs.Name, r.o.LockWait, waitingForLock(ctx), run)
 	})
-	var volumes string // why pod volumes were missed or failed
-	if rep != nil && (err == nil || errors.Is(err, clusterrestore.ErrPartial)) {
-		rs.Status.Volumes, volumes = r.restoreVolumes(ctx, log, vr, rep)
+	if ctx.Err() != nil {
+		return // stopping: the next leader runs it again
 	}
-	rs.Status.CompletionTimestamp = r.metaNow()
+	before = rs.DeepCopy() // from here on, Outcomes of the run
 	if rep != nil {
 		t := rep.Totals
 		rs.Status.Created, rs.Status.Updated, rs.Status.Skipped, rs.Status.Failed = t.Created+t.WouldCreate, t.Updated+t.WouldUpdate, t.Skipped, t.Failed
@@ -246,6 +291,22 @@ func (r *RestoreReconciler) run(ctx context.Context, log logr.Logger, rs *cairnv
 			}
 		}
 	}
+	var volumes string // why pod volumes were missed or failed
+	if rep != nil && (err == nil || errors.Is(err, clusterrestore.ErrPartial)) {
+		rs.Status.Phase = cairnv1.PhaseWaitingForVolumes
+		setReady(&rs.Status.Conditions, rs.Generation, false, cairnv1.ReasonWaitingForVolume,
+			fmt.Sprintf("%d objects created, %d skipped; restoring pod volumes", rs.Status.Created, rs.Status.Skipped))
+		if err := statuspatch.Outcome(ctx, r.c, rs, before); err != nil {
+			log.Error(err, "record the restored objects; the restore is run again")
+			return
+		}
+		before = rs.DeepCopy()
+		var ok bool
+		if rs.Status.Volumes, volumes, ok = r.restoreVolumes(ctx, log, op, vr, rep); !ok {
+			return
+		}
+	}
+	rs.Status.CompletionTimestamp = r.metaNow()
 	switch {
 	case err == nil && volumes != "":
 		rs.Status.Phase = cairnv1.PhasePartiallyFailed
@@ -263,11 +324,29 @@ func (r *RestoreReconciler) run(ctx context.Context, log logr.Logger, rs *cairnv
 		}
 		setReady(&rs.Status.Conditions, rs.Generation, false, cairnv1.ReasonPartiallyFailed, truncate(rs.Status.FailureReason, 2000))
 	default:
-		log.Error(err, "restore failed", "restore", rs.Name)
+		log.Error(err, "restore failed")
 		r.markFailed(rs, cairnv1.ReasonFailed, err.Error())
 	}
-	log.Info("restore finished", "restore", rs.Name, "phase", rs.Status.Phase, "created", rs.Status.Created, "failed", rs.Status.Failed)
-	return statuspatch.Outcome(ctx, r.c, rs, before)
+	log.Info("restore finished", "phase", rs.Status.Phase, "created", rs.Status.Created, "failed", rs.Status.Failed)
+	if err := statuspatch.Outcome(ctx, r.c, rs, before); err != nil {
+		log.Error(err, "record the outcome; the restore is run again")
+		rs.Status.Phase = cairnv1.PhaseInProgress // not recorded: not observed
+	}
+}
+
+// failRun ends rs Failed before anything was restored: a Transition when
+// rs was read running (a resume), else an Outcome.
+func (r *RestoreReconciler) failRun(ctx context.Context, log logr.Logger, rs *cairnv1.Restore, resumed bool, reason, msg string) {
+	before := rs.DeepCopy()
+	r.markFailed(rs, reason, msg)
+	write := statuspatch.Outcome
+	if resumed {
+		write = statuspatch.Transition
+	}
+	if err := write(ctx, r.c, rs, before); err != nil {
+		log.Info("restore outcome not recorded; it is read again", "reason", err.Error())
+		rs.Status.Phase = before.Status.Phase
+	}
 }
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }

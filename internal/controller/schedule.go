@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -83,7 +84,11 @@ func (r *ScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 func (r *ScheduleReconciler) reconcile(ctx context.Context, log logr.Logger, s *cairnv1.Schedule) (ctrl.Result, error) {
 	sched, err := parseSchedule(s.Spec.Schedule)
 	if err == nil {
-		_, err = r.o.Retention.ttl(s.Spec.Template.TTL)
+		if p := s.Spec.Retention; p != nil {
+			err = r.o.Retention.gfsCheck(*p, s.Spec.Template.TTL != nil)
+		} else {
+			_, err = r.o.Retention.ttl(s.Spec.Template.TTL)
+		}
 	}
 	if err == nil {
 		if errs := validation.IsValidLabelValue(s.Name); len(errs) > 0 {
@@ -104,7 +109,7 @@ func (r *ScheduleReconciler) reconcile(ctx context.Context, log logr.Logger, s *
 	var running string
 	for _, b := range backups.Items {
 		switch b.Status.Phase {
-		case "", cairnv1.PhaseNew, cairnv1.PhaseInProgress:
+		case "", cairnv1.PhaseNew, cairnv1.PhaseInProgress, cairnv1.PhaseWaitingForVolumes:
 			running = b.Name
 		case cairnv1.PhaseCompleted:
 			if t := b.Status.CompletionTimestamp; t != nil && (s.Status.LastSuccessfulBackup == nil || t.After(s.Status.LastSuccessfulBackup.Time)) {
@@ -141,7 +146,7 @@ func (r *ScheduleReconciler) reconcile(ctx context.Context, log logr.Logger, s *
 			s.Status.LastBackup = &metav1.Time{Time: due}
 		} else {
 			name := s.Name + "-" + due.Format(TimeFormat)
-			if err := r.createBackup(ctx, s, name); err != nil {
+			if err := r.createBackup(ctx, s, name, due, backups.Items); err != nil {
 				return ctrl.Result{}, err
 			}
 			log.Info("scheduled backup created", "schedule", s.Name, "backup", name)
@@ -162,13 +167,37 @@ func lastDue(sched cron.Schedule, last, now time.Time) time.Time {
 	return due
 }
 
-func (r *ScheduleReconciler) createBackup(ctx context.Context, s *cairnv1.Schedule, name string) error {
+// createBackup creates the backup name of s due at due; with a calendar
+// retention, its ttl is the one the policy gives it (gfsKeep) among the
+// schedule's backups that did not fail.
+func (r *ScheduleReconciler) createBackup(ctx context.Context, s *cairnv1.Schedule, name string, due time.Time, backups []cairnv1.Backup) error {
 	b := &cairnv1.Backup{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: s.Namespace,
 			Labels: map[string]string{cairnv1.LabelSchedule: s.Name},
 		},
 		Spec: *s.Spec.Template.DeepCopy(),
+	}
+	if p := s.Spec.Retention; p != nil {
+		var others []time.Time
+		for _, o := range backups {
+			if o.Status.Phase == cairnv1.PhaseFailed || o.Name == name {
+				continue
+			}
+			// The run's scheduled time, from its name; else when it was made.
+			t := o.CreationTimestamp.Time
+			if at, err := time.Parse(TimeFormat, strings.TrimPrefix(o.Name, s.Name+"-")); err == nil {
+				t = at
+			}
+			others = append(others, t)
+		}
+		keep, rule, why := gfsKeep(*p, due, others, r.o.Retention.Min)
+		if r.o.Retention.Max > 0 {
+			keep = min(keep, r.o.Retention.Max) // a leap day must not make it refused
+		}
+		b.Spec.TTL = &metav1.Duration{Duration: keep}
+		b.Labels[cairnv1.LabelRetentionRule] = rule
+		b.Annotations = map[string]string{cairnv1.AnnotationRetention: why}
 	}
 	if err := r.c.Create(ctx, b); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create backup %s: %w", name, err)

@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,3 +118,64 @@ func TestScheduleRejectsBadCron(t *testing.T) {
 }
 
 var _ = controller.TimeFormat
+
+// A Schedule with a calendar retention: its runs get the ttl and the rule
+// the policy gives them when they are created (the first of the day kept
+// keepDaily days, a second one the same day the minimum retention), and a
+// retention outside the guardrails, or next to a ttl, is refused.
+func TestScheduleCalendarRetention(t *testing.T) {
+	e := newEnv(t, controller.Retention{Min: 48 * time.Hour, Max: 400 * 24 * time.Hour, Default: 720 * time.Hour})
+	e.create(&cairnv1.Schedule{ObjectMeta: metav1.ObjectMeta{Name: "gfs", Namespace: e.ns},
+		Spec: cairnv1.ScheduleSpec{Schedule: "0 */12 * * *", Template: cairnv1.BackupSpec{IncludedNamespaces: []string{"app"}},
+			Retention: &cairnv1.ScheduleRetention{KeepDaily: 7, KeepMonthly: 12}}})
+	var s cairnv1.Schedule
+	e.get("gfs", &s)
+	run := func(at time.Time) cairnv1.Backup {
+		t.Helper()
+		e.clock.Set(at.Add(time.Second))
+		e.reconcile(e.rs.Schedule, "gfs")
+		name := "gfs-" + at.Format(controller.TimeFormat)
+		b, ok := e.backups()[name]
+		if !ok {
+			t.Fatalf("no backup %s: %v", name, names(e.backups()))
+		}
+		// As if it ran and completed (the schedule skips a run while one is running).
+		b.Status = cairnv1.BackupStatus{Phase: cairnv1.PhaseCompleted, StartTimestamp: &metav1.Time{Time: at}, CompletionTimestamp: &metav1.Time{Time: at.Add(time.Minute)}}
+		if err := e.c.Status().Update(e.ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	day := s.CreationTimestamp.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1)
+	first := run(day)
+	second := run(day.Add(12 * time.Hour))
+	next := run(day.AddDate(0, 0, 1))
+	monthly := first.Labels[cairnv1.LabelRetentionRule] == "monthly"
+	if (!monthly && first.Labels[cairnv1.LabelRetentionRule] != "daily") || (!monthly && first.Spec.TTL.Duration != 7*24*time.Hour) {
+		t.Errorf("first of the day: rule %q, ttl %s; want daily, 168h (or monthly on the 1st)", first.Labels[cairnv1.LabelRetentionRule], first.Spec.TTL)
+	}
+	if second.Labels[cairnv1.LabelRetentionRule] != "none" || second.Spec.TTL.Duration != 48*time.Hour || !strings.Contains(second.Annotations[cairnv1.AnnotationRetention], "no rule") {
+		t.Errorf("second of the day: rule %q, ttl %s, %q; want none, the 48h minimum", second.Labels[cairnv1.LabelRetentionRule], second.Spec.TTL, second.Annotations[cairnv1.AnnotationRetention])
+	}
+	if r := next.Labels[cairnv1.LabelRetentionRule]; r != "daily" && r != "monthly" {
+		t.Errorf("first of the next day: rule %q", r)
+	}
+
+	for _, c := range []struct {
+		name string
+		spec cairnv1.ScheduleSpec
+		want string
+	}{
+		{"both", cairnv1.ScheduleSpec{Schedule: "@daily", Template: cairnv1.BackupSpec{TTL: ttl(72 * time.Hour)}, Retention: &cairnv1.ScheduleRetention{KeepDaily: 7}}, "either"},
+		{"too-long", cairnv1.ScheduleSpec{Schedule: "@daily", Retention: &cairnv1.ScheduleRetention{KeepYearly: 2}}, "maximum"},
+		{"too-short", cairnv1.ScheduleSpec{Schedule: "@daily", Retention: &cairnv1.ScheduleRetention{KeepDaily: 1}}, "minimum"},
+	} {
+		e.create(&cairnv1.Schedule{ObjectMeta: metav1.ObjectMeta{Name: c.name, Namespace: e.ns}, Spec: c.spec})
+		e.reconcile(e.rs.Schedule, c.name)
+		var got cairnv1.Schedule
+		e.get(c.name, &got)
+		if got.Status.Phase != cairnv1.SchedulePhaseFailed || len(got.Status.Conditions) == 0 || !strings.Contains(got.Status.Conditions[0].Message, c.want) {
+			t.Errorf("schedule %s: %s %+v; want Failed saying %q", c.name, got.Status.Phase, got.Status.Conditions, c.want)
+		}
+	}
+}

@@ -28,6 +28,9 @@ type Pool struct {
 	Ring repo.Keyring
 	// Idle is how long an unused repository stays open (default DefaultIdle).
 	Idle time.Duration
+	// Now is the clock (default time.Now): a repository unused for Idle
+	// by it is never handed out again, even before its timer closed it.
+	Now func() time.Time
 
 	mu   sync.Mutex
 	idle map[[sha256.Size]byte][]*pooled
@@ -36,6 +39,21 @@ type Pool struct {
 type pooled struct {
 	r     *repo.Repository
 	timer *time.Timer
+	at    time.Time // released
+}
+
+func (p *Pool) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Pool) idleFor() time.Duration {
+	if p.Idle <= 0 {
+		return DefaultIdle
+	}
+	return p.Idle
 }
 
 // Lease is a repository taken from a Pool for one job.
@@ -66,8 +84,11 @@ func (p *Pool) Get(ctx context.Context, secrets client.Reader, loc *cairnv1.Back
 		p.idle[key] = list[:len(list)-1]
 		p.mu.Unlock()
 		if e.timer.Stop() {
-			clear(pass)
-			return &Lease{Repository: e.r, p: p, key: key, reused: true}, nil
+			if p.now().Sub(e.at) < p.idleFor() {
+				clear(pass)
+				return &Lease{Repository: e.r, p: p, key: key, reused: true}, nil
+			}
+			e.r.Close() // unused too long; its timer had not fired yet
 		}
 		// Its idle time ran out as we took it: the timer closes it.
 		p.mu.Lock()
@@ -99,11 +120,8 @@ func (l *Lease) Release(keep bool) {
 		return
 	}
 	p := l.p
-	idle := p.Idle
-	if idle <= 0 {
-		idle = DefaultIdle
-	}
-	e := &pooled{r: l.Repository}
+	idle := p.idleFor()
+	e := &pooled{r: l.Repository, at: p.now()}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e.timer = time.AfterFunc(idle, func() {

@@ -91,11 +91,13 @@ func TestPoolReusesAndExpires(t *testing.T) {
 		e.Release(true)
 	}
 
-	// Idle for too long: closed, a new one is opened.
-	p.Idle = 20 * time.Millisecond
+	// Idle for too long (by the pool's clock, before its timer fired): a
+	// new one is opened.
+	now := time.Now()
+	p.Now = func() time.Time { return now }
 	f := get()
 	f.Release(true)
-	time.Sleep(200 * time.Millisecond)
+	now = now.Add(p.Idle + time.Second)
 	if g := get(); g.Repository == f.Repository {
 		t.Fatal("an idle repository outlived the pool's idle time")
 	}

@@ -12,13 +12,16 @@ import (
 //go:embed report.html.tmpl
 var htmlTemplate string
 
+// dateOf shows t, or a dash.
+func dateOf(t *time.Time) string {
+	if t == nil {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
 var funcs = template.FuncMap{
-	"date": func(t *time.Time) string {
-		if t == nil {
-			return "—"
-		}
-		return t.UTC().Format("2006-01-02 15:04 UTC")
-	},
+	"date": dateOf,
 	"day":  func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
 	"join": strings.Join,
 	"pct": func(a, b int) string {
@@ -77,6 +80,9 @@ func Markdown(w io.Writer, rep *Report) error {
 	}
 	p("\n## Protection\n\n- Encryption: %s; key derivation: %s; %d key(s), last added %s\n- Object lock: %s; backups locked until their expiry: %d of %d\n",
 		pr.Cipher, strings.Join(pr.KDFs, "; "), pr.Keys, d(pr.LastKeyAdd), lock, pr.LockedBackups, pr.Backups)
-	p("\n## Tested\n\n- Restore drills recorded: %d\n", rep.Tested.Drills)
+	p("\n## Tested\n\n- Restore drills passed in the period: %d\n", rep.Tested.Drills)
+	for _, d := range rep.Tested.Last {
+		p("- Drill %s: %s, backup %s, measured recovery time %.0f s, last success %s\n", d.Name, d.Phase, d.Backup, d.Seconds, dateOf(d.LastSuccess))
+	}
 	return nil
 }

@@ -48,6 +48,23 @@ type Input struct {
 	Namespaces []Namespace
 	// Guardrails of retention (zero: none).
 	MinRetention, MaxRetention time.Duration
+	// Drills are the cluster's restore drills (RestoreTests), their last
+	// run each; nil when no cluster was given.
+	Drills []Drill
+	// DrillsUnread says why the drills could not be read ("" if they were).
+	DrillsUnread string
+}
+
+// Drill is the last run of one restore drill.
+type Drill struct {
+	Name   string     `json:"name"`
+	Backup string     `json:"backup,omitempty"`
+	Phase  string     `json:"phase"`
+	Ended  *time.Time `json:"ended,omitempty"`
+	// Seconds is the measured recovery time of its last successful run.
+	Seconds     float64    `json:"recoverySeconds,omitempty"`
+	LastSuccess *time.Time `json:"lastSuccess,omitempty"`
+	Failure     string     `json:"failure,omitempty"`
 }
 
 // Report is the evidence.
@@ -116,7 +133,10 @@ type Protection struct {
 
 // Tested is the evidence that backups restore.
 type Tested struct {
+	// Drills counts the drills that passed in the period.
 	Drills int `json:"drills"`
+	// Last are the cluster's drills, their last run each.
+	Last []Drill `json:"last,omitempty"`
 }
 
 // Finding is one gap, with the control it touches.
@@ -184,7 +204,7 @@ func Collect(ctx context.Context, r *repo.Repository, in Input) (*Report, error)
 	if err := rep.protection(ctx, r, all); err != nil {
 		return nil, err
 	}
-	rep.find(ControlTested, "no restore drill is recorded: nothing shows that these backups restore (run a restore into scratch namespaces and keep its report)")
+	rep.tested(in, from)
 	for _, b := range all {
 		if b.sn.Time.Before(from) {
 			continue
@@ -195,6 +215,31 @@ func Collect(ctx context.Context, r *repo.Repository, in Input) (*Report, error)
 		})
 	}
 	return rep, nil
+}
+
+// tested reports the restore drills: those that passed in the period,
+// and as findings none at all, a last run that failed, or no success in
+// the period.
+func (rep *Report) tested(in Input, from time.Time) {
+	rep.Tested.Last = in.Drills
+	for _, d := range in.Drills {
+		passed := d.LastSuccess != nil && !d.LastSuccess.Before(from)
+		if passed {
+			rep.Tested.Drills++
+		}
+		switch {
+		case d.Phase == "Failed":
+			rep.find(ControlTested, fmt.Sprintf("restore drill %s: its last run failed: %s", d.Name, d.Failure))
+		case !passed:
+			rep.find(ControlTested, fmt.Sprintf("restore drill %s: no successful run in the period", d.Name))
+		}
+	}
+	switch {
+	case in.DrillsUnread != "":
+		rep.find(ControlTested, "restore drills could not be read: "+in.DrillsUnread)
+	case rep.Tested.Drills == 0:
+		rep.find(ControlTested, "no restore drill passed in the period: nothing shows that these backups restore (`cairn ctl drill create NAME --from-schedule S --schedule @weekly`)")
+	}
 }
 
 func (rep *Report) find(control, text string) {

@@ -14,13 +14,14 @@ import (
 	"github.com/cairn-backup/cairn/internal/testenv"
 )
 
-// mkdata runs the shared benchmark-data generator (../shared/bench/mkdata,
-// beside the repository in CI) with args.
+// mkdata runs the benchmark-data generator (hack/mkdata, a copy of the
+// team's shared one, kept in the repository so that a clone alone runs
+// the tests) with args.
 func mkdata(t *testing.T, args ...string) {
 	t.Helper()
-	script := filepath.Join(testenv.RepoRoot(t), "..", "shared", "bench", "mkdata")
+	script := filepath.Join(testenv.RepoRoot(t), "hack", "mkdata")
 	if _, err := os.Stat(script); err != nil {
-		testenv.RequireReal(t, "../shared/bench/mkdata", err)
+		testenv.RequireReal(t, "hack/mkdata", err)
 	}
 	if _, err := exec.LookPath("python3"); err != nil {
 		testenv.RequireReal(t, "python3", err)

@@ -8,6 +8,7 @@ package chart
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/kubetest"
 )
 
@@ -46,8 +48,8 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("installing the chart's CRDs: %v", err)
 	}
-	if len(crds) != 8 {
-		t.Fatalf("installed %d CRDs, want the chart's 6 and 2 monitoring stand-ins", len(crds))
+	if len(crds) != len(cairnv1.Kinds)+2 {
+		t.Fatalf("installed %d CRDs, want the chart's %d and 2 monitoring stand-ins", len(crds), len(cairnv1.Kinds))
 	}
 	dc, err := discovery.NewDiscoveryClientForConfig(kc.Config)
 	if err != nil {
@@ -136,7 +138,7 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 		}},
 		{"named backup, monitoring, guardrails", []string{
 			"restore.enabled=true", "restore.backupName=daily-backup-20250101000000", "platformOptIn.enabled=false",
-			"metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
+			"metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true", "metrics.dashboard.enabled=true",
 			"retention.minRetention=168h", "retention.maxRetention=2160h",
 			"location.credentialsSecret=cairn-s3", "location.s3.endpoint=https://s3.example.com", "location.s3.pathStyle=true",
 			"location.s3.caSecret.name=s3-ca",
@@ -156,8 +158,25 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 			if !strings.Contains(fmt.Sprint(rule.Object["spec"]), "time() - cairn_backup_last_successful_timestamp_seconds") {
 				t.Errorf("PrometheusRule lacks the last-success alert: %v", rule.Object["spec"])
 			}
+			for _, alert := range []string{"CairnNamespaceBackupMissing", "CairnRepositoryDamaged", "CairnRepositoryCheckMissing"} {
+				if !strings.Contains(fmt.Sprint(rule.Object["spec"]), alert) {
+					t.Errorf("PrometheusRule lacks %s", alert)
+				}
+			}
+			var dash *unstructured.Unstructured
+			for k, o := range objs {
+				if strings.HasPrefix(k, "ConfigMap/") && strings.HasSuffix(k, "-dashboard") {
+					dash = o
+				}
+			}
+			if dash == nil || dash.GetLabels()["grafana_dashboard"] != "1" {
+				t.Fatalf("no dashboard ConfigMap with label grafana_dashboard=1")
+			}
+			if j, _, _ := unstructured.NestedString(dash.Object, "data", "cairn.json"); !json.Valid([]byte(j)) || !strings.Contains(j, "cairn_namespace_last_backup_timestamp_seconds") {
+				t.Errorf("dashboard ConfigMap: data cairn.json is not the dashboard (%d bytes)", len(j))
+			}
 			args := fmt.Sprint(object(t, objs, "Deployment/"+deploymentName(objs)).Object["spec"])
-			for _, want := range []string{"--min-retention=168h", "--max-retention=2160h", "--namespace=" + ns} {
+			for _, want := range []string{"--min-retention=168h", "--max-retention=2160h", "--namespace=" + ns, "--max-operations=2"} {
 				if !strings.Contains(args, want) {
 					t.Errorf("controller args lack %s", want)
 				}

@@ -10,7 +10,7 @@
 // unless -cairn names one) as a user would, with -q --no-progress, and
 // versitygw from .cache/bin (`make tools`). The dataset is copied from
 // .cache/bench/data-SIZE when that exists (it is never changed there),
-// else made with ../shared/bench/mkdata. The page cache is warm for every
+// else made with hack/mkdata. The page cache is warm for every
 // step. It prints a markdown table for docs/benchmarks.md.
 package main
 
@@ -103,8 +103,8 @@ func run(size int, cairn string, keep bool) error {
 		return err
 	}
 	defer stop()
-	for _, b := range []string{"bench", "replica"} {
-		if err := createBucket(endpoint, b); err != nil {
+	for _, b := range []string{"bench", "replica", "locked"} {
+		if err := createBucket(endpoint, b, b == "locked"); err != nil {
 			return err
 		}
 	}
@@ -114,18 +114,24 @@ func run(size int, cairn string, keep bool) error {
 		"AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey)}
 
 	localRepo, s3Repo, replica := filepath.Join(work, "repo"), "s3://bench/repo", "s3://replica/repo"
+	lockedRepo := "s3://locked/repo"
 	if _, err := b.cmd("", 0, "repo", "init", "-q", "--repo", localRepo); err != nil {
 		return err
 	}
 	if _, err := b.cmd("", 0, "repo", "init", "-q", "--repo", s3Repo); err != nil {
 		return err
 	}
+	// Object lock (governance) from the first byte: every pack, index
+	// file and snapshot is written with its retention (issue 11 §1).
+	if _, err := b.cmd("", 0, "repo", "init", "-q", "--repo", lockedRepo, "--object-lock", "governance", "--lock-margin", "1d"); err != nil {
+		return err
+	}
 	warm(data)
-	for _, r := range []struct{ name, repo string }{{"local", localRepo}, {"s3", s3Repo}} {
-		if _, err := b.cmd(r.name+" backup", dataBytes, "fs", "backup", "-q", "--no-progress", "--repo", r.repo, data); err != nil {
+	for _, r := range []struct{ name, repo string }{{"local", localRepo}, {"s3", s3Repo}, {"s3 locked", lockedRepo}} {
+		if _, err := b.cmd(r.name+" backup", dataBytes, "fs", "backup", "-q", "--no-progress", "--ttl", "30d", "--repo", r.repo, data); err != nil {
 			return err
 		}
-		out := filepath.Join(work, "restore-"+r.name)
+		out := filepath.Join(work, "restore-"+strings.ReplaceAll(r.name, " ", "-"))
 		if _, err := b.cmd(r.name+" restore", dataBytes, "fs", "restore", "-q", "--no-progress", "--repo", r.repo, "latest", "--target", out); err != nil {
 			return err
 		}
@@ -145,7 +151,7 @@ func run(size int, cairn string, keep bool) error {
 		return err
 	}
 	log.Printf("bench: mkdata --mutate 2")
-	if out, err := exec.Command("python3", filepath.Join(root, "..", "shared", "bench", "mkdata"), data, "--mutate", "2").CombinedOutput(); err != nil {
+	if out, err := exec.Command("python3", filepath.Join(root, "hack", "mkdata"), data, "--mutate", "2").CombinedOutput(); err != nil {
 		return fmt.Errorf("mkdata --mutate: %v: %s", err, out)
 	}
 	warm(data)
@@ -209,12 +215,12 @@ func (b *bench) replicate(name, from, to string) (replicationReport, error) {
 func (b *bench) table(size int, dataBytes int64, first, inc replicationReport) {
 	mib := func(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 	fmt.Printf("\n%s, %d CPUs, %s; `mkdata --size %d` (%s of file content)\n\n", time.Now().Format("2006-01-02 15:04"), runtime.NumCPU(), runtime.Version(), size, mib(dataBytes))
-	fmt.Println("| step | local store | S3 (versitygw, loopback) | S3 / local |")
-	fmt.Println("|---|---:|---:|---:|")
+	fmt.Println("| step | local store | S3 (versitygw, loopback) | S3, object lock at upload | S3 / local | locked / unlocked time |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|")
 	for _, op := range []string{"backup", "restore"} {
-		l, s := b.steps["local "+op], b.steps["s3 "+op]
-		fmt.Printf("| %s | %.1f s, %.0f MiB/s, %d MiB RSS | %.1f s, %.0f MiB/s, %d MiB RSS | %.2f× |\n",
-			op, l.seconds, l.rate(), l.rssKiB>>10, s.seconds, s.rate(), s.rssKiB>>10, s.rate()/l.rate())
+		l, s, k := b.steps["local "+op], b.steps["s3 "+op], b.steps["s3 locked "+op]
+		fmt.Printf("| %s | %.1f s, %.0f MiB/s, %d MiB RSS | %.1f s, %.0f MiB/s, %d MiB RSS | %.1f s, %.0f MiB/s, %d MiB RSS | %.2f× | %.2f× |\n",
+			op, l.seconds, l.rate(), l.rssKiB>>10, s.seconds, s.rate(), s.rssKiB>>10, k.seconds, k.rate(), k.rssKiB>>10, s.rate()/l.rate(), k.seconds/s.seconds)
 	}
 	fmt.Println()
 	fmt.Println("| replication (S3 → second bucket) | objects copied | bytes copied | time | throughput | RSS |")
@@ -239,7 +245,7 @@ func dataset(root, dir string, size int) error {
 		return nil
 	}
 	log.Printf("bench: making the %d MiB dataset", size)
-	mkdata := filepath.Join(root, "..", "shared", "bench", "mkdata")
+	mkdata := filepath.Join(root, "hack", "mkdata")
 	if out, err := exec.Command("python3", mkdata, dir, "--size", fmt.Sprint(size)).CombinedOutput(); err != nil {
 		return fmt.Errorf("mkdata: %v: %s", err, out)
 	}
@@ -330,12 +336,12 @@ func startS3(root, work string) (endpoint string, stop func(), err error) {
 	}
 }
 
-func createBucket(endpoint, name string) error {
+func createBucket(endpoint, name string, lock bool) error {
 	c := awss3.New(awss3.Options{
 		Region: region, BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""),
 	})
-	_, err := c.CreateBucket(context.Background(), &awss3.CreateBucketInput{Bucket: aws.String(name)})
+	_, err := c.CreateBucket(context.Background(), &awss3.CreateBucketInput{Bucket: aws.String(name), ObjectLockEnabledForBucket: aws.Bool(lock)})
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", name, err)
 	}

@@ -1,5 +1,5 @@
 // Command volumes measures the node agent's pod volume backups (issue 5
-// §6) on a real node: 8 volumes of 256 MiB made by ../shared/bench/mkdata
+// §6) on a real node: 8 volumes of 256 MiB made by hack/mkdata
 // (seeds 1..8) are local PersistentVolumes of one pod; the agent backs
 // them up, then again after `mkdata --mutate 2` on each. The same folders
 // are backed up by the repository engine in-process (archiver.Run over
@@ -186,7 +186,7 @@ func run(volumes, size, concurrency int, keep bool) error {
 	if _, err := exec.LookPath("restic"); err != nil {
 		return fmt.Errorf("restic not found (apt-get install restic)")
 	}
-	mkdata, _ := filepath.Abs(filepath.Join("..", "shared", "bench", "mkdata"))
+	mkdata, _ := filepath.Abs(filepath.Join("hack", "mkdata"))
 	if env := os.Getenv("MKDATA"); env != "" {
 		mkdata = env
 	}

@@ -105,6 +105,11 @@ func (x *restorer) restoreOne(ctx context.Context, e *entry) Item {
 	if err != nil {
 		return fail(fmt.Errorf("exists, but reading it failed: %w", err))
 	}
+	if x.o.Resume && x.o.Name != "" && live.GetLabels()[LabelRestore] == x.o.Name {
+		x.owners.settle(e, true, live.GetUID(), false)
+		it.Action, it.Reason = Created, ReasonEarlierRun
+		return it
+	}
 	if contains(live.Object, want) {
 		x.owners.settle(e, true, live.GetUID(), false)
 		it.Action, it.Reason = Skipped, ReasonExistsSame

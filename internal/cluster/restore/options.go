@@ -43,6 +43,11 @@ type Options struct {
 	// Name of this restore, recorded in the label cairn.dev/restore on
 	// every restored object. Default: "<backup>-<UTC time>".
 	Name string
+	// Resume says this is another run of restore Name, whose earlier run
+	// stopped midway: an object that exists with Name in its
+	// cairn.dev/restore label was created by that run, and is reported
+	// created (ReasonEarlierRun), not skipped.
+	Resume bool
 
 	// NamespaceMapping moves objects of namespace old (key) to new (value).
 	NamespaceMapping map[string]string

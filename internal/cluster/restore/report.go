@@ -40,6 +40,7 @@ const (
 	ReasonExistsSame    = "exists: same"
 	ReasonExistsDiffers = "exists: differs"
 	ReasonClusterMade   = "created by the cluster"
+	ReasonEarlierRun    = "created by an earlier run of this restore"
 )
 
 // Item is the outcome for one object.
