@@ -67,7 +67,11 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	pruneDue := loc.Spec.AccessMode != cairnv1.ReadOnly && loc.Status.PruneRequested != nil
 	var created int
 	var pruned *prune.Report
+	veleroMore := false
 	err := r.repos.With(ctx, &loc, func(rp *repo.Repository) error {
+		if loc.Spec.VeleroImport != nil && loc.Spec.AccessMode != cairnv1.ReadOnly {
+			veleroMore = r.importVelero(ctx, rp, &loc)
+		}
 		sns, err := backup.List(ctx, rp)
 		if err != nil {
 			return err
@@ -130,6 +134,9 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		} else {
 			next = min(next, wait)
 		}
+	}
+	if veleroMore {
+		next = min(next, veleroStep)
 	}
 	return ctrl.Result{RequeueAfter: next}, nil
 }

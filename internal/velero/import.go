@@ -388,3 +388,31 @@ func version(apiVersion string) string {
 	}
 	return apiVersion
 }
+
+// Pending returns the names of the backups in loc that the repository has
+// no backup of (by name), oldest name first, and how many backups of the
+// repository were imported from Velero. An import of the pending ones,
+// one at a time, is what an in-cluster sync does.
+func Pending(ctx context.Context, r *repo.Repository, loc *Location) (pending []string, imported int, err error) {
+	names, err := loc.Names(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	existing, err := backup.List(ctx, r)
+	if err != nil {
+		return nil, 0, err
+	}
+	have := map[string]bool{}
+	for _, sn := range existing {
+		have[backup.Name(sn)] = true
+		if sn.Labels[layout.LabelImportedFrom] == Tool {
+			imported++
+		}
+	}
+	for _, n := range names {
+		if !have[n] {
+			pending = append(pending, n)
+		}
+	}
+	return pending, imported, nil
+}
