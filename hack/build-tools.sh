@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real components the tests run (etcd, kube-apiserver, …,
-# versitygw, staticcheck, controller-gen, helm) from the Go module proxy into .cache/bin, and
+# versitygw, staticcheck, controller-gen, helm, velero and its AWS plugin) from the Go module proxy into .cache/bin, and
 # reuses a binary that is already there and was built from the same pinned
 # versions. Each component is pinned by its own Go module under hack/tools/
 # (go.mod + go.sum); this script never changes those files.
@@ -32,6 +32,8 @@ catalog=(
 	"staticcheck|lint|honnef.co/go/tools/cmd/staticcheck"
 	"controller-gen|gen|sigs.k8s.io/controller-tools/cmd/controller-gen"
 	"helm|helm|helm.sh/helm/v3/cmd/helm"
+	"velero|velero|github.com/vmware-tanzu/velero/cmd/velero"
+	"velero-plugin-for-aws|velero|github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws"
 )
 
 die() {
@@ -70,6 +72,12 @@ ldflags_for() { # name module-dir
 	s3)
 		v=$(required_version s3 github.com/versity/versitygw)
 		flags+=" -X main.Version=$v"
+		;;
+	velero)
+		if [[ "$1" == velero ]]; then
+			v=$(required_version velero github.com/vmware-tanzu/velero)
+			flags+=" -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=$v"
+		fi
 		;;
 	esac
 	printf '%s' "$flags"

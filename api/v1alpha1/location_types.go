@@ -81,6 +81,40 @@ type BackupLocationSpec struct {
 	// killed half-way that no later backup adopted.
 	// +optional
 	PruneInterval *metav1.Duration `json:"pruneInterval,omitempty"`
+
+	// VeleroImport, on a ReadWrite location, makes the controller read a
+	// Velero BackupStorageLocation (read only) and import each of its
+	// backups into this repository, one per sync step, as `cairn import
+	// velero` does; the location's sync then shows them as Backups, with
+	// Velero's phase and expiry. See docs/migrate-from-velero.md.
+	// +optional
+	VeleroImport *VeleroImport `json:"veleroImport,omitempty"`
+}
+
+// VeleroImport names a Velero backup storage location to import from.
+type VeleroImport struct {
+	// Location is the BackupStorageLocation's objectStorage bucket and
+	// prefix: s3://bucket/prefix.
+	// +kubebuilder:validation:Pattern=`^s3://.+`
+	Location string `json:"location"`
+	// Credentials names a Secret (keys AWS_ACCESS_KEY_ID,
+	// AWS_SECRET_ACCESS_KEY, optionally AWS_SESSION_TOKEN) that may read
+	// the Velero bucket; unset means the location's credentials.
+	// +optional
+	Credentials *corev1.LocalObjectReference `json:"credentials,omitempty"`
+	// Endpoint, Region and PathStyle of the Velero bucket's S3 service;
+	// an empty endpoint means the location's (and its path style), an
+	// empty region the location's.
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+	// +optional
+	Region string `json:"region,omitempty"`
+	// +optional
+	PathStyle bool `json:"pathStyle,omitempty"`
+	// CompletedOnly skips the backups Velero marked Failed or
+	// PartiallyFailed.
+	// +optional
+	CompletedOnly bool `json:"completedOnly,omitempty"`
 }
 
 // LocationCheckSpec schedules a location's integrity check.
@@ -200,11 +234,34 @@ type BackupLocationStatus struct {
 	// +optional
 	Backups int `json:"backups,omitempty"`
 
+	// VeleroImport is what the import of spec.veleroImport last did.
+	// +optional
+	VeleroImport *VeleroImportStatus `json:"veleroImport,omitempty"`
+
 	// Conditions: Ready, with a reason and a message.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// VeleroImportStatus is the progress of spec.veleroImport.
+type VeleroImportStatus struct {
+	// LastTime is when the Velero location was last read.
+	// +optional
+	LastTime *metav1.Time `json:"lastTime,omitempty"`
+	// Imported is the number of backups in the repository imported from
+	// Velero.
+	// +optional
+	Imported int `json:"imported,omitempty"`
+	// Pending is the number of the Velero location's backups not imported
+	// yet (or never: unfinished, expired, or of a name the repository has
+	// already).
+	// +optional
+	Pending int `json:"pending,omitempty"`
+	// Message says what the last step did, or why it failed.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // BackupLocation is a repository the controller backs up to and restores

@@ -90,6 +90,7 @@ CAIRN_PASSWORD (or a prompt on a terminal); there is no default.`,
 	root.AddCommand(a.clusterBackupCommand())
 	root.AddCommand(a.replicateCommand())
 	root.AddCommand(a.eraseCommand(), a.reportCommand())
+	root.AddCommand(a.importCommand())
 	return root
 }
 

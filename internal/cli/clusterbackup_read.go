@@ -105,6 +105,8 @@ type description struct {
 	Trees        int64                     `json:"trees"`
 	BlobsAdded   int64                     `json:"blobs_added"`
 	ObjectsAdded int64                     `json:"objects_added"`
+	Labels       map[string]string         `json:"labels,omitempty"`
+	Source       *layout.Source            `json:"source,omitempty"` // imported backups
 }
 
 func (a *app) backupDescribe(ctx context.Context, r *repo.Repository, ref string, details bool) error {
@@ -119,6 +121,7 @@ func (a *app) backupDescribe(ctx context.Context, r *repo.Repository, ref string
 	d := description{
 		backupView: viewBackup(sn, m), ClusterVersion: m.ClusterVersion, Selection: m.Selection,
 		ByType: map[string]int{}, ByNamespace: m.CountsByNamespace, WarningList: m.Warnings, ErrorList: m.Errors, TTL: m.TTL,
+		Labels: m.Labels, Source: m.Source,
 	}
 	for _, res := range m.Resources {
 		d.ByType[typeName(res.Group, res.Resource)] = res.Count
@@ -182,6 +185,10 @@ func (a *app) showDescription(d description) {
 	row(w, "Items:", fmt.Sprintf("%d (%d new to the repository)", d.Items, d.ObjectsAdded))
 	row(w, "Size:", fmt.Sprintf("%s of objects, %s added to the repository (%d blobs, %d trees)", humanBytes(d.Size), humanBytes(d.Added), d.BlobsAdded, d.Trees))
 	row(w, "Selection:", describeSelection(d.Selection))
+	if src := d.Source; src != nil {
+		row(w, "Imported:", fmt.Sprintf("from %s backup %s in %s (phase there %s, uid %s) on %s",
+			src.Tool, src.Name, src.Location, src.Phase, src.UID, humanTime(src.Imported)))
+	}
 	_ = w.Flush()
 	a.counts("Objects by type:", d.ByType)
 	a.counts("Objects by namespace:", renameCluster(d.ByNamespace))

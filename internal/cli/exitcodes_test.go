@@ -47,6 +47,10 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"invalid duration", e, []string{"forget", "--keep-within", "abc"}, "duration"},
 		{"ls path not in snapshot", e, []string{"ls", "latest", "nope"}, "no \"nope\""},
 		{"unknown key", e, []string{"repo", "key", "remove", "deadbeef"}, "no key"},
+		{"import velero without --from", e, []string{"import", "velero", "--all"}, "--from"},
+		{"import velero without a selection", e, []string{"import", "velero", "--from", "s3://velero/a"}, "--backup NAME"},
+		{"import velero --all and --backup", e, []string{"import", "velero", "--from", "s3://velero/a", "--all", "--backup", "x"}, "exclude"},
+		{"import velero from a directory", e, []string{"import", "velero", "--from", dir, "--all"}, "s3://bucket/prefix"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

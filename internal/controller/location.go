@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -66,7 +67,11 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	pruneDue := loc.Spec.AccessMode != cairnv1.ReadOnly && (loc.Status.PruneRequested != nil || r.pruneScheduled(&loc))
 	var created int
 	var pruned *prune.Report
+	veleroMore := false
 	err := r.repos.With(ctx, &loc, func(rp *repo.Repository) error {
+		if loc.Spec.VeleroImport != nil && loc.Spec.AccessMode != cairnv1.ReadOnly {
+			veleroMore = r.importVelero(ctx, rp, &loc)
+		}
 		sns, err := backup.List(ctx, rp)
 		if err != nil {
 			return err
@@ -129,6 +134,9 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		} else {
 			next = min(next, wait)
 		}
+	}
+	if veleroMore {
+		next = min(next, veleroStep)
 	}
 	return ctrl.Result{RequeueAfter: next}, nil
 }
@@ -221,9 +229,14 @@ func (r *LocationReconciler) createSynced(ctx context.Context, loc *cairnv1.Back
 	before := b.DeepCopy()
 	st := &b.Status
 	st.Phase = cairnv1.PhaseCompleted
-	if m.Phase == layout.PhasePartiallyFailed {
+	switch {
+	case m.Phase == layout.PhasePartiallyFailed && m.Source == nil:
 		st.Phase = cairnv1.PhasePartiallyFailed
 		st.FailureReason = partialReason(m)
+	case m.Phase == layout.PhasePartiallyFailed, m.Phase == layout.PhaseFailed:
+		// An imported backup keeps the phase and reason its tool gave it.
+		st.Phase = cairnv1.Phase(m.Phase)
+		st.FailureReason = strings.Join(m.Errors, "; ")
 	}
 	st.StorageLocation, st.SnapshotID = loc.Name, sn.ID
 	start, end := metav1.NewTime(m.Start), metav1.NewTime(m.End)

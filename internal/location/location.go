@@ -94,36 +94,7 @@ func openStore(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLo
 	}
 	switch {
 	case strings.HasPrefix(u, "s3://"):
-		bucket, prefix, err := s3.ParseURL(u)
-		if err != nil {
-			return nil, err
-		}
-		o := s3.Options{Bucket: bucket, Prefix: prefix, Endpoint: loc.Spec.Endpoint, Region: loc.Spec.Region, PathStyle: loc.Spec.PathStyle}
-		if c := loc.Spec.Credentials; c != nil {
-			id, err := secretKey(ctx, secrets, loc.Namespace, c.Name, "AWS_ACCESS_KEY_ID")
-			if err != nil {
-				return nil, err
-			}
-			key, err := secretKey(ctx, secrets, loc.Namespace, c.Name, "AWS_SECRET_ACCESS_KEY")
-			if err != nil {
-				return nil, err
-			}
-			o.AccessKey, o.SecretKey = string(id), string(key)
-			if tok, err := secretKey(ctx, secrets, loc.Namespace, c.Name, "AWS_SESSION_TOKEN"); err == nil {
-				o.SessionToken = string(tok)
-			}
-		}
-		if c := loc.Spec.CA; c != nil {
-			if c.Name == "" || c.Key == "" {
-				return nil, errors.New("spec.ca needs the name and key of a Secret holding the CA certificates (PEM)")
-			}
-			pem, err := secretKey(ctx, secrets, loc.Namespace, c.Name, c.Key)
-			if err != nil {
-				return nil, fmt.Errorf("spec.ca: %w", err)
-			}
-			o.CA = pem
-		}
-		return s3.New(ctx, o)
+		return s3Store(ctx, secrets, loc, u, loc.Spec.Endpoint, loc.Spec.Region, loc.Spec.PathStyle, loc.Spec.Credentials)
 	case strings.HasPrefix(u, "file://"):
 		pu, err := url.Parse(u)
 		if err != nil || (pu.Host != "" && pu.Host != "localhost") {
@@ -136,4 +107,66 @@ func openStore(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLo
 		return nil, fmt.Errorf("repository %s: a path must be absolute", u)
 	}
 	return local.New(u)
+}
+
+// OpenVelero opens, for reading, the Velero backup storage location that
+// loc.Spec.VeleroImport names: its own endpoint, region and credentials,
+// or else the location's, and the location's CA.
+func OpenVelero(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocation) (store.Store, error) {
+	v := loc.Spec.VeleroImport
+	if v == nil {
+		return nil, errors.New("spec.veleroImport is not set")
+	}
+	endpoint, region, pathStyle, creds := v.Endpoint, v.Region, v.PathStyle, v.Credentials
+	if endpoint == "" {
+		endpoint, pathStyle = loc.Spec.Endpoint, loc.Spec.PathStyle || v.PathStyle
+	}
+	if region == "" {
+		region = loc.Spec.Region
+	}
+	if creds == nil {
+		creds = loc.Spec.Credentials
+	}
+	s, err := s3Store(ctx, secrets, loc, v.Location, endpoint, region, pathStyle, creds)
+	if err != nil {
+		return nil, fmt.Errorf("velero location %s: %w", v.Location, err)
+	}
+	return s, nil
+}
+
+// s3Store opens the bucket and prefix of url with the given service and
+// credentials (a Secret in loc's namespace; nil: the environment's) and
+// loc's CA.
+func s3Store(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocation, u, endpoint, region string, pathStyle bool,
+	creds *corev1.LocalObjectReference) (store.Store, error) {
+	bucket, prefix, err := s3.ParseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	o := s3.Options{Bucket: bucket, Prefix: prefix, Endpoint: endpoint, Region: region, PathStyle: pathStyle}
+	if c := creds; c != nil {
+		id, err := secretKey(ctx, secrets, loc.Namespace, c.Name, "AWS_ACCESS_KEY_ID")
+		if err != nil {
+			return nil, err
+		}
+		key, err := secretKey(ctx, secrets, loc.Namespace, c.Name, "AWS_SECRET_ACCESS_KEY")
+		if err != nil {
+			return nil, err
+		}
+		o.AccessKey, o.SecretKey = string(id), string(key)
+		if tok, err := secretKey(ctx, secrets, loc.Namespace, c.Name, "AWS_SESSION_TOKEN"); err == nil {
+			o.SessionToken = string(tok)
+		}
+	}
+	if c := loc.Spec.CA; c != nil {
+		if c.Name == "" || c.Key == "" {
+			return nil, errors.New("spec.ca needs the name and key of a Secret holding the CA certificates (PEM)")
+		}
+		pem, err := secretKey(ctx, secrets, loc.Namespace, c.Name, c.Key)
+		if err != nil {
+			return nil, fmt.Errorf("spec.ca: %w", err)
+		}
+		o.CA = pem
+	}
+	return s3.New(ctx, o)
 }

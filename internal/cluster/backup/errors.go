@@ -10,6 +10,9 @@ var (
 	ErrPartial = errors.New("backup partially failed")
 	// ErrExists: a backup of that name is in the repository already.
 	ErrExists = errors.New("backup already exists")
+	// ErrBadObject: Writer.Add was given an object it cannot store (not
+	// a JSON object, no name, a second version of a type).
+	ErrBadObject = errors.New("object cannot be stored")
 )
 
 // fatal marks an error that ends the backup (the repository failed, the

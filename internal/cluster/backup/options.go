@@ -81,12 +81,17 @@ var ErrInvalid = errors.New("invalid backup options")
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 
+// ValidName reports whether name can name a backup: a Kubernetes object
+// name (lower-case letters, digits, '-' and '.', at most 253), as
+// Velero's backups are named too.
+func ValidName(name string) bool { return len(name) <= 253 && nameRE.MatchString(name) }
+
 // Validate checks the options without contacting anything.
 func (o *Options) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 	}
-	if o.Name == "" || len(o.Name) > 253 || !nameRE.MatchString(o.Name) {
+	if !ValidName(o.Name) {
 		return bad("backup name %q: use lower-case letters, digits, '-' and '.' (at most 253)", o.Name)
 	}
 	for _, list := range [][]string{o.IncludeNamespaces, o.ExcludeNamespaces} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 
 	"github.com/cairn-backup/cairn/internal/cluster/layout"
@@ -66,6 +67,11 @@ func (b *backup) manifest(server, version string) *layout.Manifest {
 
 // save writes the trees, the manifest and the snapshot.
 func (b *backup) save(ctx context.Context, m *layout.Manifest, before repo.SaveStats) (*snapshot.Snapshot, error) {
+	return b.saveSnapshot(ctx, m, before, nil)
+}
+
+// saveSnapshot is save with labels added to the snapshot's (Writer).
+func (b *backup) saveSnapshot(ctx context.Context, m *layout.Manifest, before repo.SaveStats, labels map[string]string) (*snapshot.Snapshot, error) {
 	ts := &treeSaver{r: b.r}
 	resNode, err := ts.saveResources(ctx, b.resources, b.col.dirs)
 	if err != nil {
@@ -100,9 +106,16 @@ func (b *backup) save(ctx context.Context, m *layout.Manifest, before repo.SaveS
 		BytesAdded: st.RawBytes - before.RawBytes, StoredAdded: st.StoredBytes - before.StoredBytes,
 		Errors: m.Errors,
 	}
+	path := "k8s:" + m.Cluster
+	if m.Source != nil {
+		path = m.Source.Tool + ":" + m.Source.Location
+	}
+	all := map[string]string{}
+	maps.Copy(all, labels)
+	all[layout.LabelKind], all[layout.LabelBackup] = layout.KindCluster, b.opts.Name
 	sn := &snapshot.Snapshot{
-		Time: b.start, Host: hostOf(m.Cluster), Paths: []string{"k8s:" + m.Cluster}, Tags: []string{Tag},
-		Labels:  map[string]string{layout.LabelKind: layout.KindCluster, layout.LabelBackup: b.opts.Name},
+		Time: b.start, Host: hostOf(m.Cluster), Paths: []string{path}, Tags: []string{Tag},
+		Labels:  all,
 		Tree:    rootID,
 		Expires: m.Expires,
 		Summary: sum,

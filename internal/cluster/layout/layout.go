@@ -22,6 +22,12 @@ const (
 	// replaces, comma-separated, the one it was written from first (then
 	// the ones that one replaced: a backup erased twice names both).
 	LabelReplaces = "cairn.dev/replaces"
+	// LabelImportedFrom marks a backup imported from another tool; its
+	// value names the tool ("velero"). LabelSourceUID is the UID of the
+	// backup object it was imported from, so that an import run again
+	// recognises what it imported.
+	LabelImportedFrom = "cairn.dev/imported-from"
+	LabelSourceUID    = "cairn.dev/source-uid"
 )
 
 // CoreGroup names the legacy API group in paths.
@@ -94,6 +100,25 @@ type Manifest struct {
 	Errors            []string       `json:"errors,omitempty"` // each says what failed and why
 	TTL               string         `json:"ttl,omitempty"`
 	Expires           *time.Time     `json:"expires,omitempty"`
+	// Labels are the backup's own labels (an imported backup keeps those
+	// of the backup it was imported from).
+	Labels map[string]string `json:"labels,omitempty"`
+	// Source says where an imported backup came from; nil for a backup
+	// cairn made of a cluster.
+	Source *Source `json:"source,omitempty"`
+}
+
+// Source is the origin of an imported backup.
+type Source struct {
+	Tool          string    `json:"tool"`     // "velero"
+	Location      string    `json:"location"` // the bucket it was read from, e.g. s3://bucket/prefix
+	Name          string    `json:"name"`     // the backup's name there
+	UID           string    `json:"uid,omitempty"`
+	Version       string    `json:"version,omitempty"`        // the tool's version that made it
+	FormatVersion string    `json:"format_version,omitempty"` // its backup format
+	Phase         string    `json:"phase,omitempty"`          // its phase there, as the tool named it
+	FailureReason string    `json:"failure_reason,omitempty"`
+	Imported      time.Time `json:"imported"` // when cairn imported it
 }
 
 // Resource is one backed-up resource type.
