@@ -8,8 +8,6 @@ import (
 
 	"github.com/cairn-backup/cairn/internal/archiver"
 	"github.com/cairn-backup/cairn/internal/check"
-	clusterbackup "github.com/cairn-backup/cairn/internal/cluster/backup"
-	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/restorer"
 	"github.com/cairn-backup/cairn/internal/snapshot"
@@ -45,8 +43,7 @@ func exitCode(err error, started bool) int {
 		return exitUsage
 	case errors.Is(err, repo.ErrLockLost): // stopped half-way, whatever else it reports
 		return exitFailure
-	case errors.Is(err, archiver.ErrPartial), errors.Is(err, restorer.ErrPartial), errors.Is(err, clusterrestore.ErrPartial),
-		errors.Is(err, clusterbackup.ErrPartial):
+	case errors.Is(err, archiver.ErrPartial), errors.Is(err, restorer.ErrPartial), isClusterPartial(err):
 		return exitPartial
 	case errors.Is(err, repo.ErrNoPassword),
 		errors.Is(err, repo.ErrWrongPassword),
