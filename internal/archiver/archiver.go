@@ -494,10 +494,19 @@ func (a *archiver) excluded(path, name string) bool {
 }
 
 func (a *archiver) worker(ctx context.Context) {
-	buf := chunkBuffers.Get().(*[]byte)
-	defer chunkBuffers.Put(buf)
-	c := chunker.New(a.r.ChunkerTable(), nil, *buf)
+	// The chunker's buffer is taken for the first file to read: a backup
+	// with nothing changed never allocates it.
+	var c *chunker.Chunker
+	defer func() {
+		if c != nil {
+			buf := c.Buffer()
+			chunkBuffers.Put(&buf)
+		}
+	}()
 	for job := range a.jobs {
+		if c == nil {
+			c = chunker.New(a.r.ChunkerTable(), nil, *chunkBuffers.Get().(*[]byte))
+		}
 		err := a.saveFile(ctx, c, job)
 		if err != nil {
 			job.fut.err = err

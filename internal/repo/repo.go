@@ -56,9 +56,9 @@ type Repository struct {
 	table  *chunker.Table
 	opts   Options
 
-	enc   *zstd.Encoder
-	probe *zstd.Encoder // fastest level, for compressibility probes
-	dec   *zstd.Decoder
+	enc  *zstd.Encoder
+	fast *zstd.Encoder // fastest level: compressibility probes, and blobs the configured level would not shrink further (blobs.go)
+	dec  *zstd.Decoder
 
 	idx *index.Index
 	// indexFiles are the index files idx holds (read or written here);
@@ -202,8 +202,8 @@ func newRepository(s store.Store, cfg Config, cfgSum [sha256.Size]byte, k opened
 	if err != nil {
 		return nil, fmt.Errorf("repo: zstd: %w", err)
 	}
-	probe, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-		zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true))
+	fast, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true), zstd.WithWindowSize(chunker.MaxSize), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return nil, fmt.Errorf("repo: zstd: %w", err)
 	}
@@ -213,7 +213,7 @@ func newRepository(s store.Store, cfg Config, cfgSum [sha256.Size]byte, k opened
 	}
 	r := &Repository{
 		store: s, cfg: cfg, master: k.master, keyID: k.id, cfgSum: cfgSum, keys: keys,
-		table: chunker.NewTable(keys.ChunkerSeed()), opts: opts, enc: enc, probe: probe, dec: dec,
+		table: chunker.NewTable(keys.ChunkerSeed()), opts: opts, enc: enc, fast: fast, dec: dec,
 		idx: index.New(), indexFiles: map[string]struct{}{}, pending: map[blob.ID]struct{}{}, open: map[blob.Type]*packWriter{},
 	}
 	r.uploads = new(errgroup.Group)
@@ -253,6 +253,6 @@ func (r *Repository) now() time.Time { return r.opts.Now() }
 // Close releases resources. It does not flush.
 func (r *Repository) Close() {
 	r.enc.Close()
-	r.probe.Close()
+	r.fast.Close()
 	r.dec.Close()
 }
