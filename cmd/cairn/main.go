@@ -35,6 +35,14 @@ func main() {
 	}
 	code := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	pprof.StopCPUProfile()
+	// CAIRN_MEMPROFILE=FILE writes a heap profile at exit (its alloc_space
+	// view: where the command allocated, for benchmarks).
+	if path := os.Getenv("CAIRN_MEMPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	stop()
 	os.Exit(code)
 }
