@@ -129,10 +129,13 @@ func (r *Repository) seal(t blob.Type, id blob.ID, data []byte) ([]byte, *[]byte
 	bp := r.getSealBuf()
 	need := sealedBound(len(data))
 	if cap(*bp) < need {
-		// A large blob's buffer is sized for the largest chunk, so that
-		// it fits any data blob when recycled: sizing to each blob made a
-		// new buffer every few blobs, and the garbage raised peak memory.
-		if need > smallSeal {
+		// A large data blob's buffer is sized for the largest chunk, so
+		// that it fits any data blob when recycled: sizing to each blob
+		// made a new buffer every few blobs, and the garbage raised peak
+		// memory. Trees get their own size: any number of directories may
+		// be saved at once, and 4 MiB for each made memory grow with the
+		// data.
+		if need > smallSeal && t == blob.Data {
 			need = max(need, sealedBound(chunker.MaxSize))
 		}
 		*bp = make([]byte, 0, need)
@@ -181,12 +184,14 @@ func (r *Repository) getSealBuf() *[]byte {
 	}
 }
 
-// smallSeal: blobs up to this sealed size (trees, small files) get
-// buffers of their own size, which are not recycled.
+// smallSeal: data blobs up to this sealed size (small files), and trees,
+// get buffers of their own size, which are not recycled.
 const smallSeal = 256 << 10
 
+// putSealBuf recycles a buffer that fits any data blob; others are left to
+// the collector.
 func (r *Repository) putSealBuf(b *[]byte) {
-	if cap(*b) <= smallSeal {
+	if cap(*b) < sealedBound(chunker.MaxSize) {
 		return
 	}
 	select {
