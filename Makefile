@@ -5,13 +5,21 @@ BIN := $(CURDIR)/bin
 TOOLS := $(CURDIR)/.cache/bin
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build tools node-deps generate lint test test-unit demo bench clean
+.PHONY: all build build-fs tools node-deps generate lint test test-unit demo bench clean
 
 all: build
 
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+# bin/cairn-fs: cairn for directories and repositories only (fs, snapshots,
+# ls, forget, repo, replicate; local and S3 repositories), without the
+# Kubernetes libraries: a third of the resident memory of every command
+# (docs/benchmarks.md). Same commands, flags and repository format.
+build-fs:
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -tags fsonly -o $(BIN)/cairn-fs ./cmd/cairn
 
 # The OCI image, built without a container engine (hack/image): static
 # binaries on an empty base, as an OCI layout and a tarball for docker/podman load.
@@ -41,6 +49,7 @@ lint: tools
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)); \
 	  if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags fsonly ./internal/cli ./cmd/cairn
 	$(TOOLS)/staticcheck ./...
 
 test-unit:
@@ -52,7 +61,7 @@ test: tools node-deps lint build
 demo: tools node-deps build
 	@hack/demo.sh
 
-bench: build
+bench: build-fs
 	@hack/bench/run.sh
 
 clean:

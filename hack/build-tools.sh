@@ -7,6 +7,7 @@
 #
 #   hack/build-tools.sh                 # everything missing
 #   CAIRN_TOOLS_ONLY="etcd kube-apiserver" hack/build-tools.sh
+#   CAIRN_TOOLS_ONLY=restic hack/build-tools.sh   # bench-only tools are built only by name
 #   CAIRN_TOOLS_DIR=/elsewhere hack/build-tools.sh   # else $CAIRN_TOOLS, else .cache/bin
 #
 # A binary is built to a temporary name in the target folder and renamed into
@@ -34,7 +35,12 @@ catalog=(
 	"helm|helm|helm.sh/helm/v3/cmd/helm"
 	"velero|velero|github.com/vmware-tanzu/velero/cmd/velero"
 	"velero-plugin-for-aws|velero|github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws"
+	"restic|restic|github.com/restic/restic/cmd/restic"
 )
+# Built only when asked for by name (CAIRN_TOOLS_ONLY): no test needs them.
+# restic 0.18.1 is the reference of the storage-engine benchmark
+# (hack/bench/run.sh builds it).
+bench_only=" restic "
 
 die() {
 	echo "build-tools: $*" >&2
@@ -43,9 +49,12 @@ die() {
 
 command -v "$go" >/dev/null || die "'$go' not found in PATH; a Go toolchain is required"
 
-known=" "
-for entry in "${catalog[@]}"; do known+="${entry%%|*} "; done
-wanted=${CAIRN_TOOLS_ONLY:-$known}
+known=" " defaults=" "
+for entry in "${catalog[@]}"; do
+	known+="${entry%%|*} "
+	[[ "$bench_only" == *" ${entry%%|*} "* ]] || defaults+="${entry%%|*} "
+done
+wanted=${CAIRN_TOOLS_ONLY:-$defaults}
 for name in $wanted; do
 	[[ "$known" == *" $name "* ]] || die "unknown tool '$name' in CAIRN_TOOLS_ONLY (known:$known)"
 done

@@ -75,6 +75,13 @@ type BackupLocationSpec struct {
 	// +optional
 	Check LocationCheckSpec `json:"check,omitempty"`
 
+	// PruneInterval is the longest time between two prunes of a ReadWrite
+	// location (default 168h; 0s: prune only when a backup was forgotten,
+	// status.pruneRequested). A prune also removes the packs of backups
+	// killed half-way that no later backup adopted.
+	// +optional
+	PruneInterval *metav1.Duration `json:"pruneInterval,omitempty"`
+
 	// VeleroImport, on a ReadWrite location, makes the controller read a
 	// Velero BackupStorageLocation (read only) and import each of its
 	// backups into this repository, one per sync step, as `cairn import

@@ -165,6 +165,11 @@ func (in *BackupLocationSpec) DeepCopyInto(out *BackupLocationSpec) {
 		(*in).DeepCopyInto(*out)
 	}
 	in.Check.DeepCopyInto(&out.Check)
+	if in.PruneInterval != nil {
+		in, out := &in.PruneInterval, &out.PruneInterval
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.VeleroImport != nil {
 		in, out := &in.VeleroImport, &out.VeleroImport
 		*out = new(VeleroImport)

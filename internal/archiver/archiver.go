@@ -338,8 +338,11 @@ func (a *archiver) saveEntry(ctx context.Context, cur **dir, path, name, at stri
 		return f
 	case snapshot.TypeFile:
 		if fsmeta.Unchanged(old, &n) && a.allStored(old.Content) {
-			n.Content = old.Content
-			a.xattrsAt(d, path, at, &n)
+			// Same inode, size, mtime and ctime: setting or removing an
+			// extended attribute changes the ctime, so the parent's are
+			// still the file's (no listxattr per unchanged file; the same
+			// rule as for the content).
+			n.Content, n.Xattrs = old.Content, old.Xattrs
 			a.opts.Progress.Files.Add(1)
 			a.opts.Progress.Bytes.Add(int64(n.Size))
 			a.count(func(s *snapshot.Summary) { s.FilesUnchanged++; s.TotalBytes += int64(n.Size) })
@@ -494,10 +497,19 @@ func (a *archiver) excluded(path, name string) bool {
 }
 
 func (a *archiver) worker(ctx context.Context) {
-	buf := chunkBuffers.Get().(*[]byte)
-	defer chunkBuffers.Put(buf)
-	c := chunker.New(a.r.ChunkerTable(), nil, *buf)
+	// The chunker's buffer is taken for the first file to read: a backup
+	// with nothing changed never allocates it.
+	var c *chunker.Chunker
+	defer func() {
+		if c != nil {
+			buf := c.Buffer()
+			chunkBuffers.Put(&buf)
+		}
+	}()
 	for job := range a.jobs {
+		if c == nil {
+			c = chunker.New(a.r.ChunkerTable(), nil, *chunkBuffers.Get().(*[]byte))
+		}
 		err := a.saveFile(ctx, c, job)
 		if err != nil {
 			job.fut.err = err

@@ -85,12 +85,8 @@ CAIRN_PASSWORD (or a prompt on a terminal); there is no default.`,
 	f.DurationVar(&a.progressInterval, "progress-interval", 0, "how often progress is shown (default 200ms on a terminal, 10s otherwise)")
 	a.addS3Flags(f)
 	root.AddCommand(a.repoCommand(), a.fsCommand(), a.snapshotsCommand(), a.lsCommand(), a.forgetCommand(), a.versionCommand())
-	root.AddCommand(a.clusterRestoreCommand())
-	root.AddCommand(a.ctlCommand())
-	root.AddCommand(a.clusterBackupCommand())
 	root.AddCommand(a.replicateCommand())
-	root.AddCommand(a.eraseCommand(), a.reportCommand())
-	root.AddCommand(a.importCommand())
+	a.addClusterCommands(root) // commands_cluster.go; none in the fsonly build
 	return root
 }
 

@@ -8,12 +8,9 @@ import (
 
 	"github.com/cairn-backup/cairn/internal/archiver"
 	"github.com/cairn-backup/cairn/internal/check"
-	clusterbackup "github.com/cairn-backup/cairn/internal/cluster/backup"
-	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/restorer"
 	"github.com/cairn-backup/cairn/internal/snapshot"
-	"github.com/cairn-backup/cairn/internal/velero"
 )
 
 // Exit codes (README.md, "Exit codes"; stable: scripts depend on them).
@@ -46,8 +43,7 @@ func exitCode(err error, started bool) int {
 		return exitUsage
 	case errors.Is(err, repo.ErrLockLost): // stopped half-way, whatever else it reports
 		return exitFailure
-	case errors.Is(err, archiver.ErrPartial), errors.Is(err, restorer.ErrPartial), errors.Is(err, clusterrestore.ErrPartial),
-		errors.Is(err, clusterbackup.ErrPartial), errors.Is(err, velero.ErrPartial):
+	case errors.Is(err, archiver.ErrPartial), errors.Is(err, restorer.ErrPartial), isClusterPartial(err):
 		return exitPartial
 	case errors.Is(err, repo.ErrNoPassword),
 		errors.Is(err, repo.ErrWrongPassword),

@@ -1,3 +1,5 @@
+//go:build !fsonly
+
 package cli
 
 import (
@@ -46,7 +48,7 @@ cairn-system), the controller's namespace.`,
 	pf := cmd.PersistentFlags()
 	f.kube.register(pf)
 	pf.StringVarP(&f.namespace, "namespace", "n", "", "the controller's namespace (env CAIRN_NAMESPACE, default cairn-system)")
-	cmd.AddCommand(a.ctlBackupCommand(f), a.ctlRestoreCommand(f), a.ctlScheduleCommand(f), a.ctlLocationCommand(f), a.ctlDrillCommand(f))
+	cmd.AddCommand(a.ctlBackupCommand(f), a.ctlRestoreCommand(f), a.ctlScheduleCommand(f), a.ctlLocationCommand(f), a.ctlDrillCommand(f), a.ctlReportCommand(f))
 	return cmd
 }
 

@@ -1,3 +1,5 @@
+//go:build !fsonly
+
 package cli
 
 import (

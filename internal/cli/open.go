@@ -99,7 +99,7 @@ func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open repository %s: %w", s.Location(), err)
 	}
-	// The key derivation's 64 MiB is garbage now: give it back before the
+	// The key derivation's memory (24 MiB, 64 for older keys) is garbage now: give it back before the
 	// real work starts, so it does not add to peak memory.
 	debug.FreeOSMemory()
 	return r, nil

@@ -1,3 +1,5 @@
+//go:build !fsonly
+
 package cli
 
 import (
@@ -7,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
@@ -14,15 +17,76 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/daemon"
+	"github.com/cairn-backup/cairn/internal/location"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/report"
 )
 
+// reportFlags are the flags of `cairn report` and `cairn ctl report`.
+type reportFlags struct {
+	since, minRet, maxRet, htmlFile, mdFile string
+}
+
+func (o *reportFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&o.since, "since", "30d", "the period: this long back from now")
+	f.StringVar(&o.minRet, "min-retention", "", "the shortest retention the policy allows (e.g. 7d): backups expiring sooner are findings")
+	f.StringVar(&o.maxRet, "max-retention", "", "the longest retention the policy allows (e.g. 90d): backups kept longer are findings")
+	f.StringVar(&o.htmlFile, "html", "", "also write the report as a self-contained HTML page to this file")
+	f.StringVar(&o.mdFile, "markdown", "", "also write the report as Markdown to this file")
+}
+
+// input returns the report's input the flags give.
+func (o *reportFlags) input(a *app) (report.Input, error) {
+	in := report.Input{Now: a.now()}
+	var err error
+	if in.Since, err = parseDuration("--since", o.since); err != nil {
+		return in, err
+	}
+	if o.minRet != "" {
+		if in.MinRetention, err = parseDuration("--min-retention", o.minRet); err != nil {
+			return in, err
+		}
+	}
+	if o.maxRet != "" {
+		if in.MaxRetention, err = parseDuration("--max-retention", o.maxRet); err != nil {
+			return in, err
+		}
+	}
+	return in, nil
+}
+
+// write collects the report of r, writes the files the flags name and
+// prints it.
+func (o *reportFlags) write(ctx context.Context, a *app, r *repo.Repository, in report.Input) error {
+	rep, err := report.Collect(ctx, r, in)
+	if err != nil {
+		return err
+	}
+	for _, out := range []struct {
+		file  string
+		write func(f *os.File) error
+	}{
+		{o.htmlFile, func(f *os.File) error { return report.HTML(f, rep) }},
+		{o.mdFile, func(f *os.File) error { return report.Markdown(f, rep) }},
+	} {
+		if out.file == "" {
+			continue
+		}
+		if err := writeFileAtomic(out.file, out.write); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		a.say("report written to %s", out.file)
+	}
+	return a.showReport(rep)
+}
+
 func (a *app) reportCommand() *cobra.Command {
 	var (
-		since, minRet, maxRet, htmlFile, mdFile, controllerNS string
-		kube                                                  kubeFlags
-		noCluster                                             bool
+		o            reportFlags
+		controllerNS string
+		kube         kubeFlags
+		noCluster    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "report [--since 30d] [--html FILE] [--markdown FILE]",
@@ -39,28 +103,18 @@ the evidence this repository holds and the gaps found:
               --min-retention
   protection  encryption, key derivation, keys, object lock and how many
               backups are locked until their expiry
-  tested      restore drills recorded
+  tested      the cluster's restore drills (RestoreTests) and their last run
 
 -o json|yaml prints the report in its versioned schema (docs/design/report.md);
 --html writes one self-contained page (no scripts, nothing fetched),
 --markdown a Markdown file. Exit code 0 even with findings: they are the
-report's content.`,
+report's content. In a cluster with cairn-controller, ` + "`cairn ctl report`" + ` opens
+the repository of a BackupLocation instead.`,
 		Args: args(0, 0, "no arguments"),
 		RunE: a.runE(func(ctx context.Context, _ []string) error {
-			in := report.Input{Now: a.now()}
-			var err error
-			if in.Since, err = parseDuration("--since", since); err != nil {
+			in, err := o.input(a)
+			if err != nil {
 				return err
-			}
-			if minRet != "" {
-				if in.MinRetention, err = parseDuration("--min-retention", minRet); err != nil {
-					return err
-				}
-			}
-			if maxRet != "" {
-				if in.MaxRetention, err = parseDuration("--max-retention", maxRet); err != nil {
-					return err
-				}
 			}
 			if !noCluster && (kube.kubeconfig != "" || a.env("KUBECONFIG") != "") {
 				if in.Namespaces, err = a.clusterNamespaces(ctx, kube); err != nil {
@@ -68,40 +122,91 @@ report's content.`,
 				}
 				in.Drills, in.DrillsUnread = a.clusterDrills(ctx, &ctlFlags{kube: kube, namespace: controllerNS})
 			}
-			return a.withRepo(ctx, func(r *repo.Repository) error {
-				rep, err := report.Collect(ctx, r, in)
-				if err != nil {
-					return err
-				}
-				for _, out := range []struct {
-					file  string
-					write func(f *os.File) error
-				}{
-					{htmlFile, func(f *os.File) error { return report.HTML(f, rep) }},
-					{mdFile, func(f *os.File) error { return report.Markdown(f, rep) }},
-				} {
-					if out.file == "" {
-						continue
-					}
-					if err := writeFileAtomic(out.file, out.write); err != nil {
-						return fmt.Errorf("report: %w", err)
-					}
-					a.say("report written to %s", out.file)
-				}
-				return a.showReport(rep)
-			})
+			return a.withRepo(ctx, func(r *repo.Repository) error { return o.write(ctx, a, r, in) })
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&since, "since", "30d", "the period: this long back from now")
-	f.StringVar(&minRet, "min-retention", "", "the shortest retention the policy allows (e.g. 7d): backups expiring sooner are findings")
-	f.StringVar(&maxRet, "max-retention", "", "the longest retention the policy allows (e.g. 90d): backups kept longer are findings")
-	f.StringVar(&htmlFile, "html", "", "also write the report as a self-contained HTML page to this file")
-	f.StringVar(&mdFile, "markdown", "", "also write the report as Markdown to this file")
+	o.register(f)
 	f.BoolVar(&noCluster, "no-cluster", false, "do not read the cluster's namespaces and drills (report the namespaces the backups hold)")
 	f.StringVar(&controllerNS, "controller-namespace", "", "namespace of cairn-controller's objects, for the restore drills (default: CAIRN_NAMESPACE, else cairn-system)")
 	kube.register(f)
 	return cmd
+}
+
+// ctlReportCommand is `cairn ctl report`: the report of a BackupLocation's
+// repository, opened with the passphrase its Secret holds, with the
+// cluster's namespaces and drills.
+func (a *app) ctlReportCommand(f *ctlFlags) *cobra.Command {
+	var (
+		o   reportFlags
+		loc string
+	)
+	cmd := &cobra.Command{
+		Use:   "report [--location NAME] [--since 30d] [--html FILE] [--markdown FILE]",
+		Short: "The audit report (cairn report) of a BackupLocation of cairn-controller",
+		Long: `Like ` + "`cairn report`" + `, for the repository of a BackupLocation (--location, else
+the default one): the repository is opened with the passphrase and
+credentials its Secrets hold (reading them needs get on those Secrets in the
+controller's namespace); the coverage is of the cluster's namespaces, the
+tests are its restore drills.`,
+		Args: args(0, 0, "no arguments"),
+		RunE: a.runE(func(ctx context.Context, _ []string) error {
+			in, err := o.input(a)
+			if err != nil {
+				return err
+			}
+			cfg, err := a.restConfig(f.kube)
+			if err != nil {
+				return err
+			}
+			scheme, err := daemon.Scheme()
+			if err != nil {
+				return err
+			}
+			c, err := client.New(cfg, client.Options{Scheme: scheme})
+			if err != nil {
+				return fmt.Errorf("connect to the cluster: %w", err)
+			}
+			bl, err := a.backupLocation(ctx, c, a.ns(f), loc)
+			if err != nil {
+				return err
+			}
+			r, err := location.OpenWith(ctx, c, bl, &repo.Keyring{})
+			if err != nil {
+				return fmt.Errorf("open the repository of BackupLocation %s: %w", bl.Name, err)
+			}
+			defer r.Close()
+			if in.Namespaces, err = a.clusterNamespaces(ctx, f.kube); err != nil {
+				return err
+			}
+			in.Drills, in.DrillsUnread = a.clusterDrills(ctx, f)
+			return o.write(ctx, a, r, in)
+		}),
+	}
+	o.register(cmd.Flags())
+	cmd.Flags().StringVar(&loc, "location", "", "the BackupLocation (default: the one marked default)")
+	return cmd
+}
+
+// backupLocation returns the BackupLocation name in ns, or the default one.
+func (a *app) backupLocation(ctx context.Context, c client.Client, ns, name string) (*cairnv1.BackupLocation, error) {
+	if name != "" {
+		var l cairnv1.BackupLocation
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &l); err != nil {
+			return nil, notFound(err, "BackupLocation", name, "cairn ctl location get")
+		}
+		return &l, nil
+	}
+	var l cairnv1.BackupLocationList
+	if err := c.List(ctx, &l, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	for i := range l.Items {
+		if l.Items[i].Spec.Default {
+			return &l.Items[i], nil
+		}
+	}
+	return nil, badInput("no BackupLocation in namespace %s is marked default: name one with --location (see `cairn ctl location get`)", ns)
 }
 
 // clusterDrills lists the restore drills (RestoreTests) of the

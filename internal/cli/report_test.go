@@ -1,3 +1,5 @@
+//go:build !fsonly
+
 package cli
 
 import (
@@ -11,7 +13,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/daemon"
 	"github.com/cairn-backup/cairn/internal/kubetest"
 	"github.com/cairn-backup/cairn/internal/report"
 )
@@ -131,4 +137,61 @@ func TestReport(t *testing.T) {
 	}
 	cairn(t, e, "report", "--since", "soon").must(t, 2)
 	cairn(t, e, "report", "--html", filepath.Join(dir, "no", "such", "dir", "r.html")).must(t, 1)
+}
+
+// cairn ctl report opens the default BackupLocation's repository with the
+// passphrase its Secret holds, and reports the cluster's restore drills:
+// one that passed counts; a location that is not there is bad input.
+func TestCtlReport(t *testing.T) {
+	c := kubetest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "..", "deploy", "helm", "cairn", "crds")}, ErrorIfPathMissing: true}); err != nil {
+		t.Fatal(err)
+	}
+	ns := c.Namespace(t)
+	repoEnv := newRepo(t).with("KUBECONFIG", c.Kubeconfig)
+	cairn(t, repoEnv, "backup", "run", "first", "--ttl", "720h", "--include-namespaces", ns, "--no-progress").must(t, 0)
+	scheme, err := daemon.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := client.New(c.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []client.Object{
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "repo-pass", Namespace: ns}, StringData: map[string]string{"passphrase": testPassphrase}},
+		&cairnv1.BackupLocation{ObjectMeta: metav1.ObjectMeta{Name: "main", Namespace: ns}, Spec: cairnv1.BackupLocationSpec{
+			Repository: repoEnv["CAIRN_REPOSITORY"], Default: true,
+			Passphrase: corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "repo-pass"}, Key: "passphrase"}}},
+	} {
+		if err := kc.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &cairnv1.RestoreTest{ObjectMeta: metav1.ObjectMeta{Name: "weekly", Namespace: ns}, Spec: cairnv1.RestoreTestSpec{BackupName: "first"}}
+	if err := kc.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	ended := metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second))
+	d.Status = cairnv1.RestoreTestStatus{Phase: cairnv1.PhaseCompleted, BackupName: "first", CompletionTimestamp: &ended, LastSuccessfulRun: &ended, Duration: &metav1.Duration{Duration: 42 * time.Second}}
+	if err := kc.Status().Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	e := env{"KUBECONFIG": c.Kubeconfig, "CAIRN_NAMESPACE": ns}
+	res := cairn(t, e, "ctl", "report", "-o", "json").must(t, 0)
+	var rep report.Report
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+		t.Fatalf("ctl report -o json: %v\n%s", err, res.stdout)
+	}
+	if len(rep.Backups) != 1 || rep.Backups[0].Name != "first" || rep.Tested.Drills != 1 || len(rep.Tested.Last) != 1 || rep.Tested.Last[0].Seconds != 42 {
+		t.Errorf("ctl report: backups %+v, tested %+v", rep.Backups, rep.Tested)
+	}
+	for _, f := range rep.Findings {
+		if strings.Contains(f.Text, "restore drill") {
+			t.Errorf("finding about drills although one passed: %s", f.Text)
+		}
+	}
+	cairn(t, e, "ctl", "report", "--location", "nope").must(t, 2)
 }

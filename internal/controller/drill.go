@@ -169,12 +169,14 @@ func (r *DrillReconciler) run(ctx context.Context, op *operation, d *cairnv1.Res
 		log.Info("drill not started; it is read again", "reason", err.Error())
 		return
 	}
-	defer r.deleteScratch(context.WithoutCancel(ctx), log, d)
 	start := time.Now()
 	checks, err := r.drill(ctx, op, d, b, mapping)
+	took := time.Since(start) // the restore and its checks, not the clean-up
 	if ctx.Err() != nil {
-		return // stopping: the next leader ends it
+		return // stopping: the next leader ends it, and deletes them
 	}
+	// Gone before the outcome says the drill ended.
+	r.deleteScratch(context.WithoutCancel(ctx), log, d)
 	before = d.DeepCopy()
 	d.Status.Checks = checks
 	d.Status.CompletionTimestamp = r.metaNow()
@@ -191,7 +193,7 @@ func (r *DrillReconciler) run(ctx context.Context, op *operation, d *cairnv1.Res
 		d.Status.Phase, d.Status.FailureReason = cairnv1.PhaseFailed, strings.Join(failed, "; ")
 	default:
 		d.Status.Phase = cairnv1.PhaseCompleted
-		d.Status.Duration = &metav1.Duration{Duration: time.Since(start).Round(time.Second)}
+		d.Status.Duration = &metav1.Duration{Duration: took.Round(time.Second)}
 		d.Status.LastSuccessfulRun = d.Status.CompletionTimestamp
 	}
 	if d.Status.Phase == cairnv1.PhaseCompleted {

@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -136,4 +137,44 @@ func TestRestoreDrill(t *testing.T) {
 		t.Errorf("cairn_drill_duration_seconds = %v, want %v", got, d.Status.Duration.Seconds())
 	}
 	chartQueries(t, m)
+}
+
+// A recurring drill (spec.schedule) runs at each due time, not between
+// them, and records each run (here failing: its backup does not exist);
+// a bad cron expression is refused.
+func TestRecurringDrill(t *testing.T) {
+	e := newEnv(t, noGuardrails)
+	e.create(&cairnv1.RestoreTest{ObjectMeta: metav1.ObjectMeta{Name: "hourly", Namespace: e.ns}, Spec: cairnv1.RestoreTestSpec{BackupName: "missing", Schedule: "0 * * * *"}})
+	var d cairnv1.RestoreTest
+	e.get("hourly", &d)
+	created := d.CreationTimestamp.UTC()
+	next := created.Truncate(time.Hour).Add(time.Hour)
+	e.clock.Set(created)
+	res := e.reconcile(e.rs.Drill, "hourly")
+	e.get("hourly", &d)
+	if d.Status.Phase != "" || d.Status.NextRun == nil || !d.Status.NextRun.Time.Equal(next) || res.RequeueAfter <= 0 {
+		t.Fatalf("before the first run: %+v, requeue %s", d.Status, res.RequeueAfter)
+	}
+	for i, at := range []time.Time{next, next.Add(time.Hour)} {
+		e.clock.Set(at.Add(time.Minute))
+		e.reconcile(e.rs.Drill, "hourly")
+		e.get("hourly", &d)
+		if d.Status.Phase != cairnv1.PhaseFailed || d.Status.LastRun == nil || !d.Status.LastRun.Time.Equal(at) || !strings.Contains(d.Status.FailureReason, "missing") {
+			t.Fatalf("run %d: %+v", i, d.Status)
+		}
+		// Not again before the next due time.
+		e.clock.Set(at.Add(30 * time.Minute))
+		e.reconcile(e.rs.Drill, "hourly")
+		var again cairnv1.RestoreTest
+		e.get("hourly", &again)
+		if !again.Status.LastRun.Time.Equal(at) {
+			t.Fatalf("ran again between due times: last run %v", again.Status.LastRun)
+		}
+	}
+	e.create(&cairnv1.RestoreTest{ObjectMeta: metav1.ObjectMeta{Name: "bad", Namespace: e.ns}, Spec: cairnv1.RestoreTestSpec{BackupName: "x", Schedule: "every day"}})
+	e.reconcile(e.rs.Drill, "bad")
+	e.get("bad", &d)
+	if d.Status.Phase != cairnv1.PhaseFailed || !strings.Contains(d.Status.FailureReason, "rejected") {
+		t.Errorf("bad cron: %+v", d.Status)
+	}
 }

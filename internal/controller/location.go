@@ -64,7 +64,7 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := loc.DeepCopy()
-	pruneDue := loc.Spec.AccessMode != cairnv1.ReadOnly && loc.Status.PruneRequested != nil
+	pruneDue := loc.Spec.AccessMode != cairnv1.ReadOnly && (loc.Status.PruneRequested != nil || r.pruneScheduled(&loc))
 	var created int
 	var pruned *prune.Report
 	veleroMore := false
@@ -139,6 +139,28 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		next = min(next, veleroStep)
 	}
 	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// DefaultPruneInterval is the longest time between two prunes of a
+// location by default.
+const DefaultPruneInterval = 7 * 24 * time.Hour
+
+// pruneScheduled reports whether loc is due a scheduled prune
+// (spec.pruneInterval since status.lastPruneTime, or since it was
+// created).
+func (r *LocationReconciler) pruneScheduled(loc *cairnv1.BackupLocation) bool {
+	every := DefaultPruneInterval
+	if d := loc.Spec.PruneInterval; d != nil {
+		every = d.Duration
+	}
+	if every <= 0 {
+		return false
+	}
+	last := loc.CreationTimestamp.Time
+	if t := loc.Status.LastPruneTime; t != nil {
+		last = t.Time
+	}
+	return !r.now().Before(last.Add(every))
 }
 
 // sync creates a Backup object, with its status from the manifest, for each

@@ -44,3 +44,40 @@ func TestPruneRequestSurvivesRestart(t *testing.T) {
 		t.Fatalf("after the next controller's sync: last prune %v, request %v; want pruned and cleared", loc.Status.LastPruneTime, loc.Status.PruneRequested)
 	}
 }
+
+// Without any forget, a location is pruned once spec.pruneInterval has
+// passed since its last prune (or its creation), and not before; 0s turns
+// scheduled prunes off.
+func TestScheduledPrune(t *testing.T) {
+	e := newEnv(t, noGuardrails)
+	e.location("main", "")
+	e.reconcile(e.rs.Location, "main")
+	var loc cairnv1.BackupLocation
+	e.get("main", &loc)
+	if loc.Status.LastPruneTime != nil {
+		t.Fatalf("pruned at the first sync: %v", loc.Status.LastPruneTime)
+	}
+	e.clock.Add(controller.DefaultPruneInterval + time.Minute)
+	e.reconcile(e.rs.Location, "main")
+	e.get("main", &loc)
+	if loc.Status.LastPruneTime == nil || !loc.Status.LastPruneTime.Time.Equal(e.clock.Now().Truncate(time.Second)) {
+		t.Fatalf("after the interval: last prune %v, want %v", loc.Status.LastPruneTime, e.clock.Now())
+	}
+	first := *loc.Status.LastPruneTime
+	e.clock.Add(time.Hour)
+	e.reconcile(e.rs.Location, "main")
+	e.get("main", &loc)
+	if !loc.Status.LastPruneTime.Equal(&first) {
+		t.Errorf("pruned again an hour later: %v", loc.Status.LastPruneTime)
+	}
+	loc.Spec.PruneInterval = &metav1.Duration{}
+	if err := e.c.Update(e.ctx, &loc); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(30 * 24 * time.Hour)
+	e.reconcile(e.rs.Location, "main")
+	e.get("main", &loc)
+	if !loc.Status.LastPruneTime.Equal(&first) {
+		t.Errorf("pruned with pruneInterval 0s: %v", loc.Status.LastPruneTime)
+	}
+}

@@ -56,3 +56,19 @@ func under(d, f string) bool {
 	}
 	return d == f || strings.HasPrefix(d, f+"/")
 }
+
+// The fsonly build of the CLI (bin/cairn-fs) links no Kubernetes library:
+// that is what it is for (internal/cli/commands_fsonly.go).
+func TestFsOnlyCLILinksNoKubernetes(t *testing.T) {
+	out, err := exec.Command("go", "list", "-tags", "fsonly", "-deps", mod+"cmd/cairn").Output()
+	if err != nil {
+		t.Fatalf("go list -tags fsonly -deps cmd/cairn: %v", err)
+	}
+	for _, d := range strings.Fields(string(out)) {
+		for _, f := range []string{"k8s.io/", "sigs.k8s.io/controller-runtime", mod + "internal/cluster", mod + "internal/erase", mod + "internal/report", mod + "api"} {
+			if under(d, f) {
+				t.Errorf("the fsonly build of cmd/cairn imports %s (forbidden: %s)", d, f)
+			}
+		}
+	}
+}

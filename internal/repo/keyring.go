@@ -10,7 +10,7 @@ import (
 
 // Keyring remembers master keys a long-running process (the node agent,
 // the controller) has unwrapped, so that opening the same repository again
-// with the same passphrase skips the key derivation (argon2id, 64 MiB and
+// with the same passphrase skips the key derivation (argon2id, 24 to 64 MiB and
 // tens to hundreds of milliseconds each time). It holds keys in memory for
 // the process's life, as the process holds the passphrase anyway. A
 // changed passphrase, or a repository re-created under the same location,

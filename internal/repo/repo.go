@@ -56,9 +56,9 @@ type Repository struct {
 	table  *chunker.Table
 	opts   Options
 
-	enc   *zstd.Encoder
-	probe *zstd.Encoder // fastest level, for compressibility probes
-	dec   *zstd.Decoder
+	enc  *zstd.Encoder
+	fast *zstd.Encoder // fastest level: compressibility probes, and blobs the configured level would not shrink further (blobs.go)
+	dec  *zstd.Decoder
 
 	idx *index.Index
 	// indexFiles are the index files idx holds (read or written here);
@@ -202,8 +202,12 @@ func newRepository(s store.Store, cfg Config, cfgSum [sha256.Size]byte, k opened
 	if err != nil {
 		return nil, fmt.Errorf("repo: zstd: %w", err)
 	}
-	probe, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-		zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true))
+	// The fastest level compresses probes and blobs of almost nothing but
+	// runs (blobs.go): a 1 MiB window loses nothing there, and each of its
+	// encoders holds a window-sized history (4 MiB less each than the
+	// default level's).
+	fast, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true), zstd.WithWindowSize(fastWindow), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return nil, fmt.Errorf("repo: zstd: %w", err)
 	}
@@ -213,7 +217,7 @@ func newRepository(s store.Store, cfg Config, cfgSum [sha256.Size]byte, k opened
 	}
 	r := &Repository{
 		store: s, cfg: cfg, master: k.master, keyID: k.id, cfgSum: cfgSum, keys: keys,
-		table: chunker.NewTable(keys.ChunkerSeed()), opts: opts, enc: enc, probe: probe, dec: dec,
+		table: chunker.NewTable(keys.ChunkerSeed()), opts: opts, enc: enc, fast: fast, dec: dec,
 		idx: index.New(), indexFiles: map[string]struct{}{}, pending: map[blob.ID]struct{}{}, open: map[blob.Type]*packWriter{},
 	}
 	r.uploads = new(errgroup.Group)
@@ -225,6 +229,9 @@ func newRepository(s store.Store, cfg Config, cfgSum [sha256.Size]byte, k opened
 	r.sealFree = make(chan *[]byte, runtime.GOMAXPROCS(0))
 	return r, nil
 }
+
+// fastWindow is the window of the fastest-level encoder.
+const fastWindow = 1 << 20
 
 // Config returns the repository config.
 func (r *Repository) Config() Config { return r.cfg }
@@ -253,6 +260,6 @@ func (r *Repository) now() time.Time { return r.opts.Now() }
 // Close releases resources. It does not flush.
 func (r *Repository) Close() {
 	r.enc.Close()
-	r.probe.Close()
+	r.fast.Close()
 	r.dec.Close()
 }

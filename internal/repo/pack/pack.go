@@ -149,6 +149,16 @@ func (w *Writer) Size() int { return len(w.buf) }
 // Count is the number of blobs so far.
 func (w *Writer) Count() int { return len(w.entries) }
 
+// sealOverhead bounds what sealing adds to a header (nonce and tag).
+const sealOverhead = 64
+
+// FinishedSize bounds the size of the finished pack if one more blob of
+// sealedLen bytes were added: blobs, sealed header and trailer. A caller
+// that keeps it within its buffer's capacity never has the buffer grow.
+func (w *Writer) FinishedSize(sealedLen int) int {
+	return len(w.buf) + sealedLen + len(headerMagic) + binary.MaxVarintLen64 + (len(w.entries)+1)*maxEntry + sealOverhead + TrailerSize
+}
+
 // Finish seals the header, appends it and the trailer, and returns the
 // finished pack and its entries. The writer must not be used afterwards.
 func (w *Writer) Finish(s Sealer) ([]byte, []Entry, error) {

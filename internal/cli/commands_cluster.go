@@ -1,0 +1,31 @@
+//go:build !fsonly
+
+package cli
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	clusterbackup "github.com/cairn-backup/cairn/internal/cluster/backup"
+	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
+	"github.com/cairn-backup/cairn/internal/velero"
+)
+
+// addClusterCommands adds the commands that talk to Kubernetes: cluster
+// backups and restores, the controller's resources, erasure and reports.
+// The fsonly build (commands_fsonly.go) leaves them out, and with them the
+// Kubernetes libraries.
+func (a *app) addClusterCommands(root *cobra.Command) {
+	root.AddCommand(a.clusterRestoreCommand())
+	root.AddCommand(a.ctlCommand())
+	root.AddCommand(a.clusterBackupCommand())
+	root.AddCommand(a.eraseCommand(), a.reportCommand())
+	root.AddCommand(a.importCommand())
+}
+
+// isClusterPartial reports a cluster backup or restore that finished with
+// some objects failed (exit 3).
+func isClusterPartial(err error) bool {
+	return errors.Is(err, clusterrestore.ErrPartial) || errors.Is(err, clusterbackup.ErrPartial) || errors.Is(err, velero.ErrPartial)
+}

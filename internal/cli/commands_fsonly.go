@@ -1,0 +1,13 @@
+//go:build fsonly
+
+package cli
+
+import "github.com/spf13/cobra"
+
+// The fsonly build (`make build-fs`, bin/cairn-fs) has the commands for
+// directories and repositories only: it links none of the Kubernetes
+// libraries, whose initialisation and code pages every command of the full
+// build pays for (docs/benchmarks.md, issue 15).
+func (a *app) addClusterCommands(*cobra.Command) {}
+
+func isClusterPartial(error) bool { return false }
