@@ -212,9 +212,8 @@ const probeSize = 64 << 10
 //   - a sample that shrinks below 1/32 (runs of zeros, sparse regions)
 //     gets the fastest level for the whole blob: there the stronger levels
 //     save nothing measurable (hack/bench/compress, docs/benchmarks.md)
-//     for twice the time. A threshold of 1/8 also caught blobs whose
-//     middle is padding and the rest code, and made a tree of binaries
-//     1.3 % larger;
+//     for twice the time. (1/8 also caught blobs whose middle is padding
+//     and the rest code, where the configured level does pay);
 //   - anything else gets the configured level, which on real data saves
 //     5–7 % of the fastest level's output in every band of ratios.
 func (r *Repository) encoderFor(data []byte) *zstd.Encoder {
