@@ -111,6 +111,17 @@ func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix
 	if len(names) == 0 {
 		t.Fatal("velero install --crds-only printed no CRDs")
 	}
+	// What Start adds to the cluster goes when the test ends (after the
+	// server stopped): a shared control plane is left as it was, bar a
+	// namespace that may still be terminating.
+	t.Cleanup(func() {
+		bg := context.Background()
+		for _, n := range names {
+			_ = dyn.Resource(crdGVR).Delete(bg, n, metav1.DeleteOptions{})
+		}
+		_ = dyn.Resource(deployGVR).Namespace(Namespace).Delete(bg, "velero", metav1.DeleteOptions{})
+		_ = dyn.Resource(nsGVR).Delete(bg, Namespace, metav1.DeleteOptions{})
+	})
 	eventually(t, 60*time.Second, "Velero's CRDs served", func() error {
 		_, err := dyn.Resource(bslGVR).Namespace(Namespace).List(ctx, metav1.ListOptions{})
 		return err
