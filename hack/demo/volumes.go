@@ -114,11 +114,15 @@ func volumeDemo(ctx context.Context, dir string) error {
 	if err := agent.Setup(mgr, agent.Options{Node: n.Name, Namespace: cairnNS, Root: n.PodsDir, ProgressInterval: time.Second}); err != nil {
 		return err
 	}
+	// The controller's reconcilers in the same manager: watches and
+	// operations, as cairn-controller runs them.
+	if _, err := controller.Setup(mgr, controller.Options{Namespace: cairnNS, Cluster: c.Config, VolumeTimeout: 2 * time.Minute, RestoreWaitImage: kubetest.BusyboxImage}); err != nil {
+		return err
+	}
 	mctx, stopAgent := context.WithCancel(ctx)
 	agentDone := make(chan struct{})
 	go func() { defer close(agentDone); _ = mgr.Start(mctx) }()
 	defer func() { stopAgent(); <-agentDone }()
-	rs := controller.New(cl, cl, controller.Options{Namespace: cairnNS, Cluster: c.Config, VolumeTimeout: 2 * time.Minute, Recheck: 250 * time.Millisecond, RestoreWaitImage: kubetest.BusyboxImage})
 	if err := poll(ctx, 30*time.Second, "the agent's lease", func() bool {
 		nodes, err := agentlease.Nodes(ctx, cl, cairnNS, time.Now())
 		return err == nil && nodes[n.Name]
@@ -156,14 +160,10 @@ func volumeDemo(ctx context.Context, dir string) error {
 	if err := cl.Create(ctx, b); err != nil {
 		return err
 	}
-	for i := 0; i < 4 && !finished(b.Status.Phase); i++ {
-		if _, err := rs.Backup.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(b)}); err != nil {
-			return err
-		}
-		rs.Idle() // the run Reconcile started
-		if err := cl.Get(ctx, client.ObjectKeyFromObject(b), b); err != nil {
-			return err
-		}
+	if err := poll(ctx, 3*time.Minute, "backup "+b.Name, func() bool {
+		return cl.Get(ctx, client.ObjectKeyFromObject(b), b) == nil && finished(b.Status.Phase)
+	}); err != nil {
+		return err
 	}
 	fmt.Printf("backup %s: %s; pod volumes: %s\n", b.Name, b.Status.Phase, volumeLine(b.Status.Volumes))
 	var pvbs cairnv1.PodVolumeBackupList
@@ -211,14 +211,10 @@ func volumeDemo(ctx context.Context, dir string) error {
 	if err := cl.Create(ctx, rst); err != nil {
 		return err
 	}
-	for i := 0; i < 4 && !finished(rst.Status.Phase); i++ {
-		if _, err := rs.Restore.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rst)}); err != nil {
-			return err
-		}
-		rs.Idle() // the run Reconcile started
-		if err := cl.Get(ctx, client.ObjectKeyFromObject(rst), rst); err != nil {
-			return err
-		}
+	if err := poll(ctx, 3*time.Minute, "restore "+rst.Name, func() bool {
+		return cl.Get(ctx, client.ObjectKeyFromObject(rst), rst) == nil && finished(rst.Status.Phase)
+	}); err != nil {
+		return err
 	}
 	fmt.Printf("restore %s: %s; pod volumes: %s\n", rst.Name, rst.Status.Phase, volumeLine(rst.Status.Volumes))
 	if rst.Status.Phase != cairnv1.PhaseCompleted {
@@ -250,6 +246,75 @@ func volumeDemo(ctx context.Context, dir string) error {
 	if m, _ := filepath.Glob(filepath.Join(pvDir, podvolume.MarkerGlob)); len(m) > 0 {
 		return fmt.Errorf("restore markers left in the volume: %v", m)
 	}
+	return drillDemo(ctx, cl, kc, cairnNS)
+}
+
+// drillDemo backs up a cache service (a Deployment with an emptyDir) and
+// runs a restore drill of it: the backup restored into a scratch
+// namespace, every object counted, every volume file read back against
+// the snapshot, the pod Ready, the measured recovery time recorded, and
+// the scratch namespace deleted.
+func drillDemo(ctx context.Context, cl client.Client, kc kubernetes.Interface, cairnNS string) error {
+	say("Restore drill: is the backup restorable? Restored into a scratch namespace, checked, deleted")
+	const appNS = "cache"
+	if _, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNS}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	labels := map[string]string{"app": "cache"}
+	script := "echo warm > /cache/state.txt; dd if=/dev/urandom of=/cache/blob bs=64k count=16 2>/dev/null; sync; touch /tmp/ready; exec sleep 36000"
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "cache"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				HostNetwork: true, TerminationGracePeriodSeconds: ptr(int64(1)),
+				Containers: []corev1.Container{{Name: "cache", Image: kubetest.BusyboxImage, ImagePullPolicy: corev1.PullNever,
+					Command: []string{"/bin/sh", "-c", script}, VolumeMounts: []corev1.VolumeMount{{Name: "cache", MountPath: "/cache"}},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"cat", "/tmp/ready"}}}, PeriodSeconds: 1}}},
+				Volumes: []corev1.Volume{{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			}},
+		},
+	}
+	if _, err := kc.AppsV1().Deployments(appNS).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if err := poll(ctx, 2*time.Minute, "the cache to be ready", func() bool {
+		d, err := kc.AppsV1().Deployments(appNS).Get(ctx, "cache", metav1.GetOptions{})
+		return err == nil && d.Status.ReadyReplicas == 1
+	}); err != nil {
+		return err
+	}
+	b := &cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "cache-1", Namespace: cairnNS}, Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{appNS}}}
+	if err := cl.Create(ctx, b); err != nil {
+		return err
+	}
+	if err := poll(ctx, 3*time.Minute, "backup cache-1", func() bool {
+		return cl.Get(ctx, client.ObjectKeyFromObject(b), b) == nil && finished(b.Status.Phase)
+	}); err != nil {
+		return err
+	}
+	fmt.Printf("backup %s: %s; pod volumes: %s\n", b.Name, b.Status.Phase, volumeLine(b.Status.Volumes))
+	d := &cairnv1.RestoreTest{ObjectMeta: metav1.ObjectMeta{Name: "cache-drill", Namespace: cairnNS}, Spec: cairnv1.RestoreTestSpec{BackupName: b.Name}}
+	if err := cl.Create(ctx, d); err != nil {
+		return err
+	}
+	if err := poll(ctx, 4*time.Minute, "drill cache-drill", func() bool {
+		return cl.Get(ctx, client.ObjectKeyFromObject(d), d) == nil && finished(d.Status.Phase)
+	}); err != nil {
+		return err
+	}
+	fmt.Printf("drill %s of backup %s into %v: %s\n", d.Name, d.Status.BackupName, d.Status.Namespaces, d.Status.Phase)
+	for _, ck := range d.Status.Checks {
+		mark := "ok  "
+		if !ck.Passed {
+			mark = "FAIL"
+		}
+		fmt.Printf("  %s %-8s %s\n", mark, ck.Name, ck.Message)
+	}
+	if d.Status.Phase != cairnv1.PhaseCompleted {
+		return fmt.Errorf("drill %s: %s", d.Name, d.Status.FailureReason)
+	}
+	fmt.Printf("measured recovery time: %s; the scratch namespace is deleted, the source namespace %s was not touched\n", d.Status.Duration.Duration, appNS)
 	return nil
 }
 
