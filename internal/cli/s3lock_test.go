@@ -52,7 +52,7 @@ func TestS3LockedAtUpload(t *testing.T) {
 	for _, u := range w.unlocked {
 		t.Errorf("seen without retention during the backup: %s", u)
 	}
-	t.Logf("watcher: %d rounds, %d pack versions seen mid-upload", w.roundsDuringUpload, w.packsSeen)
+	t.Logf("watcher: %d rounds, %d pack versions seen mid-upload, %d seen in the server's window before their retention was stored", w.roundsDuringUpload, w.packsSeen, w.late)
 
 	// After: nothing can be deleted, and the dates are right.
 	want := start.Add(48*time.Hour + time.Hour)
@@ -86,7 +86,22 @@ type lockWatcher struct {
 
 	roundsDuringUpload int // rounds that saw at least one pack
 	packsSeen          int
+	late               int // versions whose retention the server stored after it listed them
 	unlocked           []string
+}
+
+// retainedSoon reports whether the version has its retention within a
+// second: the server's window between linking an object and storing the
+// retention of its PUT.
+func (w *lockWatcher) retainedSoon(ctx context.Context, key, version *string) bool {
+	for range 20 {
+		time.Sleep(50 * time.Millisecond)
+		h, err := w.c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(w.bucket), Key: key, VersionId: version})
+		if err == nil && h.ObjectLockMode != "" && h.ObjectLockRetainUntilDate != nil && h.ObjectLockRetainUntilDate.After(time.Now()) {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *lockWatcher) run(ctx context.Context, stop <-chan struct{}) {
@@ -121,6 +136,16 @@ func (w *lockWatcher) run(ctx context.Context, stop <-chan struct{}) {
 				// The config and key files exist since init; the backup
 				// locks them before it writes its first pack.
 				if packs == 0 && (key == "repo/config" || strings.HasPrefix(key, "repo/keys/")) {
+					continue
+				}
+				// versitygw's posix backend makes the object visible, then
+				// stores the retention its PUT carried (AWS S3 does both at
+				// once): a version of the last moments may show none yet.
+				// Such a version must have it a moment later; one that
+				// does not was uploaded without retention.
+				if w.retainedSoon(ctx, v.Key, v.VersionId) {
+					w.late++
+					checked[key+"@"+id] = true
 					continue
 				}
 				w.unlocked = append(w.unlocked, fmt.Sprintf("%s (version %s, %d packs listed)", key, id, packs))
