@@ -366,9 +366,7 @@ func poll(ctx context.Context, d time.Duration, what string, ok func() bool) err
 	return nil
 }
 
-func finished(p cairnv1.Phase) bool {
-	return p != "" && p != cairnv1.PhaseNew && p != cairnv1.PhaseInProgress
-}
+func finished(p cairnv1.Phase) bool { return p.Finished() }
 
 func volumeLine(v *cairnv1.VolumeSummary) string {
 	if v == nil {

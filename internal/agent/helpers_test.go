@@ -214,7 +214,7 @@ func (e *env) backup(ctx context.Context, t *testing.T, name string, defaultVolu
 	for i := 0; i < 4; i++ {
 		reconcile(ctx, t, e.rs.Backup, e.ns, name)
 		must(t, e.cl.Get(ctx, types.NamespacedName{Namespace: e.ns, Name: name}, b))
-		if b.Status.Phase != "" && b.Status.Phase != cairnv1.PhaseNew && b.Status.Phase != cairnv1.PhaseInProgress {
+		if b.Status.Phase.Finished() {
 			break
 		}
 	}

@@ -61,7 +61,7 @@ func TestPodVolumeObjectLockS3(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		reconcile(ctx, t, e.rs.Backup, e.ns, b.Name)
 		must(t, e.cl.Get(ctx, types.NamespacedName{Namespace: e.ns, Name: b.Name}, b))
-		if b.Status.Phase != "" && b.Status.Phase != cairnv1.PhaseNew && b.Status.Phase != cairnv1.PhaseInProgress {
+		if b.Status.Phase.Finished() {
 			break
 		}
 	}
