@@ -69,6 +69,7 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	var pruned *prune.Report
 	veleroMore := false
 	err := r.repos.With(ctx, &loc, func(rp *repo.Repository) error {
+		observeLock(loc.Name, rp.Config().ObjectLock)
 		if loc.Spec.VeleroImport != nil && loc.Spec.AccessMode != cairnv1.ReadOnly {
 			veleroMore = r.importVelero(ctx, rp, &loc)
 		}

@@ -33,6 +33,11 @@ var (
 		Help: "1 when the BackupLocation's repository opened at the last check, else 0.",
 	}, []string{"location"})
 
+	locationLocked = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_location_object_lock",
+		Help: "1 when the BackupLocation's repository locks every object it writes until its backup's expiry (S3 object lock), else 0.",
+	}, []string{"location"})
+
 	// The chart's PrometheusRule alerts on damage and on
 	// time() - cairn_location_last_successful_check_timestamp_seconds.
 	checkDamaged = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -78,7 +83,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(backupBytes, locationAvailable, checkDamaged, checkLast, checkLastSuccess,
+	metrics.Registry.MustRegister(backupBytes, locationAvailable, locationLocked, checkDamaged, checkLast, checkLastSuccess,
 		namespaceLastBackup, namespaceOptedOut, volumesMissed, drillLastSuccess, drillDuration, drillSuccess)
 	backupMetrics.register(metrics.Registry)
 	restoreMetrics.register(metrics.Registry)
@@ -203,6 +208,7 @@ func observeLocation(name string, available, deleted bool) {
 	switch {
 	case deleted:
 		locationAvailable.DeleteLabelValues(name)
+		locationLocked.DeleteLabelValues(name)
 		checkDamaged.DeleteLabelValues(name)
 		checkLast.DeleteLabelValues(name)
 		checkLastSuccess.DeleteLabelValues(name)
@@ -245,4 +251,13 @@ func observeDrill(d *cairnv1.RestoreTest) {
 	if d.Status.Duration != nil && ok == 1 {
 		drillDuration.WithLabelValues(d.Name).Set(d.Status.Duration.Seconds())
 	}
+}
+
+// observeLock records whether a location's repository locks what it writes.
+func observeLock(name, mode string) {
+	v := 0.0
+	if mode != "" {
+		v = 1
+	}
+	locationLocked.WithLabelValues(name).Set(v)
 }

@@ -70,6 +70,7 @@ func TestMetrics(t *testing.T) {
 		{"cairn_restore_failure_total", s, 0}, // no failed restore: a series at 0
 		{"cairn_restore_last_successful_timestamp_seconds", s, float64(rs.Status.CompletionTimestamp.Unix())},
 		{"cairn_location_available", map[string]string{"location": loc}, 1},
+		{"cairn_location_object_lock", map[string]string{"location": loc}, 0}, // a local repository, no lock
 	} {
 		if got := m.value(c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

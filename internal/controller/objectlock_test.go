@@ -63,6 +63,10 @@ func TestBackupObjectLockS3(t *testing.T) {
 		t.Fatalf("phase %s (%s), expiration %v; want Completed", b.Status.Phase, b.Status.FailureReason, b.Status.Expiration)
 	}
 	want := b.Status.Expiration.Add(time.Hour).Add(-time.Second)
+	e.reconcile(e.rs.Location, "worm")
+	if got := gather(t).value("cairn_location_object_lock", map[string]string{"location": "worm"}); got != 1 {
+		t.Errorf("cairn_location_object_lock of a locked repository = %v, want 1", got)
+	}
 
 	c := srv.Client()
 	out, err := c.ListObjectVersions(e.ctx, &awss3.ListObjectVersionsInput{Bucket: aws.String("worm")})
