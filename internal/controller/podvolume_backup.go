@@ -85,8 +85,7 @@ func (r *BackupReconciler) backupVolumes(ctx context.Context, log logr.Logger, o
 			if p.Spec.BackupName != b.Name || !ownedBy(p, b) {
 				continue
 			}
-			out = append(out, workItem{name: p.Name, pod: client.ObjectKey{Namespace: p.Spec.Pod.Namespace, Name: p.Spec.Pod.Name}, status: p.Status,
-				what: fmt.Sprintf("%s/%s volume %s (node %s)", p.Spec.Pod.Namespace, p.Spec.Pod.Name, p.Spec.Volume, p.Spec.Node)})
+			out = append(out, newWorkItem(p.Name, p.Spec.Pod, p.Spec.Volume, p.Spec.Node, p.Status))
 		}
 		return out, nil
 	}, func(items []workItem) {
@@ -258,6 +257,11 @@ type workItem struct {
 	pod    client.ObjectKey
 	status cairnv1.VolumeStatus
 	what   string // for people: the pod, volume and node
+}
+
+func newWorkItem(name string, pod cairnv1.PodRef, volume, node string, st cairnv1.VolumeStatus) workItem {
+	return workItem{name: name, pod: client.ObjectKey{Namespace: pod.Namespace, Name: pod.Name}, status: st,
+		what: fmt.Sprintf("%s/%s volume %s (node %s)", pod.Namespace, pod.Name, volume, node)}
 }
 
 // awaitItems waits until the sum.WorkItems work items that list returns

@@ -233,8 +233,7 @@ func (r *RestoreReconciler) restoreVolumes(ctx context.Context, log logr.Logger,
 			if !mine[p.Name] || !ownedBy(p, v.rs) {
 				continue
 			}
-			out = append(out, workItem{name: p.Name, pod: client.ObjectKey{Namespace: p.Spec.Pod.Namespace, Name: p.Spec.Pod.Name}, status: p.Status,
-				what: fmt.Sprintf("%s/%s volume %s (node %s)", p.Spec.Pod.Namespace, p.Spec.Pod.Name, p.Spec.Volume, p.Spec.Node)})
+			out = append(out, newWorkItem(p.Name, p.Spec.Pod, p.Spec.Volume, p.Spec.Node, p.Status))
 		}
 		return out, nil
 	}, nil, nil) {

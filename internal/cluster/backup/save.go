@@ -29,24 +29,9 @@ func (b *backup) manifest(server, version string) *layout.Manifest {
 	}
 	m := &layout.Manifest{
 		Name: b.opts.Name, Cluster: server, ClusterVersion: version, Start: b.start,
-		Selection: b.opts.selection(), CountsByNamespace: map[string]int{},
+		Selection: b.opts.selection(),
 	}
-	counts := make([]int, len(b.resources))
-	b.bytes = 0
-	for k, es := range b.col.dirs {
-		counts[k.res] += len(es)
-		m.CountsByNamespace[k.ns] += len(es)
-		m.Items += len(es)
-		for _, e := range es {
-			b.bytes += int64(e.size)
-		}
-	}
-	for i, r := range b.resources {
-		if counts[i] > 0 {
-			r.Count = counts[i]
-			m.Resources = append(m.Resources, r)
-		}
-	}
+	b.count(m)
 	m.Warnings = append(m.Warnings, b.warnings...)
 	for _, why := range sortedKeys(b.skipped) {
 		m.Warnings = append(m.Warnings, fmt.Sprintf("skipped %d %s", b.skipped[why], why))
@@ -125,4 +110,26 @@ func (b *backup) saveSnapshot(ctx context.Context, m *layout.Manifest, before re
 		return nil, fmt.Errorf("backup: save snapshot: %w", err)
 	}
 	return sn, nil
+}
+
+// count sets m's resources, items and counts by namespace from what was
+// collected, and b.bytes to the bytes of the objects.
+func (b *backup) count(m *layout.Manifest) {
+	m.Resources, m.Items, m.CountsByNamespace = nil, 0, map[string]int{}
+	counts := make([]int, len(b.resources))
+	b.bytes = 0
+	for k, es := range b.col.dirs {
+		counts[k.res] += len(es)
+		m.CountsByNamespace[k.ns] += len(es)
+		m.Items += len(es)
+		for _, e := range es {
+			b.bytes += int64(e.size)
+		}
+	}
+	for i, r := range b.resources {
+		if counts[i] > 0 {
+			r.Count = counts[i]
+			m.Resources = append(m.Resources, r)
+		}
+	}
 }

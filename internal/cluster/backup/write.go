@@ -126,23 +126,7 @@ func (w *Writer) Save(ctx context.Context, m *layout.Manifest, labels map[string
 	b := w.b
 	b.ctx = ctx
 	m.Name = b.opts.Name
-	m.Resources, m.Items, m.CountsByNamespace = nil, 0, map[string]int{}
-	counts := make([]int, len(b.resources))
-	b.bytes = 0
-	for k, es := range b.col.dirs {
-		counts[k.res] += len(es)
-		m.CountsByNamespace[k.ns] += len(es)
-		m.Items += len(es)
-		for _, e := range es {
-			b.bytes += int64(e.size)
-		}
-	}
-	for i, r := range b.resources {
-		if counts[i] > 0 {
-			r.Count = counts[i]
-			m.Resources = append(m.Resources, r)
-		}
-	}
+	b.count(m)
 	for _, why := range sortedKeys(b.skipped) {
 		m.Warnings = append(m.Warnings, fmt.Sprintf("skipped %d %s", b.skipped[why], why))
 	}

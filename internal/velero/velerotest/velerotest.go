@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -176,7 +177,13 @@ func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix
 		s3test.AccessKey, s3test.SecretKey), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Port 8080 (velero's controller manager metrics, which no flag
+	// moves) is taken in turns by the test processes of this machine
+	// (`go test ./...` runs packages at once): a lock file held while the
+	// server runs.
+	release := portTurn(t)
 	if l, err := net.Listen("tcp", ":8080"); err != nil {
+		release()
 		t.Fatalf("velero server needs port 8080 (its controller manager's metrics, which no flag moves): %v", err)
 	} else {
 		l.Close()
@@ -200,6 +207,7 @@ func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix
 		"AWS_SHARED_CREDENTIALS_FILE=" + creds, "AWS_EC2_METADATA_DISABLED=true",
 	}
 	if err := cmd.Start(); err != nil {
+		release()
 		t.Fatalf("start velero server: %v", err)
 	}
 	exited := make(chan error, 1)
@@ -210,6 +218,7 @@ func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix
 			_ = cmd.Process.Kill()
 			<-exited
 			exited <- nil
+			release()
 			if t.Failed() {
 				t.Logf("velero server output (tail):\n%s", tail(s.out.String(), 60))
 			}
@@ -241,32 +250,11 @@ func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix
 // it returns the Backup as the API server has it then.
 func (s *Server) Backup(name string, spec map[string]any) *unstructured.Unstructured {
 	s.t.Helper()
-	ctx := context.Background()
 	if spec == nil {
 		spec = map[string]any{}
 	}
 	spec["storageLocation"] = LocationName
-	if _, err := s.dyn.Resource(backupGVR).Namespace(Namespace).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "velero.io/v1", "kind": "Backup",
-		"metadata": map[string]any{"name": name, "namespace": Namespace},
-		"spec":     spec,
-	}}, metav1.CreateOptions{}); err != nil {
-		s.t.Fatal(err)
-	}
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		b, err := s.dyn.Resource(backupGVR).Namespace(Namespace).Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			switch phase, _, _ := unstructured.NestedString(b.Object, "status", "phase"); phase {
-			case "Completed", "PartiallyFailed", "Failed", "FailedValidation":
-				return b
-			}
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("velero backup %s not finished after 4 min (%v)\n%s", name, err, tail(s.out.String(), 40))
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	return s.run(backupGVR, "Backup", name, spec)
 }
 
 // Stop stops the server (also done when the test ends): one server at a
@@ -287,8 +275,17 @@ func (s *Server) Restore(name, backupName string, spec map[string]any) *unstruct
 		spec = map[string]any{}
 	}
 	spec["backupName"] = backupName
-	if _, err := s.dyn.Resource(restoreGVR).Namespace(Namespace).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "velero.io/v1", "kind": "Restore",
+	return s.run(restoreGVR, "Restore", name, spec)
+}
+
+// run creates the Velero object kind name with spec and waits, up to 4
+// minutes, until its phase is final; it returns it as the API server has
+// it then.
+func (s *Server) run(gvr schema.GroupVersionResource, kind, name string, spec map[string]any) *unstructured.Unstructured {
+	s.t.Helper()
+	ctx := context.Background()
+	if _, err := s.dyn.Resource(gvr).Namespace(Namespace).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "velero.io/v1", "kind": kind,
 		"metadata": map[string]any{"name": name, "namespace": Namespace},
 		"spec":     spec,
 	}}, metav1.CreateOptions{}); err != nil {
@@ -296,15 +293,15 @@ func (s *Server) Restore(name, backupName string, spec map[string]any) *unstruct
 	}
 	deadline := time.Now().Add(4 * time.Minute)
 	for {
-		r, err := s.dyn.Resource(restoreGVR).Namespace(Namespace).Get(ctx, name, metav1.GetOptions{})
+		o, err := s.dyn.Resource(gvr).Namespace(Namespace).Get(ctx, name, metav1.GetOptions{})
 		if err == nil {
-			switch phase, _, _ := unstructured.NestedString(r.Object, "status", "phase"); phase {
+			switch phase, _, _ := unstructured.NestedString(o.Object, "status", "phase"); phase {
 			case "Completed", "PartiallyFailed", "Failed", "FailedValidation":
-				return r
+				return o
 			}
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("velero restore %s not finished after 4 min (%v)\n%s", name, err, tail(s.out.String(), 40))
+			s.t.Fatalf("velero %s %s not finished after 4 min (%v)\n%s", strings.ToLower(kind), name, err, tail(s.out.String(), 40))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -364,4 +361,29 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// portTurn waits, up to 10 minutes, for this machine's turn at port 8080
+// (an exclusive flock on a file in the temporary directory, released if
+// the process dies) and returns the function that gives it up.
+func portTurn(t testing.TB) (release func()) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "cairn-velerotest-8080.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			f.Close()
+			t.Fatalf("lock for port 8080: %v", err)
+		}
+	case <-time.After(10 * time.Minute):
+		f.Close()
+		t.Fatal("another test process held port 8080 (velero server) for 10 minutes")
+	}
+	var once sync.Once
+	return func() { once.Do(func() { f.Close() }) }
 }
