@@ -328,7 +328,10 @@ func (r *BackupReconciler) resume(ctx context.Context, op *operation, b *cairnv1
 	case ctx.Err() != nil:
 		return
 	case err != nil && !errors.Is(err, snapshot.ErrNotFound):
-		log.Error(err, "resume: the repository could not be read; tried again later")
+		log.Error(err, "resume: the repository could not be read; tried again after the recheck interval")
+		// Not at once: the operation's end queues the Backup again, and an
+		// unreadable object would make that a loop of reads.
+		op.wait(ctx, r.o.Recheck)
 		return
 	case sn == nil:
 		interrupted("the controller stopped while the backup was saving its resources, before its snapshot was saved; nothing was saved under this name: create a new backup, or let the schedule run the next one")
