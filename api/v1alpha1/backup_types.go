@@ -202,6 +202,11 @@ type BackupStatus struct {
 	// +optional
 	Namespaces []string `json:"namespaces,omitempty"`
 
+	// NamespaceItems counts the backup's objects per namespace (the
+	// NamespaceBackup views show them).
+	// +optional
+	NamespaceItems map[string]int `json:"namespaceItems,omitempty"`
+
 	// Warnings counts the backup's warnings; `cairn ctl backup logs`
 	// shows them.
 	// +optional

@@ -18,4 +18,4 @@ var (
 
 // Kinds are the kinds of this group, one CRD each (the chart's crds/
 // folder). Tests that load the CRDs count them against it.
-var Kinds = []string{"Backup", "Restore", "Schedule", "BackupLocation", "PodVolumeBackup", "PodVolumeRestore", "RestoreTest"}
+var Kinds = []string{"Backup", "Restore", "Schedule", "BackupLocation", "PodVolumeBackup", "PodVolumeRestore", "RestoreTest", "NamespaceBackup", "NamespaceRestore"}

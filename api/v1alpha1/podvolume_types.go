@@ -7,7 +7,8 @@ import (
 
 // Labels on PodVolumeBackups and PodVolumeRestores.
 const (
-	// LabelBackup names the Backup a PodVolumeBackup belongs to.
+	// LabelBackup names the Backup a PodVolumeBackup belongs to, or the
+	// one a NamespaceBackup shows.
 	LabelBackup = "cairn.dev/backup"
 	// LabelRestore names the Restore a PodVolumeRestore belongs to.
 	LabelRestore = "cairn.dev/restore"

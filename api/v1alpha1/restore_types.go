@@ -64,6 +64,16 @@ type RestoreSpec struct {
 	// collide; dropped by default).
 	// +optional
 	PreserveNodePorts bool `json:"preserveNodePorts,omitempty"`
+
+	// RunAs makes the controller create (and read, and update) every
+	// object impersonating this user: RBAC, admission and quota apply as
+	// if they had run the creates. Cluster-scoped objects are then never
+	// restored, and no namespace is created. The controller sets it on the
+	// Restore it runs for a NamespaceRestore (its verified requester);
+	// only who may create Restores in the controller's namespace (an
+	// administrator) can set it otherwise.
+	// +optional
+	RunAs *Requester `json:"runAs,omitempty"`
 }
 
 // RestoreStatus is what the controller observed.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -9,8 +10,11 @@ import (
 	"syscall"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
 	"github.com/cairn-backup/cairn/internal/controller"
 	"github.com/cairn-backup/cairn/internal/daemon"
+	"github.com/cairn-backup/cairn/internal/requester"
 )
 
 func main() {
@@ -29,6 +33,10 @@ func run(ctx context.Context, args []string) error {
 		kubeCtx    = fs.String("context", "", "kubeconfig context")
 		o          controller.ManagerOptions
 		verbose    = fs.Bool("v", false, "debug logging")
+		keyFile    = fs.String("requester-key-file", "", "file with the key (at least 16 bytes) that signs and verifies the requesters of NamespaceRestores; without it self-service restores are refused")
+		whPort     = fs.Int("webhook-port", 0, "port of the NamespaceRestore admission webhook (HTTPS; 0 = not served)")
+		whHost     = fs.String("webhook-host", "", "address the webhook listens on (default: all)")
+		whCertDir  = fs.String("webhook-cert-dir", "", "folder with the webhook's tls.crt and tls.key")
 	)
 	fs.StringVar(&o.Namespace, "namespace", daemon.EnvOr("POD_NAMESPACE", "cairn-system"), "namespace of the Backups, Restores, Schedules, BackupLocations and their Secrets")
 	fs.BoolVar(&o.LeaderElection, "leader-elect", true, "elect a leader so that only one replica works (turn off for tests and local runs)")
@@ -48,6 +56,25 @@ func run(ctx context.Context, args []string) error {
 	}
 	if o.Retention.Min > 0 && o.Retention.Max > 0 && o.Retention.Min > o.Retention.Max {
 		return fmt.Errorf("--min-retention %s is longer than --max-retention %s", o.Retention.Min, o.Retention.Max)
+	}
+	if *keyFile != "" {
+		key, err := os.ReadFile(*keyFile)
+		if err != nil {
+			return fmt.Errorf("--requester-key-file: %w", err)
+		}
+		if len(bytes.TrimSpace(key)) < requester.MinKeyLen {
+			return fmt.Errorf("--requester-key-file %s: the key has %d bytes, at least %d are needed", *keyFile, len(bytes.TrimSpace(key)), requester.MinKeyLen)
+		}
+		o.RequesterKey = bytes.TrimSpace(key)
+	}
+	if *whPort != 0 {
+		if *whCertDir == "" {
+			return fmt.Errorf("--webhook-port needs --webhook-cert-dir (tls.crt and tls.key)")
+		}
+		if o.RequesterKey == nil {
+			return fmt.Errorf("--webhook-port needs --requester-key-file: the webhook signs with it")
+		}
+		o.Webhook = webhook.NewServer(webhook.Options{Host: *whHost, Port: *whPort, CertDir: *whCertDir})
 	}
 	o.Log = daemon.Logger(*verbose)
 	cfg, err := daemon.RestConfig(*kubeconfig, *kubeCtx)

@@ -358,6 +358,7 @@ func markSaved(b *cairnv1.Backup, sn *snapshot.Snapshot, m *layout.Manifest, not
 	b.Status.SnapshotID = sn.ID
 	b.Status.Items, b.Status.Warnings, b.Status.Errors = m.Items, len(m.Warnings), len(m.Errors)
 	b.Status.Namespaces = manifestNamespaces(m)
+	b.Status.NamespaceItems = manifestCounts(m)
 	setReady(&b.Status.Conditions, b.Generation, false, cairnv1.ReasonWaitingForVolume,
 		fmt.Sprintf("%d objects saved (snapshot %s); backing up pod volumes%s", m.Items, sn.ShortID(), note))
 }
@@ -371,6 +372,21 @@ func manifestNamespaces(m *layout.Manifest) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// manifestCounts returns m's object counts of namespaces (not of the
+// cluster-scoped objects), or nil.
+func manifestCounts(m *layout.Manifest) map[string]int {
+	var out map[string]int
+	for ns, n := range m.CountsByNamespace {
+		if ns != "" {
+			if out == nil {
+				out = map[string]int{}
+			}
+			out[ns] = n
+		}
+	}
 	return out
 }
 

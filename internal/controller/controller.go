@@ -49,6 +49,10 @@ type Options struct {
 	// restored pod until its volumes are back: it needs /bin/sh, sleep,
 	// date and rm (default busybox:1.36).
 	RestoreWaitImage string
+	// RequesterKey verifies the requester of a NamespaceRestore
+	// (internal/requester); the admission webhook signs with the same
+	// key. Without it no NamespaceRestore is run.
+	RequesterKey []byte
 }
 
 func (o *Options) fill() {
@@ -79,12 +83,14 @@ func (o *Options) fill() {
 // repositories and the operations. Tests call their Reconcile methods
 // directly, and Idle to wait for the runs those started.
 type Reconcilers struct {
-	Backup   *BackupReconciler
-	Schedule *ScheduleReconciler
-	Restore  *RestoreReconciler
-	Location *LocationReconciler
-	Drill    *DrillReconciler
-	ops      *operations
+	Backup    *BackupReconciler
+	Schedule  *ScheduleReconciler
+	Restore   *RestoreReconciler
+	Location  *LocationReconciler
+	Drill     *DrillReconciler
+	View      *ViewReconciler
+	NSRestore *NamespaceRestoreReconciler
+	ops       *operations
 }
 
 // Idle waits until no Backup or Restore runs, and no check.
@@ -112,12 +118,14 @@ func New(c client.Client, api client.Reader, o Options) *Reconcilers {
 	ops := newOperations(o.MaxOperations)
 	base := base{c: c, api: api, o: o, repos: repos, ops: ops}
 	return &Reconcilers{
-		Backup:   &BackupReconciler{base: base, ended: make(chan event.GenericEvent, 64)},
-		Schedule: &ScheduleReconciler{base: base},
-		Restore:  &RestoreReconciler{base: base, ended: make(chan event.GenericEvent, 64)},
-		Location: &LocationReconciler{base: base, maintenance: newOperations(1), ended: make(chan event.GenericEvent, 64)},
-		Drill:    &DrillReconciler{base: base, ended: make(chan event.GenericEvent, 64)},
-		ops:      ops,
+		Backup:    &BackupReconciler{base: base, ended: make(chan event.GenericEvent, 64)},
+		Schedule:  &ScheduleReconciler{base: base},
+		Restore:   &RestoreReconciler{base: base, ended: make(chan event.GenericEvent, 64)},
+		Location:  &LocationReconciler{base: base, maintenance: newOperations(1), ended: make(chan event.GenericEvent, 64)},
+		Drill:     &DrillReconciler{base: base, ended: make(chan event.GenericEvent, 64)},
+		View:      &ViewReconciler{base: base},
+		NSRestore: &NamespaceRestoreReconciler{base: base},
+		ops:       ops,
 	}
 }
 
@@ -132,6 +140,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	}
 	for name, setup := range map[string]func(ctrl.Manager) error{
 		"backup": rs.Backup.setup, "schedule": rs.Schedule.setup, "restore": rs.Restore.setup, "location": rs.Location.setup, "restoretest": rs.Drill.setup,
+		"namespacebackup": rs.View.setup, "namespacerestore": rs.NSRestore.setup,
 	} {
 		if err := setup(mgr); err != nil {
 			return nil, fmt.Errorf("controller %s: %w", name, err)

@@ -248,6 +248,7 @@ func (r *LocationReconciler) createSynced(ctx context.Context, loc *cairnv1.Back
 	}
 	st.Items, st.Warnings, st.Errors = m.Items, len(m.Warnings), len(m.Errors)
 	st.Namespaces = manifestNamespaces(m)
+	st.NamespaceItems = manifestCounts(m)
 	setReady(&st.Conditions, b.Generation, st.Phase == cairnv1.PhaseCompleted, string(st.Phase),
 		fmt.Sprintf("re-created from the repository of BackupLocation %s (snapshot %s)", loc.Name, sn.ShortID()))
 	return statuspatch.Outcome(ctx, r.c, b, before)

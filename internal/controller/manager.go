@@ -6,6 +6,11 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/requester"
 
 	"github.com/cairn-backup/cairn/internal/daemon"
 )
@@ -23,6 +28,9 @@ type ManagerOptions struct {
 	// SeveralInProcess lets more than one controller run in this process,
 	// one after the other (tests).
 	SeveralInProcess bool
+	// Webhook, when set, serves the NamespaceRestore admission webhook
+	// (requester.Path) on every replica.
+	Webhook webhook.Server
 }
 
 // Scheme returns a scheme with the built-in types and cairn's.
@@ -33,6 +41,8 @@ func Run(ctx context.Context, cfg *rest.Config, o ManagerOptions) error {
 	mgr, err := daemon.NewManager(cfg, daemon.ManagerOptions{
 		Name: "cairn-controller", Namespace: o.Namespace, MetricsAddr: o.MetricsAddr, ProbeAddr: o.ProbeAddr,
 		LeaderElection: o.LeaderElection, SeveralInProcess: o.SeveralInProcess, Log: o.Log,
+		ClusterWide: []client.Object{&cairnv1.NamespaceBackup{}, &cairnv1.NamespaceRestore{}},
+		Webhook:     o.Webhook,
 	})
 	if err != nil {
 		return err
@@ -42,6 +52,9 @@ func Run(ctx context.Context, cfg *rest.Config, o ManagerOptions) error {
 	}
 	if _, err := Setup(mgr, o.Options); err != nil {
 		return err
+	}
+	if o.Webhook != nil {
+		o.Webhook.Register(requester.Path, &webhook.Admission{Handler: &requester.Webhook{Key: o.RequesterKey}})
 	}
 	o.Log.Info("starting", "namespace", o.Namespace, "leaderElection", o.LeaderElection,
 		"minRetention", o.Retention.Min, "maxRetention", o.Retention.Max, "defaultTTL", o.Retention.Default, "maxOperations", o.MaxOperations)

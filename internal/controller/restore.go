@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -226,6 +227,12 @@ func (r *RestoreReconciler) run(ctx context.Context, op *operation, rs *cairnv1.
 	if len(validation.IsValidLabelValue(rs.Name)) == 0 {
 		opts.Name = rs.Name
 	}
+	cluster := r.o.Cluster
+	if who := rs.Spec.RunAs; who != nil {
+		// A namespace owner's restore: every request is theirs.
+		cluster = impersonating(cluster, *who)
+		opts.NamespacedOnly, opts.IncludeClusterResources = true, clusterrestore.ClusterFalse
+	}
 	before := rs.DeepCopy()
 	rs.Status.Phase = cairnv1.PhaseInProgress
 	rs.Status.Attempts++
@@ -268,7 +275,7 @@ func (r *RestoreReconciler) run(ctx context.Context, op *operation, rs *cairnv1.
 			if opts.Resurrected, err = erase.Resurrection(ctx, rp, sn.Time); err != nil {
 				return err
 			}
-			rep, err = clusterrestore.Run(ctx, rp, sn, r.o.Cluster, opts)
+			rep, err = clusterrestore.Run(ctx, rp, sn, cluster, opts)
 			return err
 		}
 		if loc.Spec.AccessMode == cairnv1.ReadOnly {
@@ -347,6 +354,14 @@ func (r *RestoreReconciler) failRun(ctx context.Context, log logr.Logger, rs *ca
 		log.Info("restore outcome not recorded; it is read again", "reason", err.Error())
 		rs.Status.Phase = before.Status.Phase
 	}
+}
+
+// impersonating returns cfg acting as who: the API server authorizes and
+// admits each request as theirs.
+func impersonating(cfg *rest.Config, who cairnv1.Requester) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.Impersonate = rest.ImpersonationConfig{UserName: who.Username, UID: who.UID, Groups: who.Groups, Extra: who.Extra}
+	return c
 }
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }

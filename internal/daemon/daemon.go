@@ -12,9 +12,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 )
@@ -85,6 +87,12 @@ type ManagerOptions struct {
 	// controller name it has seen.
 	SeveralInProcess bool
 	Log              logr.Logger
+	// ClusterWide are the types the cache holds in every namespace (the
+	// self-service objects, which live in the tenants' namespaces).
+	ClusterWide []client.Object
+	// Webhook, when set, is served by the manager (on every replica, not
+	// only the leader).
+	Webhook webhook.Server
 }
 
 // NewManager returns a manager for cfg with cairn's scheme, a cache of
@@ -99,10 +107,18 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	}
 	ctrl.SetLogger(o.Log)
 	skip := o.SeveralInProcess
+	co := cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}}
+	for _, obj := range o.ClusterWide {
+		if co.ByObject == nil {
+			co.ByObject = map[client.Object]cache.ByObject{}
+		}
+		co.ByObject[obj] = cache.ByObject{Namespaces: map[string]cache.Config{cache.AllNamespaces: {}}}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Logger:                  o.Log,
-		Cache:                   cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}},
+		Cache:                   co,
+		WebhookServer:           o.Webhook,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,

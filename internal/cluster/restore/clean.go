@@ -41,6 +41,9 @@ func clean(group, resource string, obj map[string]any, o *Options) {
 	case "/persistentvolumeclaims":
 		removeAnnotations(obj, "pv.kubernetes.io/bind-completed", "pv.kubernetes.io/bound-by-controller",
 			"volume.kubernetes.io/selected-node")
+		if o.NamespacedOnly {
+			unstructured.RemoveNestedField(obj, "spec", "volumeName")
+		}
 	case "/secrets":
 		if s, _, _ := unstructured.NestedString(obj, "type"); s == "kubernetes.io/service-account-token" {
 			removeAnnotations(obj, "kubernetes.io/service-account.uid")

@@ -64,6 +64,15 @@ type Options struct {
 	// IncludeClusterResources is auto (default), true or false.
 	IncludeClusterResources string
 
+	// NamespacedOnly restores namespaced objects only: no cluster-scoped
+	// object is restored, whatever the selection says or the namespaced
+	// objects need (a warning names those left out), no namespace is
+	// created (the target namespaces must exist), and a claim loses its
+	// spec.volumeName (its volume is not restored: it binds to a new one).
+	// A namespace owner's restore (the controller's NamespaceRestore)
+	// runs so.
+	NamespacedOnly bool
+
 	// ExistingResourcePolicy is PolicyNone (default) or PolicyUpdate.
 	ExistingResourcePolicy string
 	// PreserveNodePorts keeps the node ports of NodePort and LoadBalancer

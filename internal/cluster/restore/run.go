@@ -105,6 +105,7 @@ func (x *restorer) run(ctx context.Context, sn *snapshot.Snapshot, cfg *rest.Con
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrOptions, err)
 	}
+	sel.warn = x.rep.warn
 	sel.apply(entries)
 	groups := x.order(entries)
 	if x.o.Progress != nil {
@@ -192,7 +193,7 @@ func (x *restorer) order(entries []*entry) [][]*entry {
 		}
 	}
 	for ns := range needNS {
-		if !haveNS[ns] {
+		if !haveNS[ns] && !x.o.NamespacedOnly {
 			e := &entry{ref: layout.ObjectRef{Resource: "namespaces", Name: ns}, apiVersion: "v1", kind: "Namespace",
 				synthetic: true, selected: true, rank: rankNamespace}
 			groups[rankNamespace] = append(groups[rankNamespace], e)

@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"fmt"
 	"path"
 	"strings"
 
@@ -13,7 +14,8 @@ import (
 type selection struct {
 	o          *Options
 	sel        labels.Selector
-	nsFiltered bool // a namespace filter narrows the restore
+	nsFiltered bool         // a namespace filter narrows the restore
+	warn       func(string) // the report's warnings
 }
 
 func newSelection(o *Options) (*selection, error) {
@@ -142,6 +144,20 @@ func (s *selection) apply(entries []*entry) {
 	for _, e := range entries {
 		e.labels = nil
 	}
+	if s.o.NamespacedOnly {
+		var left []string
+		for _, e := range entries {
+			if e.selected && e.ref.Namespace == "" {
+				e.selected = false
+				left = append(left, e.resourceName()+"/"+e.ref.Name)
+			}
+		}
+		if len(left) > 0 && s.warn != nil {
+			s.warn(fmt.Sprintf("%d cluster-scoped objects are not restored by a namespace restore: %s", len(left), strings.Join(first(left, 10), ", ")))
+		}
+	}
 }
+
+func first(s []string, n int) []string { return s[:min(n, len(s))] }
 
 func isNamespace(e *entry) bool { return e.ref.Group == "" && e.ref.Resource == "namespaces" }
