@@ -23,6 +23,8 @@ var never = map[string]string{
 	"pods.metrics.k8s.io":                            "metrics are measurements, not state",
 	"nodes.metrics.k8s.io":                           "metrics are measurements, not state",
 	"certificatesigningrequests.certificates.k8s.io": "certificate requests are one-off exchanges; their certificates expire",
+	"namespacebackups.cairn.dev":                     "cairn's controller keeps these views of its own backups",
+	"namespacerestores.cairn.dev":                    "namespace restore requests are one-off; one restored would run again, as whoever restores it",
 }
 
 // Object-level rules: objects the cluster rebuilds by itself.

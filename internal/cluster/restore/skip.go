@@ -21,6 +21,10 @@ func (x *restorer) clusterMade(e *entry, obj map[string]any) string {
 		}
 	case "/events", "events.k8s.io/events":
 		return "events are not restored"
+	case "cairn.dev/namespacebackups":
+		return ReasonClusterMade + " (cairn's controller keeps these views of its backups)"
+	case "cairn.dev/namespacerestores":
+		return "namespace restore requests are not restored: one restored would run again, as whoever restores it"
 	case "/endpoints":
 		if labels["endpoints.kubernetes.io/managed-by"] != "" || x.selectorServices[e.ref.Namespace+"/"+e.ref.Name] {
 			return ReasonClusterMade + " (the endpoints controller, from its service)"
