@@ -97,14 +97,21 @@ func (x *restorer) restoreOne(ctx context.Context, e *entry) Item {
 			x.owners.addPending(&pendingOwners{gvr: gvr, kind: e.kind, namespace: targetNS, name: name, kept: p.refs, waiting: p.waiting})
 		}
 		return it
-	case !apierrors.IsAlreadyExists(err):
+	case !apierrors.IsAlreadyExists(err) && !apierrors.IsForbidden(err):
 		return fail(err)
 	}
 
-	live, err := ri.Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return fail(fmt.Errorf("exists, but reading it failed: %w", err))
+	live, gerr := ri.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case gerr != nil && apierrors.IsForbidden(err):
+		return fail(err)
+	case gerr != nil:
+		return fail(fmt.Errorf("exists, but reading it failed: %w", gerr))
 	}
+	// Here it exists. A create refused (a namespace owner's restore, run
+	// with their rights, of an object they may read but not create) is
+	// no failure when the object is there: the restore would not have
+	// changed it anyway.
 	if x.o.Resume && x.o.Name != "" && live.GetLabels()[LabelRestore] == x.o.Name {
 		x.owners.settle(e, true, live.GetUID(), false)
 		it.Action, it.Reason = Created, ReasonEarlierRun
