@@ -62,36 +62,11 @@ func (n *Node) CreateLocalVolume(ctx context.Context, ns, name, path, size strin
 	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
 		return v, fmt.Errorf("local volume %s: %s is not a folder (%v)", v.PV, path, err)
 	}
-	wffc := storagev1.VolumeBindingWaitForFirstConsumer
-	sc := &storagev1.StorageClass{
-		ObjectMeta:        metav1.ObjectMeta{Name: LocalStorageClass},
-		Provisioner:       "kubernetes.io/no-provisioner",
-		VolumeBindingMode: &wffc,
+	pv, err := n.localPV(ctx, ns, name, v.PV, path, qty)
+	if err != nil {
+		return v, err
 	}
-	if _, err := n.cs.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return v, fmt.Errorf("creating StorageClass %s: %w", LocalStorageClass, err)
-	}
-	class := LocalStorageClass
-	fs := corev1.PersistentVolumeFilesystem
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: v.PV},
-		Spec: corev1.PersistentVolumeSpec{
-			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: qty},
-			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-			StorageClassName:              class,
-			VolumeMode:                    &fs,
-			PersistentVolumeSource: corev1.PersistentVolumeSource{
-				Local: &corev1.LocalVolumeSource{Path: path},
-			},
-			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{
-				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
-					Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{n.Name},
-				}}}},
-			}},
-			ClaimRef: &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: ns, Name: name},
-		},
-	}
+	class, fs := LocalStorageClass, corev1.PersistentVolumeFilesystem
 	if _, err := n.cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
 		return v, fmt.Errorf("creating PersistentVolume %s: %w", v.PV, err)
 	}
@@ -121,4 +96,64 @@ func (n *Node) CreateLocalVolume(ctx context.Context, ns, name, path, size strin
 		return v, fmt.Errorf("claim %s/%s not Bound to %s (phase %q; is kube-controller-manager running?): %w", ns, name, v.PV, phase, err)
 	}
 	return v, nil
+}
+
+// localPV returns a local PersistentVolume of qty on n for the folder path,
+// pre-bound to the claim ns/claim, creating the StorageClass first.
+func (n *Node) localPV(ctx context.Context, ns, claim, pvName, path string, qty resource.Quantity) (*corev1.PersistentVolume, error) {
+	wffc := storagev1.VolumeBindingWaitForFirstConsumer
+	sc := &storagev1.StorageClass{
+		ObjectMeta:        metav1.ObjectMeta{Name: LocalStorageClass},
+		Provisioner:       "kubernetes.io/no-provisioner",
+		VolumeBindingMode: &wffc,
+	}
+	if _, err := n.cs.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating StorageClass %s: %w", LocalStorageClass, err)
+	}
+	class := LocalStorageClass
+	fs := corev1.PersistentVolumeFilesystem
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: pvName},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: qty},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			StorageClassName:              class,
+			VolumeMode:                    &fs,
+			PersistentVolumeSource: corev1.PersistentVolumeSource{
+				Local: &corev1.LocalVolumeSource{Path: path},
+			},
+			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{
+				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
+					Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{n.Name},
+				}}}},
+			}},
+			ClaimRef: &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: ns, Name: claim},
+		},
+	}
+	return pv, nil
+}
+
+// LocalPV creates a local PersistentVolume pvName of 1Gi on n, backed by a
+// new folder in t.TempDir(), pre-bound to the claim ns/claim (which need
+// not exist yet: a restored claim binds to it), and deletes it when the
+// test ends. It returns the folder.
+func (n *Node) LocalPV(t testing.TB, ns, claim, pvName string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	path := t.TempDir()
+	pv, err := n.localPV(ctx, ns, claim, pvName, path, resource.MustParse("1Gi"))
+	if err == nil {
+		_, err = n.cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
+	}
+	if err != nil {
+		t.Fatalf("kubetest: local volume %s: %v", pvName, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = n.cs.CoreV1().PersistentVolumes().Delete(ctx, pvName, metav1.DeleteOptions{})
+	})
+	return path
 }
