@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -61,12 +62,39 @@ func newVolumeRestore(rs *cairnv1.Restore, loc string, image string, deadline ti
 	for _, sn := range snaps { // oldest first: the newest of a key wins
 		l := sn.Labels
 		ns := l[podvolume.LabelNamespace]
+		if !v.restores(ns) {
+			continue // a namespace this restore does not restore: no pod gets its data
+		}
 		if pvc := l[podvolume.LabelPVC]; pvc != "" {
 			v.byPVC[ns+"/"+pvc] = sn.ID
 		}
 		v.byOwner[ns+"/"+l[podvolume.LabelOwner]+"/"+l[podvolume.LabelVolume]] = sn.ID
 	}
 	return v
+}
+
+// restores reports whether the restore selects backup namespace ns.
+func (v *volumeRestore) restores(ns string) bool {
+	in := len(v.rs.Spec.IncludedNamespaces) == 0
+	for _, p := range v.rs.Spec.IncludedNamespaces {
+		if ok, _ := path.Match(p, ns); ok {
+			in = true
+		}
+	}
+	for _, p := range v.rs.Spec.ExcludedNamespaces {
+		if ok, _ := path.Match(p, ns); ok {
+			return false
+		}
+	}
+	return in
+}
+
+// target returns the namespace backup namespace ns is restored into.
+func (v *volumeRestore) target(ns string) string {
+	if t, ok := v.mapping[ns]; ok {
+		return t
+	}
+	return ns
 }
 
 // snapshotFor returns the snapshot of volume vol of a pod of workload
@@ -173,6 +201,12 @@ func (r *RestoreReconciler) restoreVolumes(ctx context.Context, log logr.Logger,
 				}
 				src := pod.Annotations[podvolume.AnnotationRestoreSource]
 				srcNS, owner, _ := strings.Cut(src, "/")
+				if !v.restores(srcNS) || v.target(srcNS) != pod.Namespace {
+					// Annotations anyone who may create pods here can
+					// write: a pod gets only the data of the backup
+					// namespace restored into its own.
+					continue
+				}
 				key := pod.Namespace + "/" + owner
 				if seen[key] == nil {
 					seen[key] = map[types.UID]bool{}
