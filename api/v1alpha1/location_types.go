@@ -89,6 +89,81 @@ type BackupLocationSpec struct {
 	// Velero's phase and expiry. See docs/migrate-from-velero.md.
 	// +optional
 	VeleroImport *VeleroImport `json:"veleroImport,omitempty"`
+
+	// Replicas are off-site copies of this location's repository that the
+	// controller keeps: at each interval it copies the objects a replica
+	// lacks, as `cairn replicate` does (ciphertext only: no key is needed
+	// on the way, objects are never rewritten, the replica's retention is
+	// carried over). A replica is a repository of its own, readable with
+	// the same passphrase; it is not a BackupLocation (its backups are
+	// the same as this one's).
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Replicas []ReplicaSpec `json:"replicas,omitempty"`
+}
+
+// ReplicaSpec is one replica of a location's repository.
+type ReplicaSpec struct {
+	// Name names the replica in status, metrics and alerts.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// Repository is where the copy goes: s3://bucket/prefix (another
+	// bucket, region or provider), file:///path or an absolute path.
+	Repository string `json:"repository"`
+
+	// Credentials, Endpoint, Region and PathStyle are the replica's
+	// object store, as the location's fields are; unset means the
+	// location's own.
+	// +optional
+	Credentials *corev1.LocalObjectReference `json:"credentials,omitempty"`
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+	// +optional
+	Region string `json:"region,omitempty"`
+	// +optional
+	PathStyle bool `json:"pathStyle,omitempty"`
+
+	// Interval is the time between two replications (default 1h).
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// Prune deletes from the replica what the location no longer holds
+	// (forgotten and pruned backups), once the replica's own retention of
+	// it has ended. Off by default: the replica keeps what it was given.
+	// +optional
+	Prune bool `json:"prune,omitempty"`
+}
+
+// ReplicaStatus is what the last replication of one replica did.
+type ReplicaStatus struct {
+	// Name is the replica's (spec.replicas[].name).
+	Name string `json:"name"`
+	// LastAttempt is when the last replication started.
+	// +optional
+	LastAttempt *metav1.Time `json:"lastAttempt,omitempty"`
+	// LastSuccessfulTime is when the last replication that completed
+	// started: every backup the location held then is on the replica.
+	// +optional
+	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
+	// Result of the last replication: OK or Failed.
+	// +optional
+	Result CheckResult `json:"result,omitempty"`
+	// Objects and Bytes are the source's, Copied and CopiedBytes what the
+	// last replication copied.
+	// +optional
+	Objects int `json:"objects,omitempty"`
+	// +optional
+	Bytes int64 `json:"bytes,omitempty"`
+	// +optional
+	Copied int `json:"copied,omitempty"`
+	// +optional
+	CopiedBytes int64 `json:"copiedBytes,omitempty"`
+	// Message says what happened, or why it failed.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // VeleroImport names a Velero backup storage location to import from.
@@ -237,6 +312,12 @@ type BackupLocationStatus struct {
 	// VeleroImport is what the import of spec.veleroImport last did.
 	// +optional
 	VeleroImport *VeleroImportStatus `json:"veleroImport,omitempty"`
+
+	// Replicas is what the last replication of each replica did.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Replicas []ReplicaStatus `json:"replicas,omitempty"`
 
 	// Conditions: Ready, with a reason and a message.
 	// +optional

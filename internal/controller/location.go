@@ -124,16 +124,33 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	observeLocation(loc.Name, err == nil, false)
 	observeCheck(&loc)
+	observeReplicas(&loc)
 	if uerr := statuspatch.Outcome(ctx, r.c, &loc, before); uerr != nil {
 		return ctrl.Result{}, uerr
 	}
 	next := r.o.SyncInterval
-	if wait, on := r.checkDue(&loc); on && err == nil {
-		if wait <= 0 {
-			l := loc.DeepCopy()
-			r.maintenance.start(ctx, l, r.ended, func(ctx context.Context, _ *operation) { r.runCheck(ctx, l) })
-		} else {
+	if err == nil {
+		// Maintenance: the check and the replications due, one operation.
+		checkNow := false
+		if wait, on := r.checkDue(&loc); on {
+			if checkNow = wait <= 0; !checkNow {
+				next = min(next, wait)
+			}
+		}
+		due, wait := r.replicasDue(&loc)
+		if len(due) == 0 && wait > 0 {
 			next = min(next, wait)
+		}
+		if checkNow || len(due) > 0 {
+			l := loc.DeepCopy()
+			r.maintenance.start(ctx, l, r.ended, func(ctx context.Context, _ *operation) {
+				if checkNow {
+					r.runCheck(ctx, l)
+				}
+				if len(due) > 0 {
+					r.runReplicas(ctx, l, due)
+				}
+			})
 		}
 	}
 	if veleroMore {

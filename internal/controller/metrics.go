@@ -80,11 +80,20 @@ var (
 		Name: "cairn_location_last_successful_check_timestamp_seconds",
 		Help: "When the last integrity check of the BackupLocation that found no problem started.",
 	}, []string{"location"})
+	replicaLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_replica_last_success_timestamp_seconds",
+		Help: "When the last replication of the replica that completed started: what the location held then is on the replica (time() minus it is the replica's lag).",
+	}, []string{"location", "replica"})
+	replicaSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cairn_replica_success",
+		Help: "1 when the replica's last replication completed, else 0.",
+	}, []string{"location", "replica"})
 )
 
 func init() {
 	metrics.Registry.MustRegister(backupBytes, locationAvailable, locationLocked, checkDamaged, checkLast, checkLastSuccess,
-		namespaceLastBackup, namespaceOptedOut, volumesMissed, drillLastSuccess, drillDuration, drillSuccess)
+		namespaceLastBackup, namespaceOptedOut, volumesMissed, drillLastSuccess, drillDuration, drillSuccess,
+		replicaLastSuccess, replicaSuccess)
 	backupMetrics.register(metrics.Registry)
 	restoreMetrics.register(metrics.Registry)
 }
@@ -232,6 +241,24 @@ func observeCheck(loc *cairnv1.BackupLocation) {
 	}
 	if t := loc.Status.LastSuccessfulCheckTime; t != nil {
 		checkLastSuccess.WithLabelValues(loc.Name).Set(float64(t.Unix()))
+	}
+}
+
+// observeReplicas records the last replication of each of loc's replicas
+// (from its status).
+func observeReplicas(loc *cairnv1.BackupLocation) {
+	for _, st := range loc.Status.Replicas {
+		if st.Result == "" {
+			continue
+		}
+		ok := 0.0
+		if st.Result == cairnv1.CheckOK {
+			ok = 1
+		}
+		replicaSuccess.WithLabelValues(loc.Name, st.Name).Set(ok)
+		if t := st.LastSuccessfulTime; t != nil {
+			replicaLastSuccess.WithLabelValues(loc.Name, st.Name).Set(float64(t.Unix()))
+		}
 	}
 }
 

@@ -109,6 +109,39 @@ func openStore(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLo
 	return local.New(u)
 }
 
+// OpenStore returns the store of loc's repository, for work that needs no
+// key (replication copies ciphertext).
+func OpenStore(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocation) (store.Store, error) {
+	return openStore(ctx, secrets, loc)
+}
+
+// OpenReplica returns the store of loc's replica rs: its own endpoint,
+// region and credentials, or else the location's, and the location's CA.
+func OpenReplica(ctx context.Context, secrets client.Reader, loc *cairnv1.BackupLocation, rs cairnv1.ReplicaSpec) (store.Store, error) {
+	if rs.Repository == loc.Spec.Repository {
+		return nil, fmt.Errorf("replica %s: its repository is the location's own (%s)", rs.Name, rs.Repository)
+	}
+	r := loc.DeepCopy()
+	r.Spec.Repository = rs.Repository
+	if !strings.HasPrefix(rs.Repository, "s3://") {
+		r.Spec.CA = nil // the location's CA is for its object store
+	}
+	if rs.Endpoint != "" {
+		r.Spec.Endpoint, r.Spec.PathStyle = rs.Endpoint, rs.PathStyle
+	}
+	if rs.Region != "" {
+		r.Spec.Region = rs.Region
+	}
+	if rs.Credentials != nil {
+		r.Spec.Credentials = rs.Credentials
+	}
+	s, err := openStore(ctx, secrets, r)
+	if err != nil {
+		return nil, fmt.Errorf("replica %s: %w", rs.Name, err)
+	}
+	return s, nil
+}
+
 // OpenVelero opens, for reading, the Velero backup storage location that
 // loc.Spec.VeleroImport names: its own endpoint, region and credentials,
 // or else the location's, and the location's CA.
