@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,12 @@ import (
 func TestRestoreDrill(t *testing.T) {
 	e := newEnv(t, noGuardrails)
 	e.location("main", "")
+	var loc cairnv1.BackupLocation
+	e.get("main", &loc)
+	loc.Spec.Replicas = []cairnv1.ReplicaSpec{{Name: "offsite", Repository: filepath.Join(t.TempDir(), "offsite")}} // its metrics too
+	if err := e.c.Update(e.ctx, &loc); err != nil {
+		t.Fatal(err)
+	}
 	app := e.cfg.Namespace(t)
 	for _, o := range []client.Object{
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings", Namespace: app}, Data: map[string]string{"mode": "prod"}},
@@ -131,7 +138,7 @@ func TestRestoreDrill(t *testing.T) {
 		m = gather(t)
 		return m.value("cairn_drill_success", map[string]string{"drill": "weekly"}) == 1 &&
 			m.value("cairn_namespace_last_backup_timestamp_seconds", map[string]string{"namespace": app}) > 0 &&
-			m["cairn_location_last_successful_check_timestamp_seconds"] != nil
+			m["cairn_location_last_successful_check_timestamp_seconds"] != nil && m["cairn_replica_last_success_timestamp_seconds"] != nil
 	})
 	if got := m.value("cairn_drill_duration_seconds", map[string]string{"drill": "weekly"}); got < 0 || got != d.Status.Duration.Seconds() {
 		t.Errorf("cairn_drill_duration_seconds = %v, want %v", got, d.Status.Duration.Seconds())
