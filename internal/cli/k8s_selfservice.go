@@ -403,5 +403,6 @@ var selfServiceHelp = strings.Join([]string{
 	"A namespace restore restores only that namespace's namespaced objects:",
 	"--namespace-mapping takes only team-a=TARGET (a namespace you own), and",
 	"--include-namespaces, --exclude-namespaces, --include-cluster-resources=true",
-	"and --preserve-nodeports are refused.",
+	"and --preserve-nodeports are refused. Without -n (and CAIRN_NAMESPACE) the",
+	"namespace is the controller's; a user who may not read it is asked for -n.",
 }, "\n")
