@@ -168,6 +168,11 @@ func (a *app) ctlBackupGetCommand(f *ctlFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if self, err := a.selfService(ctx, c, f); err != nil {
+				return err
+			} else if self {
+				return a.nsBackupGet(ctx, c, a.ns(f), names, schedule)
+			}
 			var items []cairnv1.Backup
 			if len(names) == 0 {
 				var l cairnv1.BackupList
@@ -215,6 +220,11 @@ func (a *app) ctlBackupDescribeCommand(f *ctlFlags) *cobra.Command {
 			c, err := a.kubeClient(f)
 			if err != nil {
 				return err
+			}
+			if self, err := a.selfService(ctx, c, f); err != nil {
+				return err
+			} else if self {
+				return a.nsBackupDescribe(ctx, c, a.ns(f), args[0])
 			}
 			var b cairnv1.Backup
 			if err := c.Get(ctx, client.ObjectKey{Namespace: a.ns(f), Name: args[0]}, &b); err != nil {

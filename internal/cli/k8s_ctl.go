@@ -42,12 +42,14 @@ translates by replacing "velero" with "cairn ctl", e.g.
 when it failed, and prints the reason (Velero exits 0 in all three cases).
 
 The objects live in --namespace (env CAIRN_NAMESPACE, default
-cairn-system), the controller's namespace.`,
+cairn-system), the controller's namespace.
+
+` + selfServiceHelp,
 	}
 	a.group(cmd)
 	pf := cmd.PersistentFlags()
 	f.kube.register(pf)
-	pf.StringVarP(&f.namespace, "namespace", "n", "", "the controller's namespace (env CAIRN_NAMESPACE, default cairn-system)")
+	pf.StringVarP(&f.namespace, "namespace", "n", "", "the controller's namespace (env CAIRN_NAMESPACE, default cairn-system), or your own (self-service)")
 	cmd.AddCommand(a.ctlBackupCommand(f), a.ctlRestoreCommand(f), a.ctlScheduleCommand(f), a.ctlLocationCommand(f), a.ctlDrillCommand(f), a.ctlReportCommand(f))
 	return cmd
 }

@@ -26,35 +26,36 @@ func (a *app) ctlDelete(f *ctlFlags, kind, short, long, done string, newObj func
 			if err != nil {
 				return err
 			}
-			type deleted struct {
-				Name    string `json:"name"`
-				Deleted bool   `json:"deleted"`
-			}
-			out := []deleted{}
-			for _, n := range names {
-				if err := c.Delete(ctx, newObj(metav1.ObjectMeta{Name: n, Namespace: a.ns(f)})); err != nil {
-					return notFound(err, kind, n, "cairn ctl "+kind+" get")
-				}
-				a.say("%s %s %s", kind, n, done)
-				out = append(out, deleted{n, true})
-			}
-			if a.machine() {
-				return a.emit(out)
-			}
-			return nil
+			return a.deleteObjects(ctx, c, f, kind, "cairn ctl "+kind+" get", done, names, newObj)
 		}),
 	}
+}
+
+// deleteObjects deletes the named objects of a kind (list: the command
+// that lists them, for a name not found).
+func (a *app) deleteObjects(ctx context.Context, c client.Client, f *ctlFlags, kind, list, done string, names []string, newObj func(meta metav1.ObjectMeta) client.Object) error {
+	type deleted struct {
+		Name    string `json:"name"`
+		Deleted bool   `json:"deleted"`
+	}
+	out := []deleted{}
+	for _, n := range names {
+		if err := c.Delete(ctx, newObj(metav1.ObjectMeta{Name: n, Namespace: a.ns(f)})); err != nil {
+			return notFound(err, kind, n, list)
+		}
+		a.say("%s %s %s", kind, n, done)
+		out = append(out, deleted{n, true})
+	}
+	if a.machine() {
+		return a.emit(out)
+	}
+	return nil
 }
 
 func (a *app) ctlBackupDeleteCommand(f *ctlFlags) *cobra.Command {
 	return a.ctlDelete(f, "backup", "Delete Backups: the controller forgets their snapshots and prunes their data", "",
 		"deletion requested; the controller forgets its snapshot",
 		func(m metav1.ObjectMeta) client.Object { return &cairnv1.Backup{ObjectMeta: m} })
-}
-
-func (a *app) ctlRestoreDeleteCommand(f *ctlFlags) *cobra.Command {
-	return a.ctlDelete(f, "restore", "Delete Restore objects (what they restored stays)", "", "deleted",
-		func(m metav1.ObjectMeta) client.Object { return &cairnv1.Restore{ObjectMeta: m} })
 }
 
 func (a *app) ctlScheduleDeleteCommand(f *ctlFlags) *cobra.Command {

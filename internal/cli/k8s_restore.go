@@ -76,6 +76,11 @@ failed, with the reason.`,
 			if err != nil {
 				return err
 			}
+			if self, err := a.selfService(ctx, c, f); err != nil {
+				return err
+			} else if self {
+				return a.nsRestoreCreate(ctx, c, a.ns(f), name, spec, wait)
+			}
 			rs := &cairnv1.Restore{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: a.ns(f)}, Spec: spec}
 			if err := c.Create(ctx, rs); err != nil {
 				return fmt.Errorf("create restore %s: %w", name, err)
@@ -149,6 +154,11 @@ func (a *app) ctlRestoreGetCommand(f *ctlFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if self, err := a.selfService(ctx, c, f); err != nil {
+				return err
+			} else if self {
+				return a.nsRestoreGet(ctx, c, a.ns(f))
+			}
 			var l cairnv1.RestoreList
 			if err := c.List(ctx, &l, client.InNamespace(a.ns(f))); err != nil {
 				return err
@@ -179,6 +189,11 @@ func (a *app) ctlRestoreDescribeCommand(f *ctlFlags) *cobra.Command {
 			c, err := a.kubeClient(f)
 			if err != nil {
 				return err
+			}
+			if self, err := a.selfService(ctx, c, f); err != nil {
+				return err
+			} else if self {
+				return a.nsRestoreDescribe(ctx, c, a.ns(f), args[0])
 			}
 			var rs cairnv1.Restore
 			if err := c.Get(ctx, client.ObjectKey{Namespace: a.ns(f), Name: args[0]}, &rs); err != nil {
@@ -268,6 +283,11 @@ status, where the controller records them.`,
 			c, err := a.kubeClient(f)
 			if err != nil {
 				return err
+			}
+			if self, err := a.selfService(ctx, c, f); err != nil {
+				return err
+			} else if self {
+				return a.nsRestoreLogs(ctx, c, a.ns(f), args[0])
 			}
 			var rs cairnv1.Restore
 			if err := c.Get(ctx, client.ObjectKey{Namespace: a.ns(f), Name: args[0]}, &rs); err != nil {

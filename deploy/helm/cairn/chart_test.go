@@ -107,6 +107,29 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 					t.Errorf("%s rendered by default", k)
 				}
 			}
+			checkSelfService(t, objs, ns)
+		}},
+		{"no self-service", []string{"selfService.enabled=false"}, func(t *testing.T, objs map[string]*unstructured.Unstructured) {
+			for _, k := range []string{
+				"ClusterRole/cairn-selfservice-view", "ClusterRole/cairn-selfservice-edit", "ClusterRole/cairn-selfservice",
+				"ClusterRoleBinding/cairn-selfservice", "Secret/cairn-selfservice", "Service/cairn-webhook",
+				"MutatingWebhookConfiguration/cairn-namespacerestore",
+			} {
+				if objs[k] != nil {
+					t.Errorf("%s rendered with selfService.enabled=false", k)
+				}
+			}
+			for k, o := range objs {
+				if r := fmt.Sprint(o.Object["rules"]); strings.Contains(r, "impersonate") {
+					t.Errorf("%s grants impersonate with selfService.enabled=false: %s", k, r)
+				}
+			}
+			if ctl := fmt.Sprint(object(t, objs, "Deployment/"+deploymentName(objs)).Object["spec"]); strings.Contains(ctl, "webhook") || strings.Contains(ctl, "requester-key") {
+				t.Errorf("the controller gets the webhook with selfService.enabled=false: %s", ctl)
+			}
+			// The controller's cache watches both kinds in every namespace
+			// anyway: it keeps its rights on them.
+			object(t, objs, "ClusterRole/cairn-namespaceviews")
 		}},
 		{"restore on install", []string{"restore.enabled=true"}, func(t *testing.T, objs map[string]*unstructured.Unstructured) {
 			r := object(t, objs, "Restore/restore-on-install-daily-backup")
@@ -192,7 +215,7 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, helm, ns, version.GitVersion, append(slices.Clone(base), tc.set...))
 			for key, u := range objs {
-				if u.GetKind() == "Secret" {
+				if u.GetKind() == "Secret" && key != "Secret/cairn-selfservice" {
 					t.Errorf("the chart renders a Secret (%s): it must only name existing ones", key)
 				}
 				if err := dryRun(t.Context(), dyn, mapper, ns, u); err != nil {
