@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -81,11 +81,12 @@ func TestSelfServiceOnNode(t *testing.T) {
 	cctx, stopController := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
+		defer func() { t.Log("controller stopped") }()
 		done <- controller.Run(cctx, e.c.Config, controller.ManagerOptions{
 			Options: controller.Options{Namespace: e.ns, VolumeTimeout: 3 * time.Minute, Recheck: 250 * time.Millisecond,
 				RestoreWaitImage: kubetest.BusyboxImage, RequesterKey: key},
 			Webhook:     webhook.NewServer(webhook.Options{Host: requestertest.Loopback, Port: port, CertDir: certDir}),
-			MetricsAddr: "0", ProbeAddr: "0", Log: logr.Discard(), SeveralInProcess: true,
+			MetricsAddr: "0", ProbeAddr: "0", Log: testr.New(t), SeveralInProcess: true,
 		})
 	}()
 	t.Cleanup(func() {
@@ -154,11 +155,14 @@ func TestSelfServiceOnNode(t *testing.T) {
 		t.Errorf("alice's request: requester %q, volumes %+v", nr.Spec.Requester.Username, nr.Status.Volumes)
 	}
 
-	// Everything: the binding to cluster-admin is refused to her.
+	// Everything (the ConfigMap deleted again): the binding to
+	// cluster-admin is refused to her, the rest is restored.
+	must(t, e.cs.CoreV1().ConfigMaps(teamA).Delete(ctx, "settings", metav1.DeleteOptions{}))
 	code, out = ctl(ctx, t, alice, "restore", "create", "all", "--from-backup", "nightly", "-n", teamA, "-w")
-	if code != 3 || !strings.Contains(out, "escalate") {
-		t.Errorf("alice's restore of everything: exit %d, want 3 naming the RoleBinding escalate\n%s", code, out)
+	if code != 3 || !strings.Contains(out, "escalate") || !strings.Contains(out, "1 created") {
+		t.Errorf("alice's restore of everything: exit %d, want 3 naming the RoleBinding escalate, the ConfigMap created\n%s", code, out)
 	}
+	must(t, e.cl.Get(ctx, client.ObjectKey{Namespace: teamA, Name: "settings"}, &cm))
 	if _, err := e.cs.RbacV1().RoleBindings(teamA).Get(ctx, "escalate", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the RoleBinding to cluster-admin: %v, want not restored", err)
 	}
@@ -214,7 +218,7 @@ func (e *env) chartRoles(ctx context.Context, t *testing.T) {
 	t.Helper()
 	helm := kubetest.Tool(t, "helm")
 	release := "cairn-" + e.ns
-	cmd := exec.CommandContext(ctx, helm, "template", release, filepath.Join("..", "..", "deploy", "helm", "cairn"), "--namespace", e.ns,
+	cmd := exec.CommandContext(ctx, helm, "template", release, filepath.Join("..", "..", "deploy", "helm", "cairn"), "--namespace", e.ns, "--kube-version", "1.34.0",
 		"--set", "location.url=/backups", "--set", "location.passphraseSecret.name=pass", "--show-only", "templates/selfservice.yaml")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

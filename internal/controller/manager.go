@@ -54,7 +54,8 @@ func Run(ctx context.Context, cfg *rest.Config, o ManagerOptions) error {
 		return err
 	}
 	if o.Webhook != nil {
-		o.Webhook.Register(requester.Path, &webhook.Admission{Handler: &requester.Webhook{Key: o.RequesterKey}})
+		// Through the manager: it runs the server only once asked for it.
+		mgr.GetWebhookServer().Register(requester.Path, &webhook.Admission{Handler: &requester.Webhook{Key: o.RequesterKey}})
 	}
 	o.Log.Info("starting", "namespace", o.Namespace, "leaderElection", o.LeaderElection,
 		"minRetention", o.Retention.Min, "maxRetention", o.Retention.Max, "defaultTTL", o.Retention.Default, "maxOperations", o.MaxOperations)
