@@ -107,11 +107,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 
 	// 2. What the store holds.
 	var orphans []orphan
-	if err := r.Store().List(ctx, "data/", func(fi store.Info) error {
-		id, err := blob.ParseID(fi.Key[strings.LastIndexByte(fi.Key, '/')+1:])
-		if err != nil {
-			return nil
-		}
+	if _, err := r.ListPacks(ctx, func(id blob.ID, fi store.Info) error {
 		if p, ok := packs[id]; ok {
 			p.size = fi.Size
 		} else {
@@ -138,7 +134,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 		}
 		for _, e := range p.entries {
 			p.totalBytes += int64(e.Length)
-			loc, ok := r.Index().Lookup(e.ID)
+			loc, ok := r.Lookup(e.ID)
 			if used[e.ID] && ok && loc.Pack == id {
 				p.usedBytes += int64(e.Length)
 				p.used = append(p.used, e)
@@ -212,7 +208,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 
 	// 7. Old packs last.
 	for _, id := range append(append(del, rewrite...), orphanDel...) {
-		if err := r.Store().Delete(ctx, repo.PackKey(id)); err != nil {
+		if err := r.DeletePack(ctx, id); err != nil {
 			if errors.Is(err, store.ErrLocked) {
 				rep.Locked = append(rep.Locked, repo.PackKey(id))
 				continue
@@ -220,7 +216,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
-			return rep, fmt.Errorf("prune: delete pack: %w", err)
+			return rep, fmt.Errorf("prune: %w", err)
 		}
 	}
 	sort.Strings(rep.Locked)
@@ -237,10 +233,10 @@ func complete(r *repo.Repository, used map[blob.ID]bool) error {
 		var idx, snaps bool
 		for _, b := range bad {
 			keys = append(keys, b.Key)
-			switch {
-			case strings.HasPrefix(b.Key, repo.KindIndex+"/"):
+			switch kind, _ := repo.KindOf(b.Key); kind {
+			case repo.KindIndex:
 				idx = true
-			case strings.HasPrefix(b.Key, repo.KindSnapshot+"/"):
+			case repo.KindSnapshot:
 				snaps = true
 			}
 		}
@@ -255,7 +251,7 @@ func complete(r *repo.Repository, used map[blob.ID]bool) error {
 	}
 	var unindexed []string
 	for id := range used {
-		if !r.Index().Has(id) {
+		if _, ok := r.Lookup(id); !ok {
 			unindexed = append(unindexed, id.String())
 		}
 	}
@@ -347,7 +343,7 @@ func usedBlobs(ctx context.Context, r *repo.Repository) (map[blob.ID]bool, int, 
 			return nil
 		}
 		used[id] = true
-		if !r.Index().Has(id) {
+		if _, ok := r.Lookup(id); !ok {
 			return nil
 		}
 		t, err := snapshot.LoadTree(ctx, r, id)

@@ -131,7 +131,7 @@ func (r *Repository) retainedKeys(ctx context.Context, packs []blob.ID) ([]strin
 			keys = append(keys, PackKey(id))
 		}
 	}
-	if err := r.store.List(ctx, keysPrefix, func(info store.Info) error {
+	if err := r.store.List(ctx, KindKey.Prefix(), func(info store.Info) error {
 		keys = append(keys, info.Key)
 		return nil
 	}); err != nil {
@@ -143,7 +143,7 @@ func (r *Repository) retainedKeys(ctx context.Context, packs []blob.ID) ([]strin
 	if _, err := r.EachIndexFile(ctx, func(id string, ps []index.Pack) error {
 		for _, p := range ps {
 			if want[p.ID] {
-				keys = append(keys, KindIndex+"/"+id)
+				keys = append(keys, KindIndex.Key(id))
 				return nil
 			}
 		}

@@ -591,7 +591,7 @@ func (rs *restorer) run(ids []blob.ID) []index.Location {
 	var out []index.Location
 	var size int64
 	for _, id := range ids {
-		loc, ok := rs.r.Index().Lookup(id)
+		loc, ok := rs.r.Lookup(id)
 		if !ok || loc.Type != blob.Data {
 			break
 		}
@@ -692,7 +692,7 @@ func (rs *restorer) verifyFile(ctx context.Context, root int, j verifyJob) error
 	var buf []byte
 	var off int64
 	for i, id := range j.node.Content {
-		loc, ok := rs.r.Index().Lookup(id)
+		loc, ok := rs.r.Lookup(id)
 		if !ok {
 			return fmt.Errorf("chunk %d (%s) not in index", i, id.Short())
 		}

@@ -151,7 +151,7 @@ func (c *Cache) List(ctx context.Context, r *repo.Repository) ([]*Snapshot, erro
 			out[i] = s
 			continue
 		}
-		if r.Superseded(repo.KindSnapshot + "/" + id) {
+		if r.Superseded(repo.KindSnapshot.Key(id)) {
 			continue
 		}
 		g.Go(func() error {
@@ -173,7 +173,7 @@ func (c *Cache) List(ctx context.Context, r *repo.Repository) ([]*Snapshot, erro
 	var unreadable []repo.BadObject
 	for i, err := range bad {
 		if err != nil {
-			unreadable = append(unreadable, repo.BadObject{Key: repo.KindSnapshot + "/" + ids[i], Err: err})
+			unreadable = append(unreadable, repo.BadObject{Key: repo.KindSnapshot.Key(ids[i]), Err: err})
 		}
 	}
 	r.SetBadObjects(repo.KindSnapshot, unreadable)
