@@ -39,6 +39,6 @@
 // recently used, and one needed again is opened again from its parent and
 // checked to be the same directory (device and inode).
 //
-// It reads through repo.Repository and writes the file system; it knows
-// nothing of Kubernetes or of the CLI.
+// It reads through BlobLoader (what it needs of a repo.Repository) and
+// writes the file system; it knows nothing of Kubernetes or of the CLI.
 package restorer
