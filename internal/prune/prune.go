@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -68,22 +69,54 @@ type orphan struct {
 	modTime time.Time
 }
 
-// Run prunes r. The caller holds the exclusive lock.
+// Plan is what a prune will do, decided before anything is written or
+// deleted: NewPlan makes it, Execute carries it out. A dry run is the plan
+// alone.
+type Plan struct {
+	// Report is what Execute will report, but for what only doing it tells
+	// (IndexFiles, Locked); its DryRun is true.
+	Report Report
+
+	packs     map[blob.ID]*packInfo
+	del       []blob.ID    // indexed packs no blob in use is in
+	rewrite   []blob.ID    // indexed packs mostly unused: their live blobs are copied out
+	orphanDel []blob.ID    // orphans unused and old
+	adopted   []index.Pack // orphans holding used blobs
+}
+
+// Run prunes r: NewPlan, then Execute unless opts.DryRun (the report is
+// then the plan's). The caller holds the exclusive lock.
+func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error) {
+	p, err := NewPlan(ctx, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.DryRun {
+		rep := p.Report
+		return &rep, nil
+	}
+	return Execute(ctx, r, p)
+}
+
+// NewPlan decides what a prune of r deletes, rewrites and adopts; it writes
+// and deletes nothing (opts.DryRun is not read). The caller holds the
+// exclusive lock until Execute is done with the plan.
 //
 // Prune deletes only on complete knowledge: when an index or snapshot file
-// cannot be read, or a blob some snapshot uses is in no index, it deletes
-// nothing and returns an error wrapping ErrUnsafe. Packs that no index
-// names (orphans) are read from their headers; one is deleted only when no
-// snapshot uses any of its blobs and the store says it was written more
-// than repo.StaleAfter ago (see sortOrphans).
-func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error) {
+// cannot be read, or a blob some snapshot uses is in no index, NewPlan
+// returns an error wrapping ErrUnsafe. Packs that no index names (orphans)
+// are read from their headers; one is deleted only when no snapshot uses
+// any of its blobs and the store says it was written more than
+// repo.StaleAfter ago (see sortOrphans).
+func NewPlan(ctx context.Context, r *repo.Repository, opts Options) (*Plan, error) {
 	if opts.MaxUnused <= 0 {
 		opts.MaxUnused = 0.2
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	rep := &Report{DryRun: opts.DryRun}
+	plan := &Plan{Report: Report{DryRun: true}}
+	rep := &plan.Report
 
 	// 1. What the index files say, and what the snapshots use.
 	packs := map[blob.ID]*packInfo{}
@@ -156,25 +189,36 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 		}
 	}
 	rep.PacksDeleted, rep.PacksRewritten = int64(len(del)), int64(len(rewrite))
-	if opts.DryRun || (len(del) == 0 && len(rewrite) == 0 && len(orphanDel) == 0 && len(adopted) == 0) {
-		return rep, nil
+	plan.packs, plan.del, plan.rewrite, plan.orphanDel, plan.adopted = packs, del, rewrite, orphanDel, adopted
+	return plan, nil
+}
+
+// Execute carries out a plan NewPlan made of r, under the same exclusive
+// lock. Nothing is rewritten in place: live blobs are copied out of the
+// packs being rewritten, a new index of everything kept supersedes the old
+// index files, which are then deleted, and the old packs last.
+func Execute(ctx context.Context, r *repo.Repository, plan *Plan) (*Report, error) {
+	rep := plan.Report
+	rep.DryRun = false
+	if len(plan.del) == 0 && len(plan.rewrite) == 0 && len(plan.orphanDel) == 0 && len(plan.adopted) == 0 {
+		return &rep, nil
 	}
 
 	// 5. Copy live blobs out of packs being rewritten.
-	for _, id := range rewrite {
-		if err := copyLive(ctx, r, id, packs[id].used); err != nil {
-			return rep, err
+	for _, id := range plan.rewrite {
+		if err := copyLive(ctx, r, id, plan.packs[id].used); err != nil {
+			return &rep, err
 		}
 	}
 	if err := r.Flush(ctx); err != nil {
-		return rep, fmt.Errorf("prune: write new packs: %w", err)
+		return &rep, fmt.Errorf("prune: write new packs: %w", err)
 	}
 
 	// 6. A new index of everything kept (adopted orphans included), which
 	// supersedes the old index files; they are deleted where the store
 	// allows.
 	gone := map[blob.ID]bool{}
-	for _, id := range append(append([]blob.ID(nil), del...), rewrite...) {
+	for _, id := range slices.Concat(plan.del, plan.rewrite) {
 		gone[id] = true
 	}
 	// Every pack an index file names, not only where the in-memory index
@@ -190,9 +234,9 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 			}
 		}
 	}); err != nil {
-		return rep, fmt.Errorf("prune: read index: %w", err)
+		return &rep, fmt.Errorf("prune: read index: %w", err)
 	}
-	for _, p := range adopted {
+	for _, p := range plan.adopted {
 		if _, ok := keep[p.ID]; !ok {
 			keep[p.ID] = p.Entries
 		}
@@ -203,11 +247,11 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 		rep.Locked = append(rep.Locked, replaced.Locked...)
 	}
 	if err != nil {
-		return rep, fmt.Errorf("prune: replace index: %w", err)
+		return &rep, fmt.Errorf("prune: replace index: %w", err)
 	}
 
 	// 7. Old packs last.
-	for _, id := range append(append(del, rewrite...), orphanDel...) {
+	for _, id := range slices.Concat(plan.del, plan.rewrite, plan.orphanDel) {
 		if err := r.DeletePack(ctx, id); err != nil {
 			if errors.Is(err, store.ErrLocked) {
 				rep.Locked = append(rep.Locked, repo.PackKey(id))
@@ -216,11 +260,11 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
-			return rep, fmt.Errorf("prune: %w", err)
+			return &rep, fmt.Errorf("prune: %w", err)
 		}
 	}
 	sort.Strings(rep.Locked)
-	return rep, r.ReloadIndex(ctx)
+	return &rep, r.ReloadIndex(ctx)
 }
 
 // complete returns an error wrapping ErrUnsafe, naming what is wrong and
