@@ -267,31 +267,44 @@ func Execute(ctx context.Context, r *repo.Repository, plan *Plan) (*Report, erro
 	return &rep, r.ReloadIndex(ctx)
 }
 
-// complete returns an error wrapping ErrUnsafe, naming what is wrong and
-// the commands that show and mend it, when the index or the snapshots are
-// not completely known.
+// UnsafeError is the error, wrapping ErrUnsafe, that says what prune does
+// not know: objects it cannot read, blobs in use that no index names, or a
+// tree it cannot read. The caller (the CLI) names the commands that mend it.
+type UnsafeError struct {
+	Unreadable []string // keys of index and snapshot files that cannot be read
+	Unindexed  []string // IDs of blobs that snapshots use and no index names
+	Tree       blob.ID  // an indexed tree that cannot be read, when Err is set
+	Err        error    // why Tree cannot be read
+}
+
+func (e *UnsafeError) Error() string {
+	switch {
+	case len(e.Unreadable) > 0:
+		return fmt.Sprintf("prune: %v: %d objects cannot be read (%s), so what they reference is unknown",
+			ErrUnsafe, len(e.Unreadable), sample(e.Unreadable))
+	case len(e.Unindexed) > 0:
+		return fmt.Sprintf("prune: %v: %d blobs that snapshots use are in no index (%s)",
+			ErrUnsafe, len(e.Unindexed), sample(e.Unindexed))
+	}
+	return fmt.Sprintf("prune: %v: tree %s cannot be read: %v", ErrUnsafe, e.Tree.Short(), e.Err)
+}
+
+func (e *UnsafeError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrUnsafe, e.Err}
+	}
+	return []error{ErrUnsafe}
+}
+
+// complete returns an *UnsafeError when the index or the snapshots are not
+// completely known.
 func complete(r *repo.Repository, used map[blob.ID]bool) error {
 	if bad := r.BadObjects(); len(bad) > 0 {
 		var keys []string
-		advice := "run `cairn repo check`"
-		var idx, snaps bool
 		for _, b := range bad {
 			keys = append(keys, b.Key)
-			switch kind, _ := repo.KindOf(b.Key); kind {
-			case repo.KindIndex:
-				idx = true
-			case repo.KindSnapshot:
-				snaps = true
-			}
 		}
-		if idx {
-			advice += "; `cairn repo repair index` rebuilds the index from the packs"
-		}
-		if snaps {
-			advice += "; `cairn repo repair snapshots` removes unreadable snapshot files"
-		}
-		return fmt.Errorf("prune: %w: %d objects cannot be read (%s), so what they reference is unknown; %s",
-			ErrUnsafe, len(bad), sample(keys), advice)
+		return &UnsafeError{Unreadable: keys}
 	}
 	var unindexed []string
 	for id := range used {
@@ -301,9 +314,7 @@ func complete(r *repo.Repository, used map[blob.ID]bool) error {
 	}
 	if len(unindexed) > 0 {
 		sort.Strings(unindexed)
-		return fmt.Errorf("prune: %w: %d blobs that snapshots use are in no index (%s); "+
-			"run `cairn repo check`, then `cairn repo repair index` to rebuild the index from the packs",
-			ErrUnsafe, len(unindexed), sample(unindexed))
+		return &UnsafeError{Unindexed: unindexed}
 	}
 	return nil
 }
@@ -392,7 +403,7 @@ func usedBlobs(ctx context.Context, r *repo.Repository) (map[blob.ID]bool, int, 
 		}
 		t, err := snapshot.LoadTree(ctx, r, id)
 		if err != nil {
-			return fmt.Errorf("prune: %w: tree %s cannot be read (run `cairn repo check`): %w", ErrUnsafe, id.Short(), err)
+			return &UnsafeError{Tree: id, Err: err}
 		}
 		for i := range t.Nodes {
 			for _, b := range t.Nodes[i].Content {

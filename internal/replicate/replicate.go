@@ -28,6 +28,10 @@ var (
 	ErrOtherRepository = errors.New("the target holds a different repository")
 	// ErrCorrupt: an object's bytes do not hash to its name.
 	ErrCorrupt = errors.New("object does not match its name")
+	// ErrSourceCorrupt: objects of the source do not hash to their names,
+	// and Run stopped before copying what references them. It wraps
+	// ErrCorrupt.
+	ErrSourceCorrupt = fmt.Errorf("the source is damaged: %w", ErrCorrupt)
 	// ErrDifferent: Verify found the target missing or damaging objects of
 	// the source.
 	ErrDifferent = errors.New("the replica differs from the source")
@@ -299,8 +303,8 @@ func (c *copier) phase(ctx context.Context, infos []store.Info) error {
 	}
 	if corrupt > 0 {
 		sort.Strings(c.rep.Corrupt)
-		return fmt.Errorf("replicate: %d objects on %s do not match their names (%s…); stopped before copying what references them "+
-			"(run `cairn repo check --read-data` on the source): %w", corrupt, c.from.Location(), c.rep.Corrupt[0], ErrCorrupt)
+		return fmt.Errorf("replicate: %d objects on %s do not match their names (%s…); stopped before copying what references them: %w",
+			corrupt, c.from.Location(), c.rep.Corrupt[0], ErrSourceCorrupt)
 	}
 	return nil
 }
