@@ -270,7 +270,7 @@ func (e *env) checkRepo(ctx context.Context, t *testing.T) *check.Report {
 	return rep
 }
 
-// waitPhase waits until the work item obj (a PodVolumeBackup or
+// waitItem waits until the work item obj (a PodVolumeBackup or
 // PodVolumeRestore) satisfies ok.
 func waitItem[T client.Object](ctx context.Context, t *testing.T, cl client.Client, obj T, d time.Duration, what string, ok func(T) bool) {
 	t.Helper()

@@ -57,8 +57,8 @@ func setObjectLock(ctx context.Context, s store.Store, cfg *Config, opts Options
 	return nil
 }
 
-// LockMargin is the time added to retain-until dates (DefaultLockMargin
-// unless the config says otherwise).
+// LockMarginDuration is the time added to retain-until dates: the config's
+// LockMargin, DefaultLockMargin when it sets none.
 func (c Config) LockMarginDuration() time.Duration {
 	if d, err := time.ParseDuration(c.LockMargin); err == nil && d >= 0 && c.LockMargin != "" {
 		return d
