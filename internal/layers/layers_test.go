@@ -86,3 +86,22 @@ func TestFsOnlyCLILinksNoKubernetes(t *testing.T) {
 		}
 	}
 }
+
+// Nothing but cmd/cairn imports the CLI: it is the top of one program.
+func TestNothingImportsCLI(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Deps " "}}`, mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] == mod+"cmd/cairn" || under(f[0], mod+"internal/cli") {
+			continue
+		}
+		for _, d := range f[1:] {
+			if under(d, mod+"internal/cli") {
+				t.Errorf("%s imports %s", f[0], d)
+			}
+		}
+	}
+}
