@@ -5,5 +5,6 @@
 // side; store does not import repo; the CLI imports neither the controller
 // nor the agent; the controller binary does not link the file-system
 // engine (archiver, restorer) nor the node agent; nothing but cmd/cairn
-// imports the CLI.
+// imports the CLI; no binary links a test-side package (mkdata, testenv,
+// kubetest, swaptest).
 package layers

@@ -50,6 +50,8 @@ func TestImportRules(t *testing.T) {
 		rule{"internal/controller", []string{mod + "internal/archiver", mod + "internal/restorer", mod + "internal/agent", mod + "internal/cli"}},
 		// The agent does not link the cluster backup or the controller.
 		rule{"cmd/cairn-agent", []string{mod + "internal/controller", mod + "internal/cluster/", mod + "internal/cli"}},
+		// The test-side packages stay out of the product binaries.
+		rule{"cmd/...", []string{mod + "internal/mkdata", mod + "internal/testenv", mod + "internal/kubetest", mod + "internal/swaptest"}},
 	)
 	for _, tc := range rules {
 		for _, d := range deps(t, tc.pkg) {
