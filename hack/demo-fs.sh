@@ -28,17 +28,7 @@ cairn() {
 }
 
 step "Sample data: a directory that looks like a persistent volume"
-mkdata="$root/hack/mkdata"
-if [[ -f "$mkdata" ]] && command -v python3 >/dev/null; then
-	python3 "$mkdata" "$data" --size 64
-else
-	mkdir -p "$data/logs" "$data/db" "$data/empty"
-	for i in $(seq 1 200); do echo "2026-01-01T00:00:${i}Z info request ok id=$i" >>"$data/logs/app.log"; done
-	head -c 8388608 /dev/urandom >"$data/db/table.dat"
-	cp "$data/db/table.dat" "$data/db/copy.dat"
-	echo "hello" >"$data/hello.txt"
-	ln -s hello.txt "$data/link"
-fi
+(cd "$root" && go run ./hack/mkdata "$data" --size 64)
 echo "$(find "$data" | wc -l) entries, $(du -sh "$data" | cut -f1)"
 
 step "A passphrase file and a local repository (there is no default passphrase)"

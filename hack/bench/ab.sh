@@ -24,14 +24,14 @@ while [ $# -gt 0 ]; do
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
-mkdata=${MKDATA:-../shared/bench/mkdata}
-[ -x "$mkdata" ] || { echo "bench: $mkdata not found (set MKDATA)" >&2; exit 2; }
 work=${BENCH_DIR:-$PWD/.cache/bench-ab}
 mkdir -p "$work"
-data=$work/data-$size
+mkdata=${MKDATA:-}
+[ -n "$mkdata" ] || { go build -o "$work/mkdata" ./hack/mkdata; mkdata=$work/mkdata; }
+data=$work/mkdata-$size
 if [ ! -d "$data" ]; then
   echo "bench: creating the ${size} MiB dataset" >&2
-  python3 "$mkdata" "$data.tmp" --size "$size" && mv "$data.tmp" "$data"
+  "$mkdata" "$data.tmp" --size "$size" && mv "$data.tmp" "$data"
 fi
 export CAIRN_PASSWORD=bench-passphrase
 results=$work/results.tsv

@@ -11,7 +11,8 @@
 # .cache/bin by `CAIRN_TOOLS_ONLY=restic hack/build-tools.sh`, which this
 # script runs; `make tools` and `make test` do not build it).
 #
-# Datasets: mkdata (../shared/bench/mkdata --size MiB, deterministic) and a
+# Datasets: mkdata (hack/mkdata --size MiB, deterministic; MKDATA=path runs
+# another generator of the same flags) and a
 # real tree, by default /usr/lib/x86_64-linux-gnu and /usr/local/go (shared
 # libraries and a Go toolchain, ≈ 0.9 GB, 17,000 files), copied once into
 # the bench folder so that it is one directory and does not change.
@@ -42,8 +43,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$only" ] || only=" cairn restic bounds"
-mkdata=${MKDATA:-../shared/bench/mkdata}
-[ -x "$mkdata" ] || { echo "bench: $mkdata not found (set MKDATA)" >&2; exit 2; }
 if [ -n "${CAIRN_BIN:-}" ]; then
   cairn=$(realpath "$CAIRN_BIN")
 else
@@ -59,10 +58,12 @@ fi
 "$restic" version | grep -q 'restic 0.18.1' || echo "bench: warning: $("$restic" version) is not restic 0.18.1" >&2
 work=${BENCH_DIR:-$PWD/.cache/bench}
 mkdir -p "$work"
-pristine=$work/data-$size
+mkdata=${MKDATA:-}
+[ -n "$mkdata" ] || { go build -o "$work/mkdata" ./hack/mkdata; mkdata=$work/mkdata; }
+pristine=$work/mkdata-$size
 if [ ! -d "$pristine" ]; then
   echo "bench: creating the ${size} MiB dataset" >&2
-  python3 "$mkdata" "$pristine.tmp" --size "$size" && mv "$pristine.tmp" "$pristine"
+  "$mkdata" "$pristine.tmp" --size "$size" && mv "$pristine.tmp" "$pristine"
 fi
 realdir=$work/real
 if [ ! -f "$work/real.from" ] || [ "$(cat "$work/real.from")" != "$real" ]; then
@@ -153,7 +154,7 @@ for run in $(seq "$runs"); do
   sync
   order=$only; [ $((run % 2)) -eq 0 ] && order=$(echo $only | tr ' ' '\n' | tac | tr '\n' ' ')
   for tool in $order; do first "$tool" mkdata "$data"; done
-  python3 "$mkdata" "$data" --mutate 2 >/dev/null
+  "$mkdata" "$data" --mutate 2 >/dev/null
   sync
   for tool in $order; do
     [ "$tool" = bounds ] && continue
@@ -180,7 +181,7 @@ def fmt(k, step):
     s = f"{statistics.median(v):.2f} s"
     if len(v) > 1: s += f" ({min(v):.2f}–{max(v):.2f})"
     return s
-print(f"Datasets: mkdata {sys.argv[2]} MiB (../shared/bench/mkdata), real = copy of {sys.argv[3]}; "
+print(f"Datasets: mkdata {sys.argv[2]} MiB (hack/mkdata), real = copy of {sys.argv[3]}; "
       f"median (min–max) of {sys.argv[4]} run(s); key derivation {kdf*1000:.0f} ms\n")
 print("| dataset | measure | cairn | restic 0.18.1 | machine bound | cairn/bound | target | cairn/restic | cairn RSS | restic RSS | RSS ratio (≤ 0.80) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")

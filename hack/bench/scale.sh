@@ -22,15 +22,16 @@ while [ $# -gt 0 ]; do
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
-mkdata=${MKDATA:-hack/mkdata}
 if [ -n "${CAIRN_BIN:-}" ]; then cairn=$(realpath "$CAIRN_BIN"); else make -s build-fs; cairn=$PWD/bin/cairn-fs; fi
 work=${BENCH_DIR:-$PWD/.cache/bench-scale}
 mkdir -p "$work"
+mkdata=${MKDATA:-}
+[ -n "$mkdata" ] || { go build -o "$work/mkdata" ./hack/mkdata; mkdata=$work/mkdata; }
 export CAIRN_PASSWORD=bench-passphrase
 max=0; for k in $factors; do [ "$k" -gt "$max" ] && max=$k; done
 for s in $(seq "$max"); do
-  d=$work/seed-$s
-  [ -d "$d" ] || { echo "bench: creating $d" >&2; python3 "$mkdata" "$d.tmp" --size "$size" --seed "$s" >/dev/null && mv "$d.tmp" "$d"; }
+  d=$work/mkdata-seed-$s
+  [ -d "$d" ] || { echo "bench: creating $d" >&2; "$mkdata" "$d.tmp" --size "$size" --seed "$s" >/dev/null && mv "$d.tmp" "$d"; }
 done
 t() { # LABEL CMD...
   local label=$1; shift
@@ -42,7 +43,7 @@ echo "| data | files | bytes | blobs | packs | first backup | unchanged backup |
 echo "|---|---:|---:|---:|---:|---|---|---|---|"
 for k in $factors; do
   rm -rf "$work/repo" "$work/out"
-  dirs=(); for s in $(seq "$k"); do dirs+=("$work/seed-$s"); done
+  dirs=(); for s in $(seq "$k"); do dirs+=("$work/mkdata-seed-$s"); done
   "$cairn" repo init -q --repo "$work/repo"
   files=$(find "${dirs[@]}" -type f | wc -l); bytes=$(du -scb "${dirs[@]}" | tail -n 1 | cut -f1)
   line="| ${k}× | $files | $((bytes / 1048576)) MiB |"

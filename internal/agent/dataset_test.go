@@ -27,7 +27,7 @@ func TestDatasetByteForByte(t *testing.T) {
 	e.startAgent(ctx, t)
 	ns := e.appNamespace(ctx, t)
 	src := filepath.Join(t.TempDir(), "data")
-	mkdata(t, src, "--size", "64")
+	generate(t, src, 64)
 	vol := e.localVolume(ctx, t, ns, "data", src)
 	e.runPod(ctx, t, ns, "db", nil, pvcVolume("data", vol.PVC))
 

@@ -3,7 +3,6 @@ package agent_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -30,10 +29,10 @@ import (
 	"github.com/cairn-backup/cairn/internal/check"
 	"github.com/cairn-backup/cairn/internal/controller"
 	"github.com/cairn-backup/cairn/internal/kubetest"
+	"github.com/cairn-backup/cairn/internal/mkdata"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/snapshot"
 	"github.com/cairn-backup/cairn/internal/store/local"
-	"github.com/cairn-backup/cairn/internal/testenv"
 )
 
 // One control plane and one real node for the package's tests; each test
@@ -270,7 +269,7 @@ func (e *env) checkRepo(ctx context.Context, t *testing.T) *check.Report {
 	return rep
 }
 
-// waitPhase waits until the work item obj (a PodVolumeBackup or
+// waitItem waits until the work item obj (a PodVolumeBackup or
 // PodVolumeRestore) satisfies ok.
 func waitItem[T client.Object](ctx context.Context, t *testing.T, cl client.Client, obj T, d time.Duration, what string, ok func(T) bool) {
 	t.Helper()
@@ -280,15 +279,11 @@ func waitItem[T client.Object](ctx context.Context, t *testing.T, cl client.Clie
 	})
 }
 
-// mkdata runs hack/mkdata (the benchmark-data generator) with args.
-func mkdata(t *testing.T, args ...string) {
+// generate makes the benchmark dataset (package mkdata, seed 1) of about
+// sizeMiB MiB in dir.
+func generate(t *testing.T, dir string, sizeMiB int) {
 	t.Helper()
-	script := filepath.Join(testenv.RepoRoot(t), "hack", "mkdata")
-	if _, err := os.Stat(script); err != nil {
-		t.Fatalf("mkdata: %v", err)
-	}
-	out, err := exec.Command("python3", append([]string{script}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("mkdata %v: %v\n%s", args, err, out)
+	if err := mkdata.Generate(dir, sizeMiB, 1); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -24,6 +24,24 @@ import (
 	"github.com/cairn-backup/cairn/internal/snapshot"
 )
 
+// BlobSaver is what a backup needs of the repository it writes to;
+// *repo.Repository is one. A backup saves blobs and one manifest, and
+// reads only the parent snapshot's trees.
+type BlobSaver interface {
+	snapshot.BlobLoader    // the parent snapshot's trees
+	snapshot.BlobSaver     // trees
+	snapshot.ManifestSaver // the snapshot's manifest
+	// BlobID and SaveBlobID store a file's chunks (the ID computed once).
+	BlobID(data []byte) blob.ID
+	SaveBlobID(ctx context.Context, t blob.Type, id blob.ID, data []byte) (bool, error)
+	Has(id blob.ID) bool
+	ChunkerTable() *chunker.Table
+	// Flush makes the saved blobs durable and findable, before the manifest.
+	Flush(ctx context.Context) error
+	Stats() repo.SaveStats
+	AdoptOrphansOnce(ctx context.Context) (int, error)
+}
+
 // Options say what to back up and how.
 type Options struct {
 	Paths    []string // files or directories; made absolute
@@ -55,7 +73,7 @@ var ErrPartial = errors.New("backup completed with errors")
 // Run backs up opts.Paths into r and returns the saved snapshot. If some
 // entries could not be read the snapshot is still saved and the error wraps
 // ErrPartial.
-func Run(ctx context.Context, r *repo.Repository, opts Options) (*snapshot.Snapshot, error) {
+func Run(ctx context.Context, r BlobSaver, opts Options) (*snapshot.Snapshot, error) {
 	if len(opts.Paths) == 0 {
 		return nil, errors.New("archiver: no paths to back up")
 	}
@@ -100,7 +118,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*snapshot.Snaps
 }
 
 type archiver struct {
-	r           *repo.Repository
+	r           BlobSaver
 	opts        Options
 	jobs        chan fileJob
 	start       time.Time

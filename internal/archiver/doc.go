@@ -4,8 +4,9 @@
 // without reading them, saves one tree per directory and finally the
 // snapshot manifest.
 //
-// It reads the file system and writes only through repo.Repository; it
-// knows nothing of Kubernetes or of the CLI.
+// It reads the file system and writes only through BlobSaver (what it
+// needs of a repo.Repository); it knows nothing of Kubernetes or of the
+// CLI.
 //
 // # Reading a tree that changes under it
 //

@@ -47,7 +47,7 @@ func TestFlippedByteIsFoundAndNamed(t *testing.T) {
 		}
 	})
 	id := mustParse(t, content[0])
-	loc, ok := r.Index().Lookup(id)
+	loc, ok := r.Lookup(id)
 	if !ok {
 		t.Fatal("chunk not indexed")
 	}

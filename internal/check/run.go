@@ -102,8 +102,8 @@ func (c *checker) reportObjects() {
 	for _, s := range c.r.Shadowed() {
 		c.rep.Shadowed = append(c.rep.Shadowed, s)
 		what := s.Key
-		if id, ok := strings.CutPrefix(s.Key, "data/"); ok {
-			what = "pack " + id[strings.IndexByte(id, '/')+1:]
+		if kind, id, err := repo.ParseKey(s.Key); err == nil && kind == repo.KindData {
+			what = "pack " + id
 		}
 		c.errorf("%s: current version does not match its name; version %s (%s) does — the object was overwritten",
 			what, s.Version, s.ModTime.UTC().Format(time.RFC3339))
@@ -111,18 +111,15 @@ func (c *checker) reportObjects() {
 }
 
 func (c *checker) listPacks(ctx context.Context) error {
-	err := c.r.Store().List(ctx, "data/", func(fi store.Info) error {
-		name := fi.Key[strings.LastIndexByte(fi.Key, '/')+1:]
-		id, err := blob.ParseID(name)
-		if err != nil || repo.PackKey(id) != fi.Key {
-			c.errorf("unexpected object %s in data/", fi.Key)
-			return nil
-		}
+	strays, err := c.r.ListPacks(ctx, func(id blob.ID, fi store.Info) error {
 		c.stored[id] = fi.Size
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("check: list packs: %w", err)
+	}
+	for _, key := range strays {
+		c.errorf("unexpected object %s in %s", key, repo.KindData.Prefix())
 	}
 	for id, entries := range c.packs {
 		if _, ok := c.stored[id]; !ok {
@@ -239,7 +236,7 @@ func (c *checker) checkTrees(ctx context.Context, snaps []*snapshot.Snapshot) {
 		}
 		seen[id] = true
 		c.rep.Trees++
-		if _, ok := c.r.Index().Lookup(id); !ok {
+		if _, ok := c.r.Lookup(id); !ok {
 			c.errorf("%s: tree %s is not in the index", where, id.Short())
 			c.bad[id] = "tree missing from index"
 			return
@@ -256,7 +253,7 @@ func (c *checker) checkTrees(ctx context.Context, snaps []*snapshot.Snapshot) {
 			n := &t.Nodes[i]
 			p := where + "/" + n.RawName()
 			for _, b := range n.Content {
-				if _, ok := c.r.Index().Lookup(b); !ok {
+				if _, ok := c.r.Lookup(b); !ok {
 					c.errorf("%s: data blob %s is not in the index", p, b.Short())
 					c.bad[b] = "data blob missing from index"
 				}

@@ -51,12 +51,12 @@ func TestShadowedOnS3(t *testing.T) {
 			victim = content[0]
 		}
 	})
-	loc, _ := r.Index().Lookup(mustParse(t, victim))
+	loc, _ := r.Lookup(mustParse(t, victim))
 	var indexKey string
 	if err := st.List(ctx, "index/", func(fi store.Info) error { indexKey = fi.Key; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	overwritten := []string{repo.PackKey(loc.Pack), indexKey, repo.KindSnapshot + "/" + sn.ID}
+	overwritten := []string{repo.PackKey(loc.Pack), indexKey, repo.KindSnapshot.Key(sn.ID)}
 	for _, key := range overwritten {
 		if _, err := srv.Client().PutObject(ctx, &awss3.PutObjectInput{
 			Bucket: aws.String("shadowed"), Key: aws.String("repo/" + key),

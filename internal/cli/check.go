@@ -88,10 +88,10 @@ func (a *app) check(ctx context.Context, r *repo.Repository, opts check.Options)
 func (a *app) checkAdvice(rep *check.Report) {
 	var badIndex, badSnapshots bool
 	for _, u := range rep.Unreadable {
-		switch {
-		case strings.HasPrefix(u.Key, repo.KindIndex+"/"):
+		switch kind, _ := repo.KindOf(u.Key); kind {
+		case repo.KindIndex:
 			badIndex = true
-		case strings.HasPrefix(u.Key, repo.KindSnapshot+"/"):
+		case repo.KindSnapshot:
 			badSnapshots = true
 		}
 	}

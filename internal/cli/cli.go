@@ -23,6 +23,7 @@ type app struct {
 	stdout, stderr io.Writer
 	env            func(string) string
 	now            func() time.Time
+	waitPoll       time.Duration // how often --wait looks at the object (default a second)
 
 	repoFlag         string
 	passwordFile     string

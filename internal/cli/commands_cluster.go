@@ -9,6 +9,7 @@ import (
 
 	clusterbackup "github.com/cairn-backup/cairn/internal/cluster/backup"
 	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
+	"github.com/cairn-backup/cairn/internal/erase"
 	"github.com/cairn-backup/cairn/internal/velero"
 )
 
@@ -28,4 +29,13 @@ func (a *app) addClusterCommands(root *cobra.Command) {
 // some objects failed (exit 3).
 func isClusterPartial(err error) bool {
 	return errors.Is(err, clusterrestore.ErrPartial) || errors.Is(err, clusterbackup.ErrPartial) || errors.Is(err, velero.ErrPartial)
+}
+
+// clusterAdvice is message's advice for the errors of the cluster
+// commands' packages ("" for others).
+func clusterAdvice(err error) string {
+	if errors.Is(err, erase.ErrUnreadable) {
+		return " (run `cairn repo check`)"
+	}
+	return ""
 }

@@ -11,3 +11,5 @@ import "github.com/spf13/cobra"
 func (a *app) addClusterCommands(*cobra.Command) {}
 
 func isClusterPartial(error) bool { return false }
+
+func clusterAdvice(error) string { return "" }

@@ -8,9 +8,12 @@ import (
 
 	"github.com/cairn-backup/cairn/internal/archiver"
 	"github.com/cairn-backup/cairn/internal/check"
+	"github.com/cairn-backup/cairn/internal/prune"
+	"github.com/cairn-backup/cairn/internal/replicate"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/restorer"
 	"github.com/cairn-backup/cairn/internal/snapshot"
+	"github.com/cairn-backup/cairn/internal/store/s3"
 )
 
 // Exit codes (README.md, "Exit codes"; stable: scripts depend on them).
@@ -60,8 +63,12 @@ func exitCode(err error, started bool) int {
 }
 
 // message renders err as one actionable line (without the "cairn: " prefix).
+//
+// The engine's errors state what is wrong; the advice on what to run
+// about it is the CLI's, and added here.
 func message(err error) string {
 	msg := err.Error()
+	var unsafe *prune.UnsafeError
 	switch {
 	case errors.Is(err, repo.ErrLockLost):
 		msg += " (the work was stopped before it finished: run it again)"
@@ -76,6 +83,41 @@ func message(err error) string {
 	case errors.Is(err, repo.ErrLocked):
 		msg += fmt.Sprintf(" (if its holder is gone, `cairn repo unlock` removes locks not refreshed for %d minutes;"+
 			" `cairn repo unlock --remove-all` removes every lock, only when no other cairn runs)", int(repo.StaleAfter.Minutes()))
+	case errors.As(err, &unsafe):
+		msg += " (" + pruneAdvice(unsafe) + ")"
+	case errors.Is(err, replicate.ErrSourceCorrupt):
+		msg += " (run `cairn repo check --read-data` on the source)"
+	case errors.Is(err, s3.ErrNoBucket):
+		msg += " (create it, or check --repo and the endpoint)"
+	case errors.Is(err, s3.ErrNoCredentials):
+		msg += " (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a credentials file with --s3-credentials-file or AWS_SHARED_CREDENTIALS_FILE)"
+	default:
+		msg += clusterAdvice(err)
 	}
 	return strings.ReplaceAll(strings.TrimSpace(msg), "\n", "; ")
+}
+
+// pruneAdvice names the commands that show and mend what a prune refused
+// over.
+func pruneAdvice(e *prune.UnsafeError) string {
+	advice := "run `cairn repo check`"
+	if len(e.Unindexed) > 0 {
+		return advice + ", then `cairn repo repair index` to rebuild the index from the packs"
+	}
+	var idx, snaps bool
+	for _, key := range e.Unreadable {
+		switch kind, _ := repo.KindOf(key); kind {
+		case repo.KindIndex:
+			idx = true
+		case repo.KindSnapshot:
+			snaps = true
+		}
+	}
+	if idx {
+		advice += "; `cairn repo repair index` rebuilds the index from the packs"
+	}
+	if snaps {
+		advice += "; `cairn repo repair snapshots` removes unreadable snapshot files"
+	}
+	return advice
 }

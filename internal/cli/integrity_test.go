@@ -96,7 +96,7 @@ func treesOnly(t *testing.T, e env, keys []string) {
 	defer r.Close()
 	var trees []index.Pack
 	for _, k := range keys {
-		b, err := r.LoadUnpacked(ctx, repo.KindIndex, strings.TrimPrefix(k, "index/"))
+		b, err := r.LoadUnpacked(ctx, repo.KindIndex, strings.TrimPrefix(k, repo.KindIndex.Prefix()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -82,16 +82,17 @@ func (a *app) kubeClient(f *ctlFlags) (client.Client, error) {
 	return c, nil
 }
 
-// waitPoll is how often --wait looks at the object.
-var waitPoll = time.Second
-
 // waitPhase polls get until the phase is final, printing each phase it
 // sees, and returns the error that gives the exit code: nil for
 // Completed, one wrapping partial for PartiallyFailed (exit 3), a plain
 // one for Failed (exit 1).
 func (a *app) waitPhase(ctx context.Context, what string, partial error, get func() (cairnv1.Phase, string, error)) error {
 	var last cairnv1.Phase = "-"
-	t := time.NewTicker(waitPoll)
+	poll := a.waitPoll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
 		phase, reason, err := get()

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"path/filepath"
@@ -41,9 +42,12 @@ func TestCtl(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	old := waitPoll
-	waitPoll = 50 * time.Millisecond
-	defer func() { waitPoll = old }()
+	// waiting runs a command line whose --wait looks every 50ms.
+	waiting := func(args ...string) result {
+		var out, errb bytes.Buffer
+		a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, env: func(k string) string { return e[k] }, now: time.Now, waitPoll: 50 * time.Millisecond}
+		return result{code: a.run(ctx, args), stdout: out.String(), stderr: errb.String()}
+	}
 
 	// finish plays the controller: once obj exists, set its status.
 	finish := func(obj client.Object, set func()) chan error {
@@ -75,7 +79,7 @@ func TestCtl(t *testing.T) {
 		b := &cairnv1.Backup{}
 		b.Name = tc.name
 		done := finish(b, func() { b.Status.Phase, b.Status.FailureReason, b.Status.Items = tc.phase, tc.reason, 7 })
-		r := cairn(t, e, "ctl", "backup", "create", tc.name, "--include-namespaces", "shop", "--ttl", "30d", "--wait").must(t, tc.code)
+		r := waiting("ctl", "backup", "create", tc.name, "--include-namespaces", "shop", "--ttl", "30d", "--wait").must(t, tc.code)
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +134,7 @@ func TestCtl(t *testing.T) {
 				rs.Status.FailureReason = "2 objects could not be restored: ConfigMap shop/x: admission denied"
 			}
 		})
-		r := cairn(t, e, "ctl", "restore", "create", name, "--from-schedule", "daily-backup", "-w").must(t, tc.code)
+		r := waiting("ctl", "restore", "create", name, "--from-schedule", "daily-backup", "-w").must(t, tc.code)
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}

@@ -34,12 +34,20 @@ or restore can run meanwhile. Run it after forget (or use forget --prune).`,
 	return cmd
 }
 
-// prune runs a prune under the exclusive lock.
+// prune plans a prune under the exclusive lock and, unless dryRun, carries
+// the plan out under the same lock.
 func (a *app) prune(ctx context.Context, r *repo.Repository, dryRun bool) (*prune.Report, error) {
 	var rep *prune.Report
 	err := r.WithLock(ctx, repo.Exclusive, "prune", func(ctx context.Context) error {
-		var err error
-		rep, err = prune.Run(ctx, r, prune.Options{DryRun: dryRun, Now: a.now})
+		plan, err := prune.NewPlan(ctx, r, prune.Options{Now: a.now})
+		if err != nil {
+			return err
+		}
+		if dryRun {
+			rep = &plan.Report // a dry run shows the plan
+			return nil
+		}
+		rep, err = prune.Execute(ctx, r, plan)
 		return err
 	})
 	if errors.Is(err, prune.ErrUnsafe) {

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/hooks"
 )
 
 // Options configure the reconcilers.
@@ -53,6 +54,9 @@ type Options struct {
 	// (internal/requester); the admission webhook signs with the same
 	// key. Without it no NamespaceRestore is run.
 	RequesterKey []byte
+	// HookExecutor makes what runs the backup hooks' commands in pods
+	// (default hooks.NewAPIExecutor, through the pods' exec subresource).
+	HookExecutor func(*rest.Config) (hooks.Executor, error)
 }
 
 func (o *Options) fill() {
@@ -76,6 +80,9 @@ func (o *Options) fill() {
 	}
 	if o.RestoreWaitImage == "" {
 		o.RestoreWaitImage = "busybox:1.36"
+	}
+	if o.HookExecutor == nil {
+		o.HookExecutor = func(c *rest.Config) (hooks.Executor, error) { return hooks.NewAPIExecutor(c) }
 	}
 }
 

@@ -65,7 +65,7 @@ func TestBackupOutcomeSurvivesEdit(t *testing.T) {
 	dir := e.location("main", "")
 	e.configMap("app-config")
 	ed := &labelEditor{e: e, backup: "edited"}
-	defer controller.SetHookExecutor(ed)()
+	e.hooks = ed
 
 	e.podOnNode("app", map[string]string{"pre.hook.backup.velero.io/command": `["edit"]`})
 	// The node agent's stand-in: every work item completes, with a

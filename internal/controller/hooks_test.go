@@ -19,7 +19,6 @@ import (
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/agentlease"
-	"github.com/cairn-backup/cairn/internal/controller"
 )
 
 // hookRecorder is an Executor that records, for each command, what the
@@ -60,7 +59,7 @@ func TestBackupHooksOrder(t *testing.T) {
 	e := newEnv(t, noGuardrails)
 	e.location("main", "")
 	rec := &hookRecorder{e: e}
-	defer controller.SetHookExecutor(rec)()
+	e.hooks = rec
 
 	// A node with an agent, and two Running pods on it.
 	now := metav1.NewMicroTime(e.clock.Now())

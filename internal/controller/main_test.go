@@ -13,12 +13,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/controller"
+	"github.com/cairn-backup/cairn/internal/hooks"
 	"github.com/cairn-backup/cairn/internal/kubetest"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/store/local"
@@ -45,6 +47,7 @@ type env struct {
 	ns    string
 	clock *fakeClock
 	rs    *controller.Reconcilers
+	hooks hooks.Executor // runs the hooks when set (else the pods' exec)
 }
 
 func newEnv(t *testing.T, ret controller.Retention) *env {
@@ -71,7 +74,13 @@ func newEnv(t *testing.T, ret controller.Retention) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, c: c, cfg: kc, ns: kc.Namespace(t), clock: &fakeClock{t: time.Now().UTC().Truncate(time.Second)}}
-	e.rs = controller.New(c, c, controller.Options{Namespace: e.ns, Cluster: kc.Config, Retention: ret, Clock: e.clock, Recheck: 250 * time.Millisecond})
+	e.rs = controller.New(c, c, controller.Options{Namespace: e.ns, Cluster: kc.Config, Retention: ret, Clock: e.clock, Recheck: 250 * time.Millisecond,
+		HookExecutor: func(c *rest.Config) (hooks.Executor, error) {
+			if e.hooks != nil {
+				return e.hooks, nil
+			}
+			return hooks.NewAPIExecutor(c)
+		}})
 	return e
 }
 

@@ -16,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -336,9 +335,6 @@ func phaseOr(p cairnv1.VolumePhase) cairnv1.VolumePhase {
 	return p
 }
 
-// newHookExecutor runs hook commands (a variable for tests).
-var newHookExecutor = func(c *rest.Config) (hooks.Executor, error) { return hooks.NewAPIExecutor(c) }
-
 // podHooks runs the exec hooks of one backup's pods and records what they
 // came to in sum.
 type podHooks struct {
@@ -361,7 +357,7 @@ func (h *podHooks) run(ctx context.Context, pod *corev1.Pod, phase hooks.Phase) 
 		return nil
 	}
 	if h.ex == nil {
-		if h.ex, err = newHookExecutor(h.r.o.Cluster); err != nil {
+		if h.ex, err = h.r.o.HookExecutor(h.r.o.Cluster); err != nil {
 			return err
 		}
 	}

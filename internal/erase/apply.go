@@ -31,6 +31,10 @@ const (
 	ReceiptPath = "receipt.json"
 )
 
+// ErrUnreadable: Apply refused to erase because some backups of the
+// repository cannot be read, so the data to erase may be in them.
+var ErrUnreadable = errors.New("backups cannot be read, so the data may be in them")
+
 // Receipt records an erasure: what was asked, when, what was rewritten or
 // forgotten, and which copies stay (locked) until when. It names backups
 // and snapshot IDs only, never the erased data.
@@ -98,7 +102,7 @@ func Apply(ctx context.Context, r *repo.Repository, t Target, opts ApplyOptions)
 		return nil, "", err
 	}
 	if len(p.Unreadable) > 0 {
-		return nil, "", fmt.Errorf("erase: %d backups cannot be read, so the data may be in them (run `cairn repo check`): %s", len(p.Unreadable), strings.Join(p.Unreadable, "; "))
+		return nil, "", fmt.Errorf("erase: %d %w: %s", len(p.Unreadable), ErrUnreadable, strings.Join(p.Unreadable, "; "))
 	}
 	f := p.finders[0]
 	now := opts.Now()

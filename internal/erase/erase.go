@@ -132,7 +132,7 @@ func (p *Plan) Add(ctx context.Context, r *repo.Repository, t Target) error {
 	p.Target = t.String()
 	sns, err := snapshot.List(ctx, r)
 	if err != nil {
-		return fmt.Errorf("erase: list snapshots of %s: %w", r.Store().Location(), err)
+		return fmt.Errorf("erase: list snapshots of %s: %w", r.Location(), err)
 	}
 	f := &finder{r: r, t: t, pods: map[string]bool{}, byID: map[string]*snapshot.Snapshot{}}
 	p.finders = append(p.finders, f)
@@ -332,11 +332,11 @@ func (f *finder) inVolume(sn *snapshot.Snapshot) bool {
 
 func (f *finder) copyOf(ctx context.Context, sn *snapshot.Snapshot, kind string, objects int, volume string) Copy {
 	c := Copy{
-		Repository: f.r.Store().Location(), Backup: sn.Labels[layout.LabelBackup], Snapshot: sn.ID,
+		Repository: f.r.Location(), Backup: sn.Labels[layout.LabelBackup], Snapshot: sn.ID,
 		Kind: kind, Created: sn.Time, Expires: sn.Expires, Objects: objects, Volume: volume,
 	}
 	if ret, ok := f.r.Store().(store.Retainer); ok {
-		if until, err := ret.Retention(ctx, repo.KindSnapshot+"/"+sn.ID); err == nil && !until.IsZero() {
+		if until, err := ret.Retention(ctx, repo.KindSnapshot.Key(sn.ID)); err == nil && !until.IsZero() {
 			c.LockedUntil = &until
 		}
 	}

@@ -6,6 +6,10 @@
 // no snapshot uses them and they are older than a lock's stale window (a
 // backup still running may have written them).
 //
+// A prune is two steps under one exclusive lock: NewPlan reads the index,
+// the snapshots and the store's listing and decides, writing nothing (a dry
+// run is its Plan.Report); Execute carries the plan out. Run does both.
+//
 // Prune deletes only on complete knowledge: an index or snapshot file that
 // cannot be read, or a blob a snapshot uses that no index names, makes it
 // refuse (ErrUnsafe) before it deletes anything.

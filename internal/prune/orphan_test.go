@@ -51,7 +51,7 @@ func TestOrphanPacks(t *testing.T) {
 	if err := other.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	loc, _ := other.Index().Lookup(id)
+	loc, _ := other.Lookup(id)
 	for k := range indexKeys(ctx, t, s) {
 		if !before[k] {
 			if err := s.Delete(ctx, k); err != nil {

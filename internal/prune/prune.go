@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -68,22 +69,54 @@ type orphan struct {
 	modTime time.Time
 }
 
-// Run prunes r. The caller holds the exclusive lock.
+// Plan is what a prune will do, decided before anything is written or
+// deleted: NewPlan makes it, Execute carries it out. A dry run is the plan
+// alone.
+type Plan struct {
+	// Report is what Execute will report, but for what only doing it tells
+	// (IndexFiles, Locked); its DryRun is true.
+	Report Report
+
+	packs     map[blob.ID]*packInfo
+	del       []blob.ID    // indexed packs no blob in use is in
+	rewrite   []blob.ID    // indexed packs mostly unused: their live blobs are copied out
+	orphanDel []blob.ID    // orphans unused and old
+	adopted   []index.Pack // orphans holding used blobs
+}
+
+// Run prunes r: NewPlan, then Execute unless opts.DryRun (the report is
+// then the plan's). The caller holds the exclusive lock.
+func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error) {
+	p, err := NewPlan(ctx, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.DryRun {
+		rep := p.Report
+		return &rep, nil
+	}
+	return Execute(ctx, r, p)
+}
+
+// NewPlan decides what a prune of r deletes, rewrites and adopts; it writes
+// and deletes nothing (opts.DryRun is not read). The caller holds the
+// exclusive lock until Execute is done with the plan.
 //
 // Prune deletes only on complete knowledge: when an index or snapshot file
-// cannot be read, or a blob some snapshot uses is in no index, it deletes
-// nothing and returns an error wrapping ErrUnsafe. Packs that no index
-// names (orphans) are read from their headers; one is deleted only when no
-// snapshot uses any of its blobs and the store says it was written more
-// than repo.StaleAfter ago (see sortOrphans).
-func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error) {
+// cannot be read, or a blob some snapshot uses is in no index, NewPlan
+// returns an error wrapping ErrUnsafe. Packs that no index names (orphans)
+// are read from their headers; one is deleted only when no snapshot uses
+// any of its blobs and the store says it was written more than
+// repo.StaleAfter ago (see sortOrphans).
+func NewPlan(ctx context.Context, r *repo.Repository, opts Options) (*Plan, error) {
 	if opts.MaxUnused <= 0 {
 		opts.MaxUnused = 0.2
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	rep := &Report{DryRun: opts.DryRun}
+	plan := &Plan{Report: Report{DryRun: true}}
+	rep := &plan.Report
 
 	// 1. What the index files say, and what the snapshots use.
 	packs := map[blob.ID]*packInfo{}
@@ -107,11 +140,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 
 	// 2. What the store holds.
 	var orphans []orphan
-	if err := r.Store().List(ctx, "data/", func(fi store.Info) error {
-		id, err := blob.ParseID(fi.Key[strings.LastIndexByte(fi.Key, '/')+1:])
-		if err != nil {
-			return nil
-		}
+	if _, err := r.ListPacks(ctx, func(id blob.ID, fi store.Info) error {
 		if p, ok := packs[id]; ok {
 			p.size = fi.Size
 		} else {
@@ -138,7 +167,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 		}
 		for _, e := range p.entries {
 			p.totalBytes += int64(e.Length)
-			loc, ok := r.Index().Lookup(e.ID)
+			loc, ok := r.Lookup(e.ID)
 			if used[e.ID] && ok && loc.Pack == id {
 				p.usedBytes += int64(e.Length)
 				p.used = append(p.used, e)
@@ -160,25 +189,36 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 		}
 	}
 	rep.PacksDeleted, rep.PacksRewritten = int64(len(del)), int64(len(rewrite))
-	if opts.DryRun || (len(del) == 0 && len(rewrite) == 0 && len(orphanDel) == 0 && len(adopted) == 0) {
-		return rep, nil
+	plan.packs, plan.del, plan.rewrite, plan.orphanDel, plan.adopted = packs, del, rewrite, orphanDel, adopted
+	return plan, nil
+}
+
+// Execute carries out a plan NewPlan made of r, under the same exclusive
+// lock. Nothing is rewritten in place: live blobs are copied out of the
+// packs being rewritten, a new index of everything kept supersedes the old
+// index files, which are then deleted, and the old packs last.
+func Execute(ctx context.Context, r *repo.Repository, plan *Plan) (*Report, error) {
+	rep := plan.Report
+	rep.DryRun = false
+	if len(plan.del) == 0 && len(plan.rewrite) == 0 && len(plan.orphanDel) == 0 && len(plan.adopted) == 0 {
+		return &rep, nil
 	}
 
 	// 5. Copy live blobs out of packs being rewritten.
-	for _, id := range rewrite {
-		if err := copyLive(ctx, r, id, packs[id].used); err != nil {
-			return rep, err
+	for _, id := range plan.rewrite {
+		if err := copyLive(ctx, r, id, plan.packs[id].used); err != nil {
+			return &rep, err
 		}
 	}
 	if err := r.Flush(ctx); err != nil {
-		return rep, fmt.Errorf("prune: write new packs: %w", err)
+		return &rep, fmt.Errorf("prune: write new packs: %w", err)
 	}
 
 	// 6. A new index of everything kept (adopted orphans included), which
 	// supersedes the old index files; they are deleted where the store
 	// allows.
 	gone := map[blob.ID]bool{}
-	for _, id := range append(append([]blob.ID(nil), del...), rewrite...) {
+	for _, id := range slices.Concat(plan.del, plan.rewrite) {
 		gone[id] = true
 	}
 	// Every pack an index file names, not only where the in-memory index
@@ -194,9 +234,9 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 			}
 		}
 	}); err != nil {
-		return rep, fmt.Errorf("prune: read index: %w", err)
+		return &rep, fmt.Errorf("prune: read index: %w", err)
 	}
-	for _, p := range adopted {
+	for _, p := range plan.adopted {
 		if _, ok := keep[p.ID]; !ok {
 			keep[p.ID] = p.Entries
 		}
@@ -207,12 +247,12 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 		rep.Locked = append(rep.Locked, replaced.Locked...)
 	}
 	if err != nil {
-		return rep, fmt.Errorf("prune: replace index: %w", err)
+		return &rep, fmt.Errorf("prune: replace index: %w", err)
 	}
 
 	// 7. Old packs last.
-	for _, id := range append(append(del, rewrite...), orphanDel...) {
-		if err := r.Store().Delete(ctx, repo.PackKey(id)); err != nil {
+	for _, id := range slices.Concat(plan.del, plan.rewrite, plan.orphanDel) {
+		if err := r.DeletePack(ctx, id); err != nil {
 			if errors.Is(err, store.ErrLocked) {
 				rep.Locked = append(rep.Locked, repo.PackKey(id))
 				continue
@@ -220,50 +260,61 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Report, error)
 			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
-			return rep, fmt.Errorf("prune: delete pack: %w", err)
+			return &rep, fmt.Errorf("prune: %w", err)
 		}
 	}
 	sort.Strings(rep.Locked)
-	return rep, r.ReloadIndex(ctx)
+	return &rep, r.ReloadIndex(ctx)
 }
 
-// complete returns an error wrapping ErrUnsafe, naming what is wrong and
-// the commands that show and mend it, when the index or the snapshots are
-// not completely known.
+// UnsafeError is the error, wrapping ErrUnsafe, that says what prune does
+// not know: objects it cannot read, blobs in use that no index names, or a
+// tree it cannot read. The caller (the CLI) names the commands that mend it.
+type UnsafeError struct {
+	Unreadable []string // keys of index and snapshot files that cannot be read
+	Unindexed  []string // IDs of blobs that snapshots use and no index names
+	Tree       blob.ID  // an indexed tree that cannot be read, when Err is set
+	Err        error    // why Tree cannot be read
+}
+
+func (e *UnsafeError) Error() string {
+	switch {
+	case len(e.Unreadable) > 0:
+		return fmt.Sprintf("prune: %v: %d objects cannot be read (%s), so what they reference is unknown",
+			ErrUnsafe, len(e.Unreadable), sample(e.Unreadable))
+	case len(e.Unindexed) > 0:
+		return fmt.Sprintf("prune: %v: %d blobs that snapshots use are in no index (%s)",
+			ErrUnsafe, len(e.Unindexed), sample(e.Unindexed))
+	}
+	return fmt.Sprintf("prune: %v: tree %s cannot be read: %v", ErrUnsafe, e.Tree.Short(), e.Err)
+}
+
+func (e *UnsafeError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrUnsafe, e.Err}
+	}
+	return []error{ErrUnsafe}
+}
+
+// complete returns an *UnsafeError when the index or the snapshots are not
+// completely known.
 func complete(r *repo.Repository, used map[blob.ID]bool) error {
 	if bad := r.BadObjects(); len(bad) > 0 {
 		var keys []string
-		advice := "run `cairn repo check`"
-		var idx, snaps bool
 		for _, b := range bad {
 			keys = append(keys, b.Key)
-			switch {
-			case strings.HasPrefix(b.Key, repo.KindIndex+"/"):
-				idx = true
-			case strings.HasPrefix(b.Key, repo.KindSnapshot+"/"):
-				snaps = true
-			}
 		}
-		if idx {
-			advice += "; `cairn repo repair index` rebuilds the index from the packs"
-		}
-		if snaps {
-			advice += "; `cairn repo repair snapshots` removes unreadable snapshot files"
-		}
-		return fmt.Errorf("prune: %w: %d objects cannot be read (%s), so what they reference is unknown; %s",
-			ErrUnsafe, len(bad), sample(keys), advice)
+		return &UnsafeError{Unreadable: keys}
 	}
 	var unindexed []string
 	for id := range used {
-		if !r.Index().Has(id) {
+		if _, ok := r.Lookup(id); !ok {
 			unindexed = append(unindexed, id.String())
 		}
 	}
 	if len(unindexed) > 0 {
 		sort.Strings(unindexed)
-		return fmt.Errorf("prune: %w: %d blobs that snapshots use are in no index (%s); "+
-			"run `cairn repo check`, then `cairn repo repair index` to rebuild the index from the packs",
-			ErrUnsafe, len(unindexed), sample(unindexed))
+		return &UnsafeError{Unindexed: unindexed}
 	}
 	return nil
 }
@@ -347,12 +398,12 @@ func usedBlobs(ctx context.Context, r *repo.Repository) (map[blob.ID]bool, int, 
 			return nil
 		}
 		used[id] = true
-		if !r.Index().Has(id) {
+		if _, ok := r.Lookup(id); !ok {
 			return nil
 		}
 		t, err := snapshot.LoadTree(ctx, r, id)
 		if err != nil {
-			return fmt.Errorf("prune: %w: tree %s cannot be read (run `cairn repo check`): %w", ErrUnsafe, id.Short(), err)
+			return &UnsafeError{Tree: id, Err: err}
 		}
 		for i := range t.Nodes {
 			for _, b := range t.Nodes[i].Content {

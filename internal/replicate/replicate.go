@@ -9,8 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,15 +28,19 @@ var (
 	ErrOtherRepository = errors.New("the target holds a different repository")
 	// ErrCorrupt: an object's bytes do not hash to its name.
 	ErrCorrupt = errors.New("object does not match its name")
+	// ErrSourceCorrupt: objects of the source do not hash to their names,
+	// and Run stopped before copying what references them. It wraps
+	// ErrCorrupt.
+	ErrSourceCorrupt = fmt.Errorf("the source is damaged: %w", ErrCorrupt)
 	// ErrDifferent: Verify found the target missing or damaging objects of
 	// the source.
 	ErrDifferent = errors.New("the replica differs from the source")
 )
 
-// prefixes are the replicated parts of a repository, in copy order: what
-// a later prefix references is copied before it. `config` goes first,
-// `locks/` never.
-var prefixes = []string{"keys/", "data/", "index/", "snapshots/"}
+// kinds are the replicated kinds of objects, in copy order (repo.Kinds'):
+// what a later kind references is copied before it. `config` goes first,
+// locks never.
+var kinds = slices.DeleteFunc(slices.Clone(repo.Kinds), func(k repo.Kind) bool { return k == repo.KindLock })
 
 // DefaultParallel is how many objects are copied or read at once.
 const DefaultParallel = 8
@@ -123,11 +127,11 @@ func Run(ctx context.Context, from, to store.Store, opts Options) (*Report, erro
 	// The source listing starts with the snapshots: a snapshot exists only
 	// once all it references is stored, so everything a listed snapshot
 	// needs is in the listings taken after it.
-	src, err := listing(ctx, from, reversed(prefixes))
+	src, err := listing(ctx, from, reversed(kinds))
 	if err != nil {
 		return rep, err
 	}
-	dstList, err := listing(ctx, to, prefixes)
+	dstList, err := listing(ctx, to, kinds)
 	if err != nil {
 		return rep, err
 	}
@@ -136,7 +140,7 @@ func Run(ctx context.Context, from, to store.Store, opts Options) (*Report, erro
 	if c.ret, err = newRetention(ctx, from, to, cfg, opts.Now(), rep); err != nil {
 		return rep, err
 	}
-	for _, p := range prefixes {
+	for _, p := range kinds {
 		for _, info := range src[p] {
 			rep.Objects++
 			rep.Bytes += info.Size
@@ -158,7 +162,7 @@ func Run(ctx context.Context, from, to store.Store, opts Options) (*Report, erro
 	if err := c.retain(ctx, repo.ConfigKey); err != nil {
 		return rep, err
 	}
-	for _, p := range prefixes {
+	for _, p := range kinds {
 		if err := c.phase(ctx, src[p]); err != nil {
 			rep.Seconds = opts.Now().Sub(start).Seconds()
 			return rep, err
@@ -215,8 +219,8 @@ func checkTarget(ctx context.Context, to store.Store, cfg repo.Config, cfgBytes 
 	// not ours to fill (the config is always copied first).
 	errFound := errors.New("found")
 	var found string
-	for _, p := range append(prefixes, "locks/") {
-		err := to.List(ctx, p, func(info store.Info) error {
+	for _, k := range repo.Kinds {
+		err := to.List(ctx, k.Prefix(), func(info store.Info) error {
 			found = info.Key
 			return errFound
 		})
@@ -231,23 +235,23 @@ func checkTarget(ctx context.Context, to store.Store, cfg repo.Config, cfgBytes 
 	return true, nil
 }
 
-// listing lists the objects under each prefix, in the given order.
-func listing(ctx context.Context, s store.Store, order []string) (map[string][]store.Info, error) {
-	out := make(map[string][]store.Info, len(order))
-	for _, p := range order {
-		err := s.List(ctx, p, func(info store.Info) error {
-			out[p] = append(out[p], info)
+// listing lists the objects of each kind, in the given order.
+func listing(ctx context.Context, s store.Store, order []repo.Kind) (map[repo.Kind][]store.Info, error) {
+	out := make(map[repo.Kind][]store.Info, len(order))
+	for _, k := range order {
+		err := s.List(ctx, k.Prefix(), func(info store.Info) error {
+			out[k] = append(out[k], info)
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("replicate: list %s%s: %w", s.Location(), "/"+p, err)
+			return nil, fmt.Errorf("replicate: list %s%s: %w", s.Location(), "/"+k.Prefix(), err)
 		}
 	}
 	return out, nil
 }
 
 // byKey indexes listings by key.
-func byKey(l map[string][]store.Info) map[string]store.Info {
+func byKey(l map[repo.Kind][]store.Info) map[string]store.Info {
 	m := make(map[string]store.Info)
 	for _, infos := range l {
 		for _, info := range infos {
@@ -257,11 +261,9 @@ func byKey(l map[string][]store.Info) map[string]store.Info {
 	return m
 }
 
-func reversed(s []string) []string {
-	out := make([]string, len(s))
-	for i, v := range s {
-		out[len(s)-1-i] = v
-	}
+func reversed(s []repo.Kind) []repo.Kind {
+	out := slices.Clone(s)
+	slices.Reverse(out)
 	return out
 }
 
@@ -301,8 +303,8 @@ func (c *copier) phase(ctx context.Context, infos []store.Info) error {
 	}
 	if corrupt > 0 {
 		sort.Strings(c.rep.Corrupt)
-		return fmt.Errorf("replicate: %d objects on %s do not match their names (%s…); stopped before copying what references them "+
-			"(run `cairn repo check --read-data` on the source): %w", corrupt, c.from.Location(), c.rep.Corrupt[0], ErrCorrupt)
+		return fmt.Errorf("replicate: %d objects on %s do not match their names (%s…); stopped before copying what references them: %w",
+			corrupt, c.from.Location(), c.rep.Corrupt[0], ErrSourceCorrupt)
 	}
 	return nil
 }
@@ -384,12 +386,11 @@ func checkName(key string, b []byte) error {
 	}
 	sum := sha256.Sum256(b)
 	got := hex.EncodeToString(sum[:])
-	name := path.Base(key)
-	if got != name {
+	if got != path.Base(key) {
 		return fmt.Errorf("replicate: %s: content hashes to %s: %w", key, got[:16], ErrCorrupt)
 	}
-	if strings.HasPrefix(key, "data/") && key != "data/"+name[:2]+"/"+name {
-		return fmt.Errorf("replicate: %s: pack outside its directory data/%s: %w", key, name[:2], ErrCorrupt)
+	if _, _, err := repo.ParseKey(key); err != nil {
+		return fmt.Errorf("replicate: %v: %w", err, ErrCorrupt)
 	}
 	return nil
 }

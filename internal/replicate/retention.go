@@ -96,7 +96,7 @@ func (r *retention) apply(ctx context.Context, key string) (bool, error) {
 // longer has: snapshots first, packs last, so that the target stays
 // consistent at every step. An object under retention is left and
 // reported.
-func (c *copier) prune(ctx context.Context, src map[string]store.Info, dst map[string][]store.Info) error {
+func (c *copier) prune(ctx context.Context, src map[string]store.Info, dst map[repo.Kind][]store.Info) error {
 	var dstRet store.Retainer
 	if ok, err := canLock(ctx, c.to); err != nil {
 		return fmt.Errorf("replicate: prune: %w", err)
@@ -104,7 +104,7 @@ func (c *copier) prune(ctx context.Context, src map[string]store.Info, dst map[s
 		dstRet = c.to.(store.Retainer)
 	}
 	now := c.opts.Now()
-	for _, p := range reversed(prefixes) {
+	for _, p := range reversed(kinds) {
 		var extra []string
 		for _, info := range dst[p] {
 			if _, ok := src[info.Key]; !ok {

@@ -111,11 +111,11 @@ func Verify(ctx context.Context, from, to store.Store, opts VerifyOptions) (*Ver
 		rep.Lag.Objects++
 		rep.Lag.Bytes += int64(len(cfgBytes))
 	}
-	srcList, err := listing(ctx, from, reversed(prefixes))
+	srcList, err := listing(ctx, from, reversed(kinds))
 	if err != nil {
 		return rep, err
 	}
-	dstList, err := listing(ctx, to, prefixes)
+	dstList, err := listing(ctx, to, kinds)
 	if err != nil {
 		return rep, err
 	}
@@ -153,7 +153,7 @@ func (rep *VerifyReport) compare(src, dst map[string]store.Info) {
 			missing = append(missing, key)
 			rep.Lag.Objects++
 			rep.Lag.Bytes += info.Size
-			if path.Dir(key) == "snapshots" {
+			if kind, _ := repo.KindOf(key); kind == repo.KindSnapshot {
 				rep.Lag.Snapshots++
 				if info.ModTime.After(newest.ModTime) || newest.Key == "" {
 					newest = info

@@ -3,7 +3,6 @@ package repo
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/cairn-backup/cairn/internal/repo/blob"
 	"github.com/cairn-backup/cairn/internal/repo/index"
@@ -18,9 +17,8 @@ import (
 // returns the number of packs adopted.
 func (r *Repository) AdoptOrphans(ctx context.Context) (int, error) {
 	var orphans []blob.ID
-	err := r.store.List(ctx, "data/", func(fi store.Info) error {
-		id, err := blob.ParseID(fi.Key[strings.LastIndexByte(fi.Key, '/')+1:])
-		if err == nil && !r.idx.HasPack(id) {
+	_, err := r.ListPacks(ctx, func(id blob.ID, _ store.Info) error {
+		if !r.idx.HasPack(id) {
 			orphans = append(orphans, id)
 		}
 		return nil

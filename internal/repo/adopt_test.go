@@ -24,7 +24,7 @@ func orphan(ctx context.Context, t *testing.T, s *mem.Mem, data string) {
 	saveFlushed(ctx, t, other, data)
 	for _, id := range indexFiles(ctx, t, other) {
 		if !before[id] {
-			if err := s.Delete(ctx, KindIndex+"/"+id); err != nil {
+			if err := s.Delete(ctx, KindIndex.Key(id)); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -55,10 +55,28 @@ func (r *Repository) releasePackBuffer(t blob.Type, data []byte) {
 	r.packFree <- data[:0]
 }
 
-// PackKey is the store key of a pack: data/<first two hex digits>/<sha256>.
-func PackKey(id blob.ID) string {
-	h := id.String()
-	return "data/" + h[:2] + "/" + h
+// ListPacks calls fn with the ID and the listing of every pack in the
+// store. The keys of objects under data/ that are not where a pack's name
+// puts it (ParsePackKey) are returned, not passed to fn: they are no packs.
+func (r *Repository) ListPacks(ctx context.Context, fn func(id blob.ID, fi store.Info) error) (strays []string, err error) {
+	err = r.store.List(ctx, KindData.Prefix(), func(fi store.Info) error {
+		id, err := ParsePackKey(fi.Key)
+		if err != nil {
+			strays = append(strays, fi.Key)
+			return nil
+		}
+		return fn(id, fi)
+	})
+	return strays, err
+}
+
+// DeletePack removes a pack from the store. The caller holds the exclusive
+// lock and has indexed the pack's live blobs elsewhere.
+func (r *Repository) DeletePack(ctx context.Context, id blob.ID) error {
+	if err := r.store.Delete(ctx, PackKey(id)); err != nil {
+		return fmt.Errorf("repo: delete pack %s: %w", id.Short(), err)
+	}
+	return nil
 }
 
 // SaveBlob stores data as a blob of type t unless a blob with the same ID is

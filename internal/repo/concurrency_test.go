@@ -58,7 +58,7 @@ func TestConcurrentSavesWithSlowUploadsDoNotDeadlock(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("saving blobs hung: pack buffers, upload slot and repository lock deadlocked")
 	}
-	if n := r.Index().Len(); n != 8*60 {
+	if n := r.idx.Len(); n != 8*60 {
 		t.Fatalf("%d blobs indexed, want %d", n, 8*60)
 	}
 }

@@ -139,14 +139,14 @@ func TestLegacyRepositoryGetsBinding(t *testing.T) {
 	if err != nil {
 		t.Fatalf("golden-v1 does not open: %v", err)
 	}
-	if b, _ := readSmall(ctx, s, keysPrefix+r.KeyID(), maxKeyFile); mustDecode(t, b).Binds() {
+	if b, _ := readSmall(ctx, s, KindKey.Key(r.KeyID()), maxKeyFile); mustDecode(t, b).Binds() {
 		t.Fatal("the golden key file binds the config: it was regenerated")
 	}
 	added, err := r.AddKey(ctx, []byte("new"), "bound")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := readSmall(ctx, s, keysPrefix+added, maxKeyFile); !mustDecode(t, b).Binds() {
+	if b, _ := readSmall(ctx, s, KindKey.Key(added), maxKeyFile); !mustDecode(t, b).Binds() {
 		t.Fatal("a key added to a legacy repository does not bind the config")
 	}
 	if _, err := Open(ctx, s, []byte("new"), Options{}); err != nil {
@@ -176,7 +176,7 @@ func putKeyFile(t *testing.T, s store.Store, b []byte) string {
 	t.Helper()
 	sum := sha256.Sum256(b)
 	id := hex.EncodeToString(sum[:])
-	if err := s.Put(context.Background(), keysPrefix+id, b); err != nil {
+	if err := s.Put(context.Background(), KindKey.Key(id), b); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -187,7 +187,7 @@ func onlyKey(t *testing.T, s store.Store, b []byte) string {
 	t.Helper()
 	ctx := context.Background()
 	var keys []string
-	s.List(ctx, keysPrefix, func(fi store.Info) error { keys = append(keys, fi.Key); return nil })
+	s.List(ctx, KindKey.Prefix(), func(fi store.Info) error { keys = append(keys, fi.Key); return nil })
 	for _, k := range keys {
 		if err := s.Delete(ctx, k); err != nil {
 			t.Fatal(err)
@@ -222,7 +222,7 @@ func TestCorruptKeyReported(t *testing.T) {
 			return onlyKey(t, s, hugeKDFKeyFile(t))
 		}, "memory 4194304 KiB out of range"},
 		{"the only key is truncated", func(t *testing.T, s store.Store) string {
-			b, _ := store.ReadAll(context.Background(), s, keysPrefix+firstKey(t, s))
+			b, _ := store.ReadAll(context.Background(), s, KindKey.Key(firstKey(t, s)))
 			return onlyKey(t, s, b[:len(b)/2])
 		}, "the repository has no other key"},
 		{"another key exists", func(t *testing.T, s store.Store) string {
@@ -272,7 +272,7 @@ func TestCorruptKeyReported(t *testing.T) {
 func firstKey(t *testing.T, s store.Store) string {
 	t.Helper()
 	var id string
-	s.List(context.Background(), keysPrefix, func(fi store.Info) error { id = strings.TrimPrefix(fi.Key, keysPrefix); return nil })
+	s.List(context.Background(), KindKey.Prefix(), func(fi store.Info) error { id = strings.TrimPrefix(fi.Key, KindKey.Prefix()); return nil })
 	return id
 }
 

@@ -3,7 +3,6 @@ package repo
 import (
 	"errors"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +36,7 @@ type integrity struct {
 	mu sync.Mutex
 	// bad holds the unreadable objects by kind ("index", "snapshots"), as
 	// of the last full read of that kind.
-	bad map[string]map[string]error
+	bad map[Kind]map[string]error
 	// superseded holds the keys that readable index files supersede (as
 	// of the last full read of the index).
 	superseded map[string]bool
@@ -74,11 +73,11 @@ func (r *Repository) BadObjects() []BadObject {
 // SetBadObjects replaces the unreadable objects of a kind with bad: a
 // reader that has just read every object of the kind (snapshot listing)
 // records what it skipped.
-func (r *Repository) SetBadObjects(kind string, bad []BadObject) {
+func (r *Repository) SetBadObjects(kind Kind, bad []BadObject) {
 	r.integ.mu.Lock()
 	defer r.integ.mu.Unlock()
 	if r.integ.bad == nil {
-		r.integ.bad = map[string]map[string]error{}
+		r.integ.bad = map[Kind]map[string]error{}
 	}
 	m := make(map[string]error, len(bad))
 	for _, b := range bad {
@@ -88,14 +87,14 @@ func (r *Repository) SetBadObjects(kind string, bad []BadObject) {
 }
 
 // addBadObjects adds to the unreadable objects of a kind.
-func (r *Repository) addBadObjects(kind string, bad []BadObject) {
+func (r *Repository) addBadObjects(kind Kind, bad []BadObject) {
 	if len(bad) == 0 {
 		return
 	}
 	r.integ.mu.Lock()
 	defer r.integ.mu.Unlock()
 	if r.integ.bad == nil {
-		r.integ.bad = map[string]map[string]error{}
+		r.integ.bad = map[Kind]map[string]error{}
 	}
 	if r.integ.bad[kind] == nil {
 		r.integ.bad[kind] = map[string]error{}
@@ -151,10 +150,4 @@ func (r *Repository) addShadowed(s Shadowed) {
 		r.integ.shadowed = map[string]Shadowed{}
 	}
 	r.integ.shadowed[s.Key] = s
-}
-
-// kindOf is the kind of an unpacked object's key ("index/ab…" → "index").
-func kindOf(key string) string {
-	kind, _, _ := strings.Cut(key, "/")
-	return kind
 }

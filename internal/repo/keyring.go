@@ -51,7 +51,7 @@ func (k *Keyring) Open(ctx context.Context, s store.Store, passphrase []byte, op
 	if ok {
 		// A key file removed since (`repo key remove`, rotation) revokes its
 		// passphrase here too, as it does for a fresh process.
-		if _, err := s.Stat(ctx, keysPrefix+rk.id); err != nil {
+		if _, err := s.Stat(ctx, KindKey.Key(rk.id)); err != nil {
 			ok = false
 			k.mu.Lock()
 			delete(k.keys, name)

@@ -49,7 +49,6 @@ type KeyInfo struct {
 }
 
 const (
-	keysPrefix = "keys/"
 	// maxKeyFile bounds a key file's size: they are a few hundred bytes.
 	maxKeyFile = 64 << 10
 	// boundKeySize is the size of what a key file wraps: the master key
@@ -121,7 +120,7 @@ func writeKey(ctx context.Context, s store.Store, now time.Time, passphrase, mas
 	}
 	sum := sha256.Sum256(b)
 	id := hex.EncodeToString(sum[:])
-	if err := s.Put(ctx, keysPrefix+id, b); err != nil {
+	if err := s.Put(ctx, KindKey.Key(id), b); err != nil {
 		return "", fmt.Errorf("repo: store key: %w", err)
 	}
 	return id, nil
@@ -152,8 +151,8 @@ func openMaster(ctx context.Context, s store.Store, passphrase []byte) (openedKe
 		return openedKey{}, ErrNoPassword
 	}
 	var ids []string
-	err := s.List(ctx, keysPrefix, func(fi store.Info) error {
-		ids = append(ids, strings.TrimPrefix(fi.Key, keysPrefix))
+	err := s.List(ctx, KindKey.Prefix(), func(fi store.Info) error {
+		ids = append(ids, strings.TrimPrefix(fi.Key, KindKey.Prefix()))
 		return nil
 	})
 	if err != nil {
@@ -170,7 +169,7 @@ func openMaster(ctx context.Context, s store.Store, passphrase []byte) (openedKe
 	var keys []candidate
 	var corrupt []string
 	for _, id := range ids {
-		b, err := readSmall(ctx, s, keysPrefix+id, maxKeyFile)
+		b, err := readSmall(ctx, s, KindKey.Key(id), maxKeyFile)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // removed meanwhile
 		}
@@ -220,8 +219,8 @@ func (r *Repository) AddKey(ctx context.Context, passphrase []byte, label string
 // Keys lists the repository's key files.
 func (r *Repository) Keys(ctx context.Context) ([]KeyInfo, error) {
 	var out []KeyInfo
-	err := r.store.List(ctx, keysPrefix, func(fi store.Info) error {
-		id := strings.TrimPrefix(fi.Key, keysPrefix)
+	err := r.store.List(ctx, KindKey.Prefix(), func(fi store.Info) error {
+		id := strings.TrimPrefix(fi.Key, KindKey.Prefix())
 		b, err := readSmall(ctx, r.store, fi.Key, maxKeyFile)
 		if err != nil {
 			return err
@@ -265,7 +264,7 @@ func (r *Repository) RemoveKey(ctx context.Context, id string) error {
 	if id == r.keyID {
 		return fmt.Errorf("key %s opened this repository; open it with another key to remove this one: %w", id[:8], ErrKeyInUse)
 	}
-	if err := r.store.Delete(ctx, keysPrefix+id); err != nil {
+	if err := r.store.Delete(ctx, KindKey.Key(id)); err != nil {
 		return fmt.Errorf("repo: remove key %s: %w", id[:8], err)
 	}
 	return nil
@@ -275,7 +274,7 @@ func (r *Repository) RemoveKey(ctx context.Context, id string) error {
 // a new passphrase: the new key file is written first, then the old one is
 // removed. No data is rewritten. The new key binds the config, as AddKey's.
 func (r *Repository) ChangePassphrase(ctx context.Context, passphrase []byte) (string, error) {
-	old, err := readSmall(ctx, r.store, keysPrefix+r.keyID, maxKeyFile)
+	old, err := readSmall(ctx, r.store, KindKey.Key(r.keyID), maxKeyFile)
 	if err != nil {
 		return "", fmt.Errorf("repo: read current key: %w", err)
 	}
@@ -287,7 +286,7 @@ func (r *Repository) ChangePassphrase(ctx context.Context, passphrase []byte) (s
 	if err != nil {
 		return "", err
 	}
-	if err := r.store.Delete(ctx, keysPrefix+r.keyID); err != nil {
+	if err := r.store.Delete(ctx, KindKey.Key(r.keyID)); err != nil {
 		return id, fmt.Errorf("repo: new key %s written, old key %s not removed: %w", id[:8], r.keyID[:8], err)
 	}
 	r.keyID = id

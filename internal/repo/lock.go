@@ -153,7 +153,7 @@ func (l *Lock) write(ctx context.Context) (string, time.Time, error) {
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	fi, err := l.r.store.Stat(ctx, KindLock+"/"+id)
+	fi, err := l.r.store.Stat(ctx, KindLock.Key(id))
 	if err != nil {
 		l.strays = append(l.strays, id)
 		return "", time.Time{}, fmt.Errorf("repo: stat lock %s: %w", short(id), err)
@@ -180,7 +180,7 @@ func (r *Repository) conflictingLock(ctx context.Context, own *Lock) (*LockInfo,
 // Locks returns every lock in the repository by the ID of its object.
 func (r *Repository) Locks(ctx context.Context) (map[string]LockInfo, error) {
 	out := map[string]LockInfo{}
-	prefix := KindLock + "/"
+	prefix := KindLock.Prefix()
 	err := r.store.List(ctx, prefix, func(fi store.Info) error {
 		id := fi.Key[len(prefix):]
 		b, err := r.LoadUnpacked(ctx, KindLock, id)
@@ -299,7 +299,7 @@ func (l *Lock) renew(ctx context.Context) error {
 	wctx, cancel := context.WithTimeout(ctx, left)
 	defer cancel()
 	newest := l.ids[len(l.ids)-1]
-	if _, err := l.r.store.Stat(wctx, KindLock+"/"+newest); errors.Is(err, store.ErrNotFound) {
+	if _, err := l.r.store.Stat(wctx, KindLock.Key(newest)); errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("repo: %s lock object %s was removed by someone else: %w", l.mode(), short(newest), ErrLockLost)
 	} else if err != nil {
 		return fmt.Errorf("repo: refresh lock: %w", err)

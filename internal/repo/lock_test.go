@@ -78,7 +78,7 @@ func putLock(t *testing.T, r *Repository, li LockInfo) string {
 func countLocks(t *testing.T, s store.Store) int {
 	t.Helper()
 	n := 0
-	if err := s.List(context.Background(), KindLock+"/", func(store.Info) error { n++; return nil }); err != nil {
+	if err := s.List(context.Background(), KindLock.Prefix(), func(store.Info) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -227,12 +227,12 @@ func TestLostLeaseCancelsWork(t *testing.T) {
 		fault func(t *testing.T, f *faulty.Store)
 		want  string
 	}{
-		{"refresh fails", func(_ *testing.T, f *faulty.Store) { f.FailPutPrefix(KindLock+"/", errDown) }, "store down"},
-		{"refresh hangs", func(_ *testing.T, f *faulty.Store) { f.StallPutPrefix(KindLock + "/") }, "stalled"},
+		{"refresh fails", func(_ *testing.T, f *faulty.Store) { f.FailPutPrefix(KindLock.Prefix(), errDown) }, "store down"},
+		{"refresh hangs", func(_ *testing.T, f *faulty.Store) { f.StallPutPrefix(KindLock.Prefix()) }, "stalled"},
 		{"lock object removed", func(t *testing.T, f *faulty.Store) {
 			ctx := context.Background()
 			var keys []string
-			f.List(ctx, KindLock+"/", func(fi store.Info) error { keys = append(keys, fi.Key); return nil })
+			f.List(ctx, KindLock.Prefix(), func(fi store.Info) error { keys = append(keys, fi.Key); return nil })
 			for _, k := range keys {
 				if err := f.Delete(ctx, k); err != nil {
 					t.Fatal(err)

@@ -83,7 +83,7 @@ func TestRefresh(t *testing.T) {
 	if theirFile == "" {
 		t.Fatal("no index file lists the other process's blob")
 	}
-	if err := s.Delete(ctx, KindIndex+"/"+theirFile); err != nil {
+	if err := s.Delete(ctx, KindIndex.Key(theirFile)); err != nil {
 		t.Fatal(err)
 	}
 	if err := long.Refresh(ctx); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -57,10 +56,8 @@ func (r *Repository) RepairIndex(ctx context.Context) (*RepairReport, error) {
 		return nil, fmt.Errorf("repo: repair: %w", err)
 	}
 	var ids []blob.ID
-	if err := r.store.List(ctx, "data/", func(fi store.Info) error {
-		if id, err := blob.ParseID(fi.Key[strings.LastIndexByte(fi.Key, '/')+1:]); err == nil && PackKey(id) == fi.Key {
-			ids = append(ids, id)
-		}
+	if _, err := r.ListPacks(ctx, func(id blob.ID, _ store.Info) error {
+		ids = append(ids, id)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("repo: repair: list packs: %w", err)
@@ -160,11 +157,11 @@ func (r *Repository) replaceIndex(ctx context.Context, old []string, packs []ind
 func (r *Repository) supersedesAll(ctx context.Context, indexFiles []string) ([]string, error) {
 	keys := make([]string, 0, len(indexFiles))
 	for _, id := range indexFiles {
-		keys = append(keys, KindIndex+"/"+id)
+		keys = append(keys, KindIndex.Key(id))
 	}
 	voided := map[string]bool{}
 	for _, k := range r.SupersededKeys() {
-		if kindOf(k) == KindSnapshot {
+		if kind, _ := KindOf(k); kind == KindSnapshot {
 			voided[k] = true
 		}
 	}
@@ -172,7 +169,7 @@ func (r *Repository) supersedesAll(ctx context.Context, indexFiles []string) ([]
 		return keys, nil
 	}
 	err := r.List(ctx, KindSnapshot, func(id string, _ int64) error {
-		if k := KindSnapshot + "/" + id; voided[k] {
+		if k := KindSnapshot.Key(id); voided[k] {
 			keys = append(keys, k)
 		}
 		return nil
@@ -231,7 +228,7 @@ func (r *Repository) DeleteIndexFiles(ctx context.Context, ids []string) (delete
 		case err == nil:
 			deleted++
 		case errors.Is(err, store.ErrLocked):
-			locked = append(locked, KindIndex+"/"+id)
+			locked = append(locked, KindIndex.Key(id))
 		case errors.Is(err, store.ErrNotFound):
 		default:
 			return deleted, locked, err

@@ -21,7 +21,7 @@ import (
 type lockedIndex struct{ store.Store }
 
 func (s lockedIndex) Delete(ctx context.Context, key string) error {
-	if strings.HasPrefix(key, KindIndex+"/") || strings.HasPrefix(key, KindSnapshot+"/") {
+	if strings.HasPrefix(key, KindIndex.Prefix()) || strings.HasPrefix(key, KindSnapshot.Prefix()) {
 		return fmt.Errorf("delete %s: %w until 2099-01-01T00:00:00Z", key, store.ErrLocked)
 	}
 	return s.Store.Delete(ctx, key)
@@ -29,14 +29,14 @@ func (s lockedIndex) Delete(ctx context.Context, key string) error {
 
 // putGarbage stores bytes under <kind>/<their SHA-256>: named right, but
 // not sealed with the repository's key.
-func putGarbage(ctx context.Context, t *testing.T, s store.Store, kind, content string) string {
+func putGarbage(ctx context.Context, t *testing.T, s store.Store, kind Kind, content string) string {
 	t.Helper()
 	sum := sha256.Sum256([]byte(content))
 	id := hex.EncodeToString(sum[:])
-	if err := s.Put(ctx, kind+"/"+id, []byte(content)); err != nil {
+	if err := s.Put(ctx, kind.Key(id), []byte(content)); err != nil {
 		t.Fatal(err)
 	}
-	return kind + "/" + id
+	return kind.Key(id)
 }
 
 // TestRepairSupersedes pins the supersedes rule (repository-format.md §7)
@@ -88,7 +88,7 @@ func TestRepairSupersedes(t *testing.T) {
 	}
 	var want []string
 	for _, id := range old {
-		want = append(want, KindIndex+"/"+id)
+		want = append(want, KindIndex.Key(id))
 	}
 	slices.Sort(want)
 	slices.Sort(f.Supersedes)
@@ -128,7 +128,7 @@ func TestRepairSupersedes(t *testing.T) {
 	if rep2.Superseded != 4 {
 		t.Fatalf("second repair superseded %d files, want 4", rep2.Superseded)
 	}
-	if err := s.Store.Delete(ctx, KindIndex+"/"+rep.Written[0]); err != nil {
+	if err := s.Store.Delete(ctx, KindIndex.Key(rep.Written[0])); err != nil {
 		t.Fatal(err)
 	}
 	again, err := Open(ctx, s, []byte("pw"), Options{})
@@ -148,7 +148,7 @@ func TestRepairReportsDamagedPacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := saveFlushed(ctx, t, r, "in a pack whose header breaks")
-	loc, _ := r.Index().Lookup(id)
+	loc, _ := r.Lookup(id)
 	key := PackKey(loc.Pack)
 	data, _ := store.ReadAll(ctx, s, key)
 	data[len(data)-pack.TrailerSize-1] ^= 1 // in the sealed header

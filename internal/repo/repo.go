@@ -236,11 +236,20 @@ const fastWindow = 1 << 20
 // Config returns the repository config.
 func (r *Repository) Config() Config { return r.cfg }
 
-// Store returns the underlying store.
+// Store returns the underlying store, for what needs the store itself
+// (every object's listing, its retention); objects of the repository are
+// read, written and listed through the methods of r.
 func (r *Repository) Store() store.Store { return r.store }
 
-// Index returns the in-memory index.
-func (r *Repository) Index() *index.Index { return r.idx }
+// Location names the store the repository is in (store.Store.Location).
+func (r *Repository) Location() string { return r.store.Location() }
+
+// Lookup returns where the in-memory index has a blob.
+func (r *Repository) Lookup(id blob.ID) (index.Location, bool) { return r.idx.Lookup(id) }
+
+// EachBlob calls fn for every blob in the in-memory index, until fn
+// returns false.
+func (r *Repository) EachBlob(fn func(id blob.ID, loc index.Location) bool) { r.idx.Each(fn) }
 
 // ChunkerTable returns the repository's secret gear table.
 func (r *Repository) ChunkerTable() *chunker.Table { return r.table }

@@ -158,7 +158,7 @@ func TestRetainNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := ls.Retention(ctx, KindSnapshot+"/"+id); got.Before(time.Now().Add(59 * time.Minute)) {
+	if got, _ := ls.Retention(ctx, KindSnapshot.Key(id)); got.Before(time.Now().Add(59 * time.Minute)) {
 		t.Errorf("snapshot written without RetainNew retained until %v, want about now + the 1h margin", got)
 	}
 

@@ -57,8 +57,8 @@ func setObjectLock(ctx context.Context, s store.Store, cfg *Config, opts Options
 	return nil
 }
 
-// LockMargin is the time added to retain-until dates (DefaultLockMargin
-// unless the config says otherwise).
+// LockMarginDuration is the time added to retain-until dates: the config's
+// LockMargin, DefaultLockMargin when it sets none.
 func (c Config) LockMarginDuration() time.Duration {
 	if d, err := time.ParseDuration(c.LockMargin); err == nil && d >= 0 && c.LockMargin != "" {
 		return d
@@ -131,7 +131,7 @@ func (r *Repository) retainedKeys(ctx context.Context, packs []blob.ID) ([]strin
 			keys = append(keys, PackKey(id))
 		}
 	}
-	if err := r.store.List(ctx, keysPrefix, func(info store.Info) error {
+	if err := r.store.List(ctx, KindKey.Prefix(), func(info store.Info) error {
 		keys = append(keys, info.Key)
 		return nil
 	}); err != nil {
@@ -143,7 +143,7 @@ func (r *Repository) retainedKeys(ctx context.Context, packs []blob.ID) ([]strin
 	if _, err := r.EachIndexFile(ctx, func(id string, ps []index.Pack) error {
 		for _, p := range ps {
 			if want[p.ID] {
-				keys = append(keys, KindIndex+"/"+id)
+				keys = append(keys, KindIndex.Key(id))
 				return nil
 			}
 		}

@@ -12,16 +12,9 @@ import (
 	"github.com/cairn-backup/cairn/internal/store"
 )
 
-// Kinds of unpacked objects, and the prefix they live under.
-const (
-	KindIndex    = "index"
-	KindSnapshot = "snapshots"
-	KindLock     = "locks"
-)
-
 // SaveUnpacked compresses, encrypts and stores a whole object of a kind,
 // under <kind>/<sha256 of the stored bytes>, and returns that hex ID.
-func (r *Repository) SaveUnpacked(ctx context.Context, kind string, plaintext []byte) (string, error) {
+func (r *Repository) SaveUnpacked(ctx context.Context, kind Kind, plaintext []byte) (string, error) {
 	plain := r.enc.EncodeAll(plaintext, []byte{encodingZstd})
 	if len(plain) > len(plaintext) {
 		plain = append([]byte{encodingRaw}, plaintext...)
@@ -35,7 +28,7 @@ func (r *Repository) SaveUnpacked(ctx context.Context, kind string, plaintext []
 	if kind == KindLock {
 		put = r.store.Put // its holder deletes it: never retained
 	}
-	if err := put(ctx, kind+"/"+id, sealed); err != nil && !errors.Is(err, store.ErrExists) {
+	if err := put(ctx, kind.Key(id), sealed); err != nil && !errors.Is(err, store.ErrExists) {
 		return "", fmt.Errorf("repo: store %s %s: %w", kind, id[:8], err)
 	}
 	return id, nil
@@ -46,8 +39,8 @@ func (r *Repository) SaveUnpacked(ctx context.Context, kind string, plaintext []
 // whose current version does not match its name is read from the newest
 // older version that does (see versions.go). Bytes that are wrong give an
 // error wrapping ErrCorrupt.
-func (r *Repository) LoadUnpacked(ctx context.Context, kind, id string) ([]byte, error) {
-	key := kind + "/" + id
+func (r *Repository) LoadUnpacked(ctx context.Context, kind Kind, id string) ([]byte, error) {
+	key := kind.Key(id)
 	sealed, err := store.ReadAll(ctx, r.store, key)
 	if err != nil {
 		return nil, fmt.Errorf("repo: read %s %s: %w", kind, short(id), err)
@@ -64,7 +57,7 @@ func (r *Repository) LoadUnpacked(ctx context.Context, kind, id string) ([]byte,
 	return r.openUnpacked(kind, id, sealed)
 }
 
-func (r *Repository) openUnpacked(kind, id string, sealed []byte) ([]byte, error) {
+func (r *Repository) openUnpacked(kind Kind, id string, sealed []byte) ([]byte, error) {
 	if hashName(sealed) != id {
 		return nil, fmt.Errorf("repo: %s %s: content does not match its name: %w", kind, short(id), ErrCorrupt)
 	}
@@ -86,16 +79,16 @@ func (r *Repository) openUnpacked(kind, id string, sealed []byte) ([]byte, error
 }
 
 // List calls fn with the ID of every object of a kind.
-func (r *Repository) List(ctx context.Context, kind string, fn func(id string, size int64) error) error {
-	prefix := kind + "/"
+func (r *Repository) List(ctx context.Context, kind Kind, fn func(id string, size int64) error) error {
+	prefix := kind.Prefix()
 	return r.store.List(ctx, prefix, func(fi store.Info) error {
 		return fn(strings.TrimPrefix(fi.Key, prefix), fi.Size)
 	})
 }
 
 // DeleteUnpacked removes an object of a kind.
-func (r *Repository) DeleteUnpacked(ctx context.Context, kind, id string) error {
-	if err := r.store.Delete(ctx, kind+"/"+id); err != nil {
+func (r *Repository) DeleteUnpacked(ctx context.Context, kind Kind, id string) error {
+	if err := r.store.Delete(ctx, kind.Key(id)); err != nil {
 		return fmt.Errorf("repo: delete %s %s: %w", kind, short(id), err)
 	}
 	return nil
@@ -177,7 +170,7 @@ func (r *Repository) Refresh(ctx context.Context) error {
 	if cfg.ID != r.cfg.ID {
 		return fmt.Errorf("repo: %w: its id is %s, was %s", ErrChanged, short(cfg.ID), short(r.cfg.ID))
 	}
-	if _, err := r.store.Stat(ctx, keysPrefix+r.keyID); err != nil {
+	if _, err := r.store.Stat(ctx, KindKey.Key(r.keyID)); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("repo: key %s was removed: %w", short(r.keyID), ErrWrongPassword)
 		}
@@ -216,7 +209,7 @@ func (r *Repository) Refresh(ctx context.Context) error {
 		}
 	}
 	for _, f := range files {
-		if !r.Superseded(KindIndex + "/" + f.id) {
+		if !r.Superseded(KindIndex.Key(f.id)) {
 			r.addIndexFile(f.id, f.file.Packs)
 		}
 	}
@@ -286,7 +279,7 @@ func (r *Repository) readIndex(ctx context.Context) (indexView, error) {
 	}
 	v := indexView{listed: ids}
 	for _, f := range files {
-		if !superseded[KindIndex+"/"+f.id] {
+		if !superseded[KindIndex.Key(f.id)] {
 			v.live = append(v.live, f)
 		}
 	}
@@ -352,7 +345,7 @@ func (r *Repository) readIndexFiles(ctx context.Context, ids []string) ([]indexF
 			out = append(out, *f)
 		}
 		if errs[i] != nil {
-			bad = append(bad, BadObject{Key: KindIndex + "/" + ids[i], Err: errs[i]})
+			bad = append(bad, BadObject{Key: KindIndex.Key(ids[i]), Err: errs[i]})
 		}
 	}
 	return out, bad, nil

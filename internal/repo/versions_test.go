@@ -26,9 +26,9 @@ func TestShadowedVersions(t *testing.T) {
 		}
 		const content = "the content of a blob someone overwrites"
 		id := saveFlushed(ctx, t, r, content)
-		loc, _ := r.Index().Lookup(id)
+		loc, _ := r.Lookup(id)
 		packKey := PackKey(loc.Pack)
-		indexKey := KindIndex + "/" + indexFiles(ctx, t, r)[0]
+		indexKey := KindIndex.Key(indexFiles(ctx, t, r)[0])
 		for _, key := range []string{packKey, indexKey} {
 			if err := s.Overwrite(key, []byte("ransomware was here")); err != nil {
 				t.Fatal(err)

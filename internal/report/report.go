@@ -175,7 +175,7 @@ func Collect(ctx context.Context, r *repo.Repository, in Input) (*Report, error)
 	rep := &Report{
 		Schema: Schema, Generated: to,
 		Period:     Period{From: from, To: to, Days: days},
-		Repository: Repository{Location: r.Store().Location(), ID: r.Config().ID, ClusterSource: in.Namespaces != nil},
+		Repository: Repository{Location: r.Location(), ID: r.Config().ID, ClusterSource: in.Namespaces != nil},
 		Coverage:   []Coverage{}, Retention: []Retention{}, Findings: []Finding{}, Backups: []BackupEntry{},
 	}
 	sns, err := snapshot.List(ctx, r)
@@ -424,7 +424,7 @@ func (rep *Report) protection(ctx context.Context, r *repo.Repository, all []clu
 		if !canLock || cfg.ObjectLock == "" {
 			continue
 		}
-		until, err := ret.Retention(ctx, repo.KindSnapshot+"/"+b.sn.ID)
+		until, err := ret.Retention(ctx, repo.KindSnapshot.Key(b.sn.ID))
 		if err == nil && !until.Before(*b.m.Expires) {
 			p.LockedBackups++
 		} else {

@@ -1,7 +1,7 @@
 // Package restorer writes a snapshot back to a directory under the
-// persistent-volume restore rule of the seeds: every file in the snapshot
-// replaces the file of the same name in the target, and every other file in
-// the target is left as it was (no wipe). A file is written to a temporary
+// disaster-recovery rule of README.md ("Directories: quick start"): every
+// file in the snapshot replaces the file of the same name in the target,
+// and every other file in the target is left as it was (no wipe). A file is written to a temporary
 // name beside its target and renamed over it when complete, so a failed
 // restore never leaves a half-written file where a good one was.
 //
@@ -39,6 +39,6 @@
 // recently used, and one needed again is opened again from its parent and
 // checked to be the same directory (device and inode).
 //
-// It reads through repo.Repository and writes the file system; it knows
-// nothing of Kubernetes or of the CLI.
+// It reads through BlobLoader (what it needs of a repo.Repository) and
+// writes the file system; it knows nothing of Kubernetes or of the CLI.
 package restorer

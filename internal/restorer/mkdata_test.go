@@ -4,33 +4,14 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/cairn-backup/cairn/internal/archiver"
 	"github.com/cairn-backup/cairn/internal/dirdiff"
+	"github.com/cairn-backup/cairn/internal/mkdata"
 	"github.com/cairn-backup/cairn/internal/restorer"
-	"github.com/cairn-backup/cairn/internal/testenv"
 )
-
-// mkdata runs the benchmark-data generator (hack/mkdata, a copy of the
-// team's shared one, kept in the repository so that a clone alone runs
-// the tests) with args.
-func mkdata(t *testing.T, args ...string) {
-	t.Helper()
-	script := filepath.Join(testenv.RepoRoot(t), "hack", "mkdata")
-	if _, err := os.Stat(script); err != nil {
-		testenv.RequireReal(t, "hack/mkdata", err)
-	}
-	if _, err := exec.LookPath("python3"); err != nil {
-		testenv.RequireReal(t, "python3", err)
-	}
-	out, err := exec.Command("python3", append([]string{script}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("mkdata %v: %v\n%s", args, err, out)
-	}
-}
 
 // TestMkdataRoundTrip backs up the benchmark dataset (every kind of entry
 // it makes: sparse file, hard link, symlinks, empty files and folders,
@@ -39,7 +20,9 @@ func mkdata(t *testing.T, args ...string) {
 func TestMkdataRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	src := filepath.Join(t.TempDir(), "data")
-	mkdata(t, src, "--size", "48")
+	if err := mkdata.Generate(src, 48, 1); err != nil {
+		t.Fatal(err)
+	}
 	r, _ := newRepo(t)
 	first, err := archiver.Run(ctx, r, archiver.Options{Paths: []string{src}})
 	if err != nil {
@@ -51,7 +34,9 @@ func TestMkdataRoundTrip(t *testing.T) {
 	}
 	compare(t, src, day1)
 
-	mkdata(t, src, "--mutate", "2")
+	if err := mkdata.Mutate(src, 2, 1); err != nil {
+		t.Fatal(err)
+	}
 	second, err := archiver.Run(ctx, r, archiver.Options{Paths: []string{src}, Parent: first})
 	if err != nil {
 		t.Fatal(err)

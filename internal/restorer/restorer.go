@@ -17,7 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cairn-backup/cairn/internal/fsmeta"
-	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/repo/blob"
 	"github.com/cairn-backup/cairn/internal/repo/index"
 	"github.com/cairn-backup/cairn/internal/snapshot"
@@ -64,8 +63,23 @@ type Result struct {
 // ErrPartial: the restore finished but some entries failed (Result.Errors).
 var ErrPartial = errors.New("restore completed with errors")
 
+// BlobLoader is what a restore needs of the repository it reads;
+// *repo.Repository is one. A restore reads trees and file chunks and
+// writes nothing to the repository.
+type BlobLoader interface {
+	snapshot.BlobLoader // trees, and a chunk read alone
+	// Lookup says where the index has a chunk, so that neighbours in a
+	// pack are read with one ReadPackRange and opened with OpenBlob.
+	Lookup(id blob.ID) (index.Location, bool)
+	ReadPackRange(ctx context.Context, pack blob.ID, offset, length int64) ([]byte, error)
+	ReadPackRangeUpTo(ctx context.Context, pack blob.ID, offset, length int64) ([]byte, error)
+	OpenBlob(t blob.Type, id blob.ID, sealed []byte, rawLength uint32, buf []byte) ([]byte, error)
+	// VerifyBlob checks a restored chunk against its ID (Options.Verify).
+	VerifyBlob(id blob.ID, plaintext []byte) bool
+}
+
 type restorer struct {
-	r      *repo.Repository
+	r      BlobLoader
 	opts   Options
 	target string
 	win    *windows
@@ -102,7 +116,7 @@ type fileJob struct {
 const syncers = 4
 
 // Run restores sn into opts.Target.
-func Run(ctx context.Context, r *repo.Repository, sn *snapshot.Snapshot, opts Options) (*Result, error) {
+func Run(ctx context.Context, r BlobLoader, sn *snapshot.Snapshot, opts Options) (*Result, error) {
 	if opts.Target == "" {
 		return nil, errors.New("restorer: no target directory")
 	}
@@ -591,7 +605,7 @@ func (rs *restorer) run(ids []blob.ID) []index.Location {
 	var out []index.Location
 	var size int64
 	for _, id := range ids {
-		loc, ok := rs.r.Index().Lookup(id)
+		loc, ok := rs.r.Lookup(id)
 		if !ok || loc.Type != blob.Data {
 			break
 		}
@@ -692,7 +706,7 @@ func (rs *restorer) verifyFile(ctx context.Context, root int, j verifyJob) error
 	var buf []byte
 	var off int64
 	for i, id := range j.node.Content {
-		loc, ok := rs.r.Index().Lookup(id)
+		loc, ok := rs.r.Lookup(id)
 		if !ok {
 			return fmt.Errorf("chunk %d (%s) not in index", i, id.Short())
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 
-	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/repo/blob"
 	"github.com/cairn-backup/cairn/internal/repo/index"
 )
@@ -26,13 +25,13 @@ type windowKey struct {
 }
 
 type windows struct {
-	r     *repo.Repository
+	r     BlobLoader
 	mu    sync.Mutex
 	data  map[windowKey][]byte
 	order []windowKey // FIFO eviction
 }
 
-func newWindows(r *repo.Repository) *windows {
+func newWindows(r BlobLoader) *windows {
 	return &windows{r: r, data: map[windowKey][]byte{}}
 }
 

@@ -41,7 +41,7 @@ func TestListSkipsBadSnapshotFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	// b truncated: same name, fewer bytes.
-	key := repo.KindSnapshot + "/" + good[1].ID
+	key := repo.KindSnapshot.Key(good[1].ID)
 	b, _ := s.Get(ctx, key, 0, 20)
 	var head [20]byte
 	b.Read(head[:])

@@ -21,7 +21,7 @@ type countingStore struct {
 }
 
 func (s *countingStore) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	if strings.HasPrefix(key, repo.KindSnapshot+"/") {
+	if strings.HasPrefix(key, repo.KindSnapshot.Prefix()) {
 		s.reads.Add(1)
 	}
 	return s.Store.Get(ctx, key, offset, length)
@@ -81,7 +81,7 @@ func TestCacheReadsEachSnapshotOnce(t *testing.T) {
 	if n := s.reads.Load() - before; n != 4 {
 		t.Fatalf("first lists read %d snapshot files, want 4", n)
 	}
-	if err := s.Delete(ctx, repo.KindSnapshot+"/"+b.ID); err != nil {
+	if err := s.Delete(ctx, repo.KindSnapshot.Key(b.ID)); err != nil {
 		t.Fatal(err)
 	}
 	save("c", t0.Add(-time.Minute))

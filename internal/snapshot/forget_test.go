@@ -50,7 +50,7 @@ func TestForgetKeepsLockedManifestsAndGoesOn(t *testing.T) {
 	if err := r.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.locked = repo.KindSnapshot + "/" + snaps[0].ID
+	s.locked = repo.KindSnapshot.Key(snaps[0].ID)
 	r2, err := repo.Open(ctx, s, []byte("pw"), repo.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -33,11 +33,11 @@ func Repair(ctx context.Context, r *repo.Repository) (*RepairReport, error) {
 	rep := &RepairReport{Unreadable: []string{}}
 	var voided []string
 	for _, b := range r.BadObjects() {
-		if !strings.HasPrefix(b.Key, repo.KindSnapshot+"/") {
+		if kind, _ := repo.KindOf(b.Key); kind != repo.KindSnapshot {
 			continue
 		}
 		rep.Unreadable = append(rep.Unreadable, b.Key)
-		err := r.Store().Delete(ctx, b.Key)
+		err := r.DeleteUnpacked(ctx, repo.KindSnapshot, strings.TrimPrefix(b.Key, repo.KindSnapshot.Prefix()))
 		switch {
 		case err == nil:
 			rep.Deleted++
@@ -45,7 +45,7 @@ func Repair(ctx context.Context, r *repo.Repository) (*RepairReport, error) {
 		case errors.Is(err, store.ErrLocked):
 			voided = append(voided, b.Key)
 		default:
-			return rep, fmt.Errorf("snapshot: repair: delete %s: %w", b.Key, err)
+			return rep, fmt.Errorf("snapshot: repair: %w", err)
 		}
 	}
 	if len(voided) > 0 {

@@ -32,7 +32,7 @@ func Retain(ctx context.Context, r *repo.Repository, sn *Snapshot) (repo.Retenti
 	if err != nil {
 		return repo.RetentionReport{}, fmt.Errorf("object lock: snapshot %s: %w", sn.ShortID(), err)
 	}
-	rep, err := repo.ExtendRetention(ctx, r, RetainUntil(cfg, sn), r.PacksOf(blobs), repo.KindSnapshot+"/"+sn.ID)
+	rep, err := repo.ExtendRetention(ctx, r, RetainUntil(cfg, sn), r.PacksOf(blobs), repo.KindSnapshot.Key(sn.ID))
 	if err != nil {
 		return rep, fmt.Errorf("object lock: snapshot %s: %w", sn.ShortID(), err)
 	}

@@ -17,6 +17,24 @@ import (
 	"github.com/cairn-backup/cairn/internal/store"
 )
 
+// What the functions that read and write trees and manifests need of a
+// repository: *repo.Repository has it all; the archiver and restorer
+// declare theirs from these.
+type (
+	// BlobLoader reads blobs (LoadTree, Walk).
+	BlobLoader interface {
+		LoadBlob(ctx context.Context, t blob.Type, id blob.ID, buf []byte) ([]byte, error)
+	}
+	// BlobSaver stores blobs (SaveTree).
+	BlobSaver interface {
+		SaveBlob(ctx context.Context, t blob.Type, data []byte) (blob.ID, bool, error)
+	}
+	// ManifestSaver stores manifests (Save).
+	ManifestSaver interface {
+		SaveUnpacked(ctx context.Context, kind repo.Kind, plaintext []byte) (string, error)
+	}
+)
+
 // Snapshot is the manifest of one backup.
 type Snapshot struct {
 	Time     time.Time         `json:"time"`
@@ -72,7 +90,7 @@ func (s *Snapshot) Expired(now time.Time) bool {
 var ErrNotFound = errors.New("snapshot not found")
 
 // Save stores a snapshot manifest and sets its ID.
-func Save(ctx context.Context, r *repo.Repository, s *Snapshot) error {
+func Save(ctx context.Context, r ManifestSaver, s *Snapshot) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("snapshot: encode: %w", err)
@@ -151,7 +169,7 @@ func (c *Cache) List(ctx context.Context, r *repo.Repository) ([]*Snapshot, erro
 			out[i] = s
 			continue
 		}
-		if r.Superseded(repo.KindSnapshot + "/" + id) {
+		if r.Superseded(repo.KindSnapshot.Key(id)) {
 			continue
 		}
 		g.Go(func() error {
@@ -173,7 +191,7 @@ func (c *Cache) List(ctx context.Context, r *repo.Repository) ([]*Snapshot, erro
 	var unreadable []repo.BadObject
 	for i, err := range bad {
 		if err != nil {
-			unreadable = append(unreadable, repo.BadObject{Key: repo.KindSnapshot + "/" + ids[i], Err: err})
+			unreadable = append(unreadable, repo.BadObject{Key: repo.KindSnapshot.Key(ids[i]), Err: err})
 		}
 	}
 	r.SetBadObjects(repo.KindSnapshot, unreadable)
@@ -296,7 +314,7 @@ func Find(ctx context.Context, r *repo.Repository, ref string, f Filter) (*Snaps
 }
 
 // LoadTree reads and decodes a tree blob.
-func LoadTree(ctx context.Context, r *repo.Repository, id blob.ID) (*Tree, error) {
+func LoadTree(ctx context.Context, r BlobLoader, id blob.ID) (*Tree, error) {
 	b, err := r.LoadBlob(ctx, blob.Tree, id, nil)
 	if err != nil {
 		return nil, err
@@ -309,7 +327,7 @@ func LoadTree(ctx context.Context, r *repo.Repository, id blob.ID) (*Tree, error
 }
 
 // SaveTree encodes and saves a tree blob.
-func SaveTree(ctx context.Context, r *repo.Repository, t *Tree) (blob.ID, error) {
+func SaveTree(ctx context.Context, r BlobSaver, t *Tree) (blob.ID, error) {
 	b, err := EncodeTree(t)
 	if err != nil {
 		return blob.ID{}, err
@@ -321,7 +339,7 @@ func SaveTree(ctx context.Context, r *repo.Repository, t *Tree) (blob.ID, error)
 // Walk visits every node under tree depth-first in name order; fn gets the
 // slash-separated path relative to the root. Returning SkipDir from fn for
 // a directory skips its contents.
-func Walk(ctx context.Context, r *repo.Repository, tree blob.ID, fn func(path string, n *Node) error) error {
+func Walk(ctx context.Context, r BlobLoader, tree blob.ID, fn func(path string, n *Node) error) error {
 	return walk(ctx, r, tree, "", fn)
 }
 
@@ -330,7 +348,7 @@ func Walk(ctx context.Context, r *repo.Repository, tree blob.ID, fn func(path st
 //lint:ignore ST1012 named after fs.SkipDir on purpose
 var SkipDir = errors.New("skip directory")
 
-func walk(ctx context.Context, r *repo.Repository, id blob.ID, prefix string, fn func(string, *Node) error) error {
+func walk(ctx context.Context, r BlobLoader, id blob.ID, prefix string, fn func(string, *Node) error) error {
 	t, err := LoadTree(ctx, r, id)
 	if err != nil {
 		return err

@@ -32,16 +32,16 @@ type Stats struct {
 
 // Collect computes the repository's statistics.
 func Collect(ctx context.Context, r *repo.Repository) (*Stats, error) {
-	s := &Stats{Location: r.Store().Location(), ID: r.Config().ID}
+	s := &Stats{Location: r.Location(), ID: r.Config().ID}
 	err := r.Store().List(ctx, "", func(fi store.Info) error {
 		s.TotalBytes += fi.Size
-		switch {
-		case len(fi.Key) > 5 && fi.Key[:5] == "data/":
+		switch kind, _ := repo.KindOf(fi.Key); kind {
+		case repo.KindData:
 			s.Packs++
 			s.PackBytes += fi.Size
-		case len(fi.Key) > 6 && fi.Key[:6] == "index/":
+		case repo.KindIndex:
 			s.IndexFiles++
-		case len(fi.Key) > 5 && fi.Key[:5] == "keys/":
+		case repo.KindKey:
 			s.Keys++
 		}
 		return nil
@@ -50,7 +50,7 @@ func Collect(ctx context.Context, r *repo.Repository) (*Stats, error) {
 		return nil, fmt.Errorf("stats: list: %w", err)
 	}
 	var dataRaw int64
-	r.Index().Each(func(_ blob.ID, loc index.Location) bool {
+	r.EachBlob(func(_ blob.ID, loc index.Location) bool {
 		s.Blobs++
 		s.UniqueRawBytes += int64(loc.RawLength)
 		s.BlobStoredBytes += int64(loc.Length)

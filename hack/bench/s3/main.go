@@ -9,8 +9,8 @@
 // It runs the cairn binary (built from this tree into the work directory
 // unless -cairn names one) as a user would, with -q --no-progress, and
 // versitygw from .cache/bin (`make tools`). The dataset is copied from
-// .cache/bench/data-SIZE when that exists (it is never changed there),
-// else made with hack/mkdata. The page cache is warm for every
+// .cache/bench/mkdata-SIZE when that exists (hack/bench/run.sh's; it is
+// never changed there), else made with package mkdata. The page cache is warm for every
 // step. It prints a markdown table for docs/benchmarks.md.
 package main
 
@@ -35,6 +35,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/cairn-backup/cairn/internal/mkdata"
 )
 
 const (
@@ -151,8 +153,8 @@ func run(size int, cairn string, keep bool) error {
 		return err
 	}
 	log.Printf("bench: mkdata --mutate 2")
-	if out, err := exec.Command("python3", filepath.Join(root, "hack", "mkdata"), data, "--mutate", "2").CombinedOutput(); err != nil {
-		return fmt.Errorf("mkdata --mutate: %v: %s", err, out)
+	if err := mkdata.Mutate(data, 2, 1); err != nil {
+		return err
 	}
 	warm(data)
 	if _, err := b.cmd("s3 backup (after --mutate 2)", dataBytes, "fs", "backup", "-q", "--no-progress", "--repo", s3Repo, data); err != nil {
@@ -236,7 +238,7 @@ func (b *bench) table(size int, dataBytes int64, first, inc replicationReport) {
 
 // dataset copies the kept dataset into dir, or makes it.
 func dataset(root, dir string, size int) error {
-	kept := filepath.Join(root, ".cache", "bench", fmt.Sprintf("data-%d", size))
+	kept := filepath.Join(root, ".cache", "bench", fmt.Sprintf("mkdata-%d", size))
 	if _, err := os.Stat(kept); err == nil {
 		log.Printf("bench: copying %s", kept)
 		if out, err := exec.Command("cp", "-a", kept, dir).CombinedOutput(); err != nil {
@@ -245,11 +247,7 @@ func dataset(root, dir string, size int) error {
 		return nil
 	}
 	log.Printf("bench: making the %d MiB dataset", size)
-	mkdata := filepath.Join(root, "hack", "mkdata")
-	if out, err := exec.Command("python3", mkdata, dir, "--size", fmt.Sprint(size)).CombinedOutput(); err != nil {
-		return fmt.Errorf("mkdata: %v: %s", err, out)
-	}
-	return nil
+	return mkdata.Generate(dir, size, 1)
 }
 
 // treeBytes sums the sizes of the regular files under dir (hard links

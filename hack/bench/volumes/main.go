@@ -1,7 +1,7 @@
 // Command volumes measures the node agent's pod volume backups (issue 5
-// §6) on a real node: 8 volumes of 256 MiB made by hack/mkdata
+// §6) on a real node: 8 volumes of 256 MiB made by package mkdata
 // (seeds 1..8) are local PersistentVolumes of one pod; the agent backs
-// them up, then again after `mkdata --mutate 2` on each. The same folders
+// them up, then again after mkdata.Mutate (2 %) on each. The same folders
 // are backed up by the repository engine in-process (archiver.Run over
 // the 8 folders into a repository of its own: the engine's own figure)
 // and by restic, first and second backup alike. It prints a markdown table
@@ -57,6 +57,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/archiver"
 	"github.com/cairn-backup/cairn/internal/controller"
 	"github.com/cairn-backup/cairn/internal/kubetest"
+	"github.com/cairn-backup/cairn/internal/mkdata"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/snapshot"
 	"github.com/cairn-backup/cairn/internal/store/local"
@@ -186,10 +187,6 @@ func run(volumes, size, concurrency int, keep bool) error {
 	if _, err := exec.LookPath("restic"); err != nil {
 		return fmt.Errorf("restic not found (apt-get install restic)")
 	}
-	mkdata, _ := filepath.Abs(filepath.Join("hack", "mkdata"))
-	if env := os.Getenv("MKDATA"); env != "" {
-		mkdata = env
-	}
 	cacheDir, _ := filepath.Abs(filepath.Join(".cache", "bench", "volumes"))
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return err
@@ -205,11 +202,11 @@ func run(volumes, size, concurrency int, keep bool) error {
 	// The datasets: made once, copied for each run.
 	var dirs []string
 	for i := 1; i <= volumes; i++ {
-		pristine := filepath.Join(cacheDir, fmt.Sprintf("pristine-%d-%d", size, i))
+		pristine := filepath.Join(cacheDir, fmt.Sprintf("mkdata-%d-%d", size, i))
 		if _, err := os.Stat(pristine); err != nil {
 			log.Printf("making dataset %d of %d (%d MiB, seed %d)", i, volumes, size, i)
-			if out, err := exec.Command("python3", mkdata, pristine+".tmp", "--size", fmt.Sprint(size), "--seed", fmt.Sprint(i)).CombinedOutput(); err != nil {
-				return fmt.Errorf("mkdata: %v\n%s", err, out)
+			if err := mkdata.Generate(pristine+".tmp", size, uint64(i)); err != nil {
+				return err
 			}
 			if err := os.Rename(pristine+".tmp", pristine); err != nil {
 				return err
@@ -260,8 +257,8 @@ func run(volumes, size, concurrency int, keep bool) error {
 	for i, step := range []string{"first", "after --mutate 2"} {
 		if i == 1 {
 			for j, dir := range dirs {
-				if out, err := exec.Command("python3", mkdata, dir, "--mutate", "2", "--seed", fmt.Sprint(j+1)).CombinedOutput(); err != nil {
-					return fmt.Errorf("mkdata --mutate: %v\n%s", err, out)
+				if err := mkdata.Mutate(dir, 2, uint64(j+1)); err != nil {
+					return err
 				}
 			}
 			if err := exec.Command("sync").Run(); err != nil {

@@ -1,7 +1,7 @@
 // Package layout is the contract between cluster backup and cluster
 // restore: where each Kubernetes object lives inside a snapshot's tree and
 // what the backup manifest records. It is documented in
-// docs/design/cluster-backup-layout.md and must change only compatibly.
+// docs/design/cluster-backup.md (§2, §6) and must change only compatibly.
 //
 //	manifest.json                                           the Manifest below
 //	resources/<group>/<resource>/namespaces/<ns>/<name>.json  a namespaced object

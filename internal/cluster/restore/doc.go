@@ -1,6 +1,6 @@
 // Package restore creates the Kubernetes objects of a cluster backup (a
-// snapshot in the layout of package layout) in a cluster, under the seeds'
-// disaster-recovery rule: an object that exists is never changed unless the
+// snapshot in the layout of package layout) in a cluster, under the
+// disaster-recovery rule of docs/design/cluster-restore.md: an object that exists is never changed unless the
 // caller opts in (Options.ExistingResourcePolicy = PolicyUpdate).
 //
 // Run reads the snapshot's tree, selects objects (namespaces, resources,

@@ -20,12 +20,20 @@ var (
 	ErrCredentials = errors.New("S3 rejected the credentials")
 	// ErrAccessDenied: the credentials are valid but may not do this.
 	ErrAccessDenied = errors.New("S3 denied access")
+	// ErrNoCredentials: no credentials were found at all; it is also an
+	// ErrCredentials.
+	ErrNoCredentials error = noCredentials{}
 	// ErrNoBucket: the bucket does not exist at the endpoint.
 	ErrNoBucket = errors.New("S3 bucket does not exist")
 	// ErrClockSkew: this machine's clock and the server's differ too much
 	// for request signatures to be accepted.
 	ErrClockSkew = errors.New("clock differs too much from the S3 server's")
 )
+
+type noCredentials struct{}
+
+func (noCredentials) Error() string        { return "no S3 credentials found" }
+func (noCredentials) Is(target error) bool { return target == ErrCredentials }
 
 // wrap names the operation and key, and turns S3's answer into the
 // store's sentinel errors or into one of the errors above.
@@ -44,17 +52,14 @@ func (s *Store) classify(err error) error {
 	code, status := apiCode(err), httpStatus(err)
 	switch {
 	case code == "NoSuchBucket":
-		return fmt.Errorf("%w: %s at %s (create it, or check --repo and the endpoint)",
-			ErrNoBucket, s.bucket, s.endpoint)
+		return fmt.Errorf("%w: %s at %s", ErrNoBucket, s.bucket, s.endpoint)
 	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" ||
 		code == "InvalidToken" || code == "ExpiredToken" || code == "InvalidClientTokenId" ||
 		code == "XAdminUserNotFound": // versitygw's answer to an unknown access key
 		return fmt.Errorf("%w for bucket %s at %s (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "+
 			"AWS_SESSION_TOKEN or the credentials file): %w", ErrCredentials, s.bucket, s.endpoint, err)
 	case strings.Contains(err.Error(), "failed to retrieve credentials"):
-		return fmt.Errorf("%w for bucket %s: none found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "+
-			"or a credentials file with --s3-credentials-file or AWS_SHARED_CREDENTIALS_FILE): %w",
-			ErrCredentials, s.bucket, err)
+		return fmt.Errorf("%w for bucket %s: %w", ErrNoCredentials, s.bucket, err)
 	case code == "RequestTimeTooSkewed":
 		return fmt.Errorf("%w at %s: set this machine's time right (NTP): %w", ErrClockSkew, s.endpoint, err)
 	case code == "NoSuchKey" || code == "NotFound" || code == "NoSuchVersion" || status == 404:
