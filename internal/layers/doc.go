@@ -6,5 +6,5 @@
 // nor the agent; the controller binary does not link the file-system
 // engine (archiver, restorer) nor the node agent; nothing but cmd/cairn
 // imports the CLI; no binary links a test-side package (mkdata, testenv,
-// kubetest, swaptest).
+// kubetest, swaptest, requestertest, velerotest).
 package layers

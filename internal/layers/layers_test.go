@@ -51,7 +51,7 @@ func TestImportRules(t *testing.T) {
 		// The agent does not link the cluster backup or the controller.
 		rule{"cmd/cairn-agent", []string{mod + "internal/controller", mod + "internal/cluster/", mod + "internal/cli"}},
 		// The test-side packages stay out of the product binaries.
-		rule{"cmd/...", []string{mod + "internal/mkdata", mod + "internal/testenv", mod + "internal/kubetest", mod + "internal/swaptest"}},
+		rule{"cmd/...", []string{mod + "internal/mkdata", mod + "internal/testenv", mod + "internal/kubetest", mod + "internal/swaptest", mod + "internal/requester/requestertest", mod + "internal/velero/velerotest"}},
 	)
 	for _, tc := range rules {
 		for _, d := range deps(t, tc.pkg) {
