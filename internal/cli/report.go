@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -87,6 +88,7 @@ func (a *app) reportCommand() *cobra.Command {
 		controllerNS string
 		kube         kubeFlags
 		noCluster    bool
+		replicas     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "report [--since 30d] [--html FILE] [--markdown FILE]",
@@ -102,7 +104,9 @@ the evidence this repository holds and the gaps found:
               every backup kept beyond --max-retention or expiring before
               --min-retention
   protection  encryption, key derivation, keys, object lock and how many
-              backups are locked until their expiry
+              backups are locked until their expiry; with --replica, the
+              snapshots each replica lacks and its lag (in a cluster, the
+              location's replicas and its last integrity check)
   tested      the cluster's restore drills (RestoreTests) and their last run
 
 -o json|yaml prints the report in its versioned schema (docs/design/report.md);
@@ -122,11 +126,21 @@ the repository of a BackupLocation instead.`,
 				}
 				in.Drills, in.DrillsUnread = a.clusterDrills(ctx, &ctlFlags{kube: kube, namespace: controllerNS})
 			}
+			for _, u := range replicas {
+				ri := report.ReplicaInput{Name: u}
+				if st, err := a.sourceStore(ctx, u); err != nil {
+					ri.Error = err.Error()
+				} else {
+					ri.Store = st
+				}
+				in.Replicas = append(in.Replicas, ri)
+			}
 			return a.withRepo(ctx, func(r *repo.Repository) error { return o.write(ctx, a, r, in) })
 		}),
 	}
 	f := cmd.Flags()
 	o.register(f)
+	f.StringArrayVar(&replicas, "replica", nil, "a replica of the repository (path or s3:// URL, the same --s3-* settings) to compare with it: the snapshots it lacks and its lag (repeatable)")
 	f.BoolVar(&noCluster, "no-cluster", false, "do not read the cluster's namespaces and drills (report the namespaces the backups hold)")
 	f.StringVar(&controllerNS, "controller-namespace", "", "namespace of cairn-controller's objects, for the restore drills (default: CAIRN_NAMESPACE, else cairn-system)")
 	kube.register(f)
@@ -180,6 +194,24 @@ tests are its restore drills.`,
 				return err
 			}
 			in.Drills, in.DrillsUnread = a.clusterDrills(ctx, f)
+			if c := bl.Status.LastCheck; c != nil {
+				in.LastCheck = &report.Check{Time: c.Time.Time, Result: string(c.Result), Message: c.Message}
+			}
+			for _, rs := range bl.Spec.Replicas {
+				ri := report.ReplicaInput{Name: rs.Name}
+				for _, st := range bl.Status.Replicas {
+					if st.Name == rs.Name && st.LastSuccessfulTime != nil {
+						t := st.LastSuccessfulTime.Time
+						ri.LastSuccess = &t
+					}
+				}
+				if st, err := location.OpenReplica(ctx, c, bl, rs); err != nil {
+					ri.Error = err.Error()
+				} else {
+					ri.Store = st
+				}
+				in.Replicas = append(in.Replicas, ri)
+			}
 			return o.write(ctx, a, r, in)
 		}),
 	}
@@ -289,6 +321,12 @@ func (a *app) showReport(rep *report.Report) error {
 		lock = "none"
 	}
 	a.say("protection: %s, %d key(s), object lock %s, %d of %d backups locked until their expiry", p.Cipher, p.Keys, lock, p.LockedBackups, p.Backups)
+	if c := p.LastCheck; c != nil {
+		a.say("last integrity check: %s, %s %s", c.Time.UTC().Format(time.DateOnly), c.Result, c.Message)
+	}
+	for _, r := range p.Replicas {
+		a.say("%s", report.ReplicaLine(r))
+	}
 	a.say("findings: %d", len(rep.Findings))
 	for _, f := range rep.Findings {
 		a.say("  - %s [%s]", f.Text, f.Control)

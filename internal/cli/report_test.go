@@ -141,7 +141,8 @@ func TestReport(t *testing.T) {
 
 // cairn ctl report opens the default BackupLocation's repository with the
 // passphrase its Secret holds, and reports the cluster's restore drills:
-// one that passed counts; a location that is not there is bad input.
+// one that passed counts; the location's replica is compared with it; a
+// location that is not there is bad input.
 func TestCtlReport(t *testing.T) {
 	c := kubetest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -152,6 +153,8 @@ func TestCtlReport(t *testing.T) {
 	ns := c.Namespace(t)
 	repoEnv := newRepo(t).with("KUBECONFIG", c.Kubeconfig)
 	cairn(t, repoEnv, "backup", "run", "first", "--ttl", "720h", "--include-namespaces", ns, "--no-progress").must(t, 0)
+	replica := filepath.Join(t.TempDir(), "offsite")
+	cairn(t, repoEnv, "replicate", "--from", repoEnv["CAIRN_REPOSITORY"], "--to", replica).must(t, 0)
 	scheme, err := daemon.Scheme()
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +167,8 @@ func TestCtlReport(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "repo-pass", Namespace: ns}, StringData: map[string]string{"passphrase": testPassphrase}},
 		&cairnv1.BackupLocation{ObjectMeta: metav1.ObjectMeta{Name: "main", Namespace: ns}, Spec: cairnv1.BackupLocationSpec{
 			Repository: repoEnv["CAIRN_REPOSITORY"], Default: true,
-			Passphrase: corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "repo-pass"}, Key: "passphrase"}}},
+			Passphrase: corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "repo-pass"}, Key: "passphrase"},
+			Replicas:   []cairnv1.ReplicaSpec{{Name: "offsite", Repository: replica}}}},
 	} {
 		if err := kc.Create(ctx, o); err != nil {
 			t.Fatal(err)
@@ -189,9 +193,47 @@ func TestCtlReport(t *testing.T) {
 		t.Errorf("ctl report: backups %+v, tested %+v", rep.Backups, rep.Tested)
 	}
 	for _, f := range rep.Findings {
-		if strings.Contains(f.Text, "restore drill") {
-			t.Errorf("finding about drills although one passed: %s", f.Text)
+		if strings.Contains(f.Text, "restore drill") || strings.Contains(f.Text, "replica") {
+			t.Errorf("finding about drills although one passed, or about an up-to-date replica: %s", f.Text)
 		}
 	}
+	if r := rep.Protection.Replicas; len(r) != 1 || r[0].Name != "offsite" || r[0].Snapshots != 1 || r[0].Missing != 0 {
+		t.Errorf("the location's replica: %+v", r)
+	}
 	cairn(t, e, "ctl", "report", "--location", "nope").must(t, 2)
+}
+
+// cairn report --replica: a replica made after the first of two backups
+// lacks the second, whose age is its lag (a finding past a day); a replica
+// that does not exist is a finding with the reason.
+func TestReportReplica(t *testing.T) {
+	e := newRepo(t)
+	src := sampleData(t)
+	now := time.Now().UTC()
+	cairnAt(t, now.Add(-72*time.Hour), e, "fs", "backup", src).must(t, 0)
+	replica := filepath.Join(t.TempDir(), "replica")
+	cairn(t, e, "replicate", "--from", e["CAIRN_REPOSITORY"], "--to", replica).must(t, 0)
+	writeFile(t, filepath.Join(src, "new.txt"), "next day")
+	cairnAt(t, now.Add(-48*time.Hour), e, "fs", "backup", src).must(t, 0)
+	missing := filepath.Join(t.TempDir(), "none")
+	res := cairnAt(t, now, e, "report", "--no-cluster", "--replica", replica, "--replica", missing, "-o", "json").must(t, 0)
+	var rep report.Report
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, res.stdout)
+	}
+	if len(rep.Protection.Replicas) != 2 {
+		t.Fatalf("replicas %+v", rep.Protection.Replicas)
+	}
+	r := rep.Protection.Replicas[0]
+	if r.Snapshots != 1 || r.Missing != 1 || r.LagSeconds < 47*3600 || r.LagSeconds > 49*3600 {
+		t.Errorf("replica: %+v, want 1 held, 1 missing, lag about 48 h", r)
+	}
+	var texts []string
+	for _, f := range rep.Findings {
+		texts = append(texts, f.Text)
+	}
+	all := strings.Join(texts, "\n")
+	if !strings.Contains(all, "replica "+replica+" lacks 1") || !strings.Contains(all, "replica "+missing+" could not be read") {
+		t.Errorf("findings:\n%s", all)
+	}
 }

@@ -21,9 +21,10 @@ func dateOf(t *time.Time) string {
 }
 
 var funcs = template.FuncMap{
-	"date": dateOf,
-	"day":  func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
-	"join": strings.Join,
+	"date":    dateOf,
+	"day":     func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
+	"join":    strings.Join,
+	"replica": ReplicaLine,
 	"pct": func(a, b int) string {
 		if b == 0 {
 			return "—"
@@ -80,9 +81,34 @@ func Markdown(w io.Writer, rep *Report) error {
 	}
 	p("\n## Protection\n\n- Encryption: %s; key derivation: %s; %d key(s), last added %s\n- Object lock: %s; backups locked until their expiry: %d of %d\n",
 		pr.Cipher, strings.Join(pr.KDFs, "; "), pr.Keys, d(pr.LastKeyAdd), lock, pr.LockedBackups, pr.Backups)
+	if c := pr.LastCheck; c != nil {
+		p("- Last integrity check: %s, %s %s\n", c.Time.UTC().Format(time.DateOnly), c.Result, c.Message)
+	}
+	for _, r := range pr.Replicas {
+		p("- %s\n", ReplicaLine(r))
+	}
 	p("\n## Tested\n\n- Restore drills passed in the period: %d\n", rep.Tested.Drills)
 	for _, d := range rep.Tested.Last {
 		p("- Drill %s: %s, backup %s, measured recovery time %.0f s, last success %s\n", d.Name, d.Phase, d.Backup, d.Seconds, dateOf(d.LastSuccess))
 	}
 	return nil
+}
+
+// ReplicaLine says in one line what a replica holds of the repository.
+func ReplicaLine(r Replica) string {
+	where := r.Name
+	if r.Location != "" {
+		where += " (" + r.Location + ")"
+	}
+	if r.Error != "" {
+		return "Replica " + where + ": unreadable: " + r.Error
+	}
+	s := fmt.Sprintf("Replica %s: %d snapshots, %d missing", where, r.Snapshots, r.Missing)
+	if r.OldestMissing != nil {
+		s += fmt.Sprintf(", the oldest taken %s (lag %s)", r.OldestMissing.Format(time.DateOnly), (time.Duration(r.LagSeconds) * time.Second).String())
+	}
+	if r.LastSuccess != nil {
+		s += ", last replication " + r.LastSuccess.UTC().Format("2006-01-02 15:04")
+	}
+	return s
 }

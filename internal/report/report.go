@@ -53,7 +53,53 @@ type Input struct {
 	Drills []Drill
 	// DrillsUnread says why the drills could not be read ("" if they were).
 	DrillsUnread string
+	// Replicas are copies of the repository to compare with it (cairn
+	// replicate, or a BackupLocation's spec.replicas).
+	Replicas []ReplicaInput
+	// LastCheck is the last integrity check of the repository the
+	// controller recorded (BackupLocation status.lastCheck); nil when
+	// there is no record (standalone).
+	LastCheck *Check
 }
+
+// ReplicaInput is one replica of the repository.
+type ReplicaInput struct {
+	Name string
+	// Store is the replica's store; nil when it could not be opened, and
+	// Error says why.
+	Store store.Store
+	Error string
+	// LastSuccess is when its last complete replication started, as the
+	// controller recorded it (nil standalone).
+	LastSuccess *time.Time
+}
+
+// Check is an integrity check's outcome.
+type Check struct {
+	Time    time.Time `json:"time"`
+	Result  string    `json:"result"` // OK, Damaged or Failed
+	Message string    `json:"message,omitempty"`
+}
+
+// Replica is what a replica holds of the repository.
+type Replica struct {
+	Name     string `json:"name"`
+	Location string `json:"location,omitempty"`
+	// Snapshots counts the repository's snapshots the replica holds;
+	// Missing those it lacks, the oldest of them taken at OldestMissing.
+	Snapshots     int        `json:"snapshots"`
+	Missing       int        `json:"missing"`
+	OldestMissing *time.Time `json:"oldestMissing,omitempty"`
+	// LagSeconds is the age of the oldest snapshot the replica lacks (0:
+	// it holds them all): the off-site copy's recovery point.
+	LagSeconds  float64    `json:"lagSeconds"`
+	LastSuccess *time.Time `json:"lastReplication,omitempty"`
+	Error       string     `json:"error,omitempty"`
+}
+
+// MaxReplicaLag is how old the oldest snapshot a replica lacks may be
+// before it is a finding.
+const MaxReplicaLag = 24 * time.Hour
 
 // Drill is the last run of one restore drill.
 type Drill struct {
@@ -129,6 +175,10 @@ type Protection struct {
 	// at least until their expiry (of Backups with an expiry).
 	LockedBackups int `json:"lockedBackups"`
 	Backups       int `json:"backupsWithExpiry"`
+	// LastCheck is the last integrity check on record, if any.
+	LastCheck *Check `json:"lastCheck,omitempty"`
+	// Replicas compares each replica given with the repository.
+	Replicas []Replica `json:"replicas,omitempty"`
 }
 
 // Tested is the evidence that backups restore.
@@ -202,6 +252,10 @@ func Collect(ctx context.Context, r *repo.Repository, in Input) (*Report, error)
 	rep.coverage(all, volumes, in, from)
 	rep.retention(all, in)
 	if err := rep.protection(ctx, r, all); err != nil {
+		return nil, err
+	}
+	rep.lastCheck(in.LastCheck)
+	if err := rep.replicas(ctx, sns, in); err != nil {
 		return nil, err
 	}
 	rep.tested(in, from)
@@ -433,6 +487,63 @@ func (rep *Report) protection(ctx context.Context, r *repo.Repository, all []clu
 	}
 	if cfg.ObjectLock == "" {
 		rep.find(ControlProtected, "the repository has no object lock: whoever holds the bucket's credentials can delete every backup (use a bucket with object lock and `cairn repo init --object-lock`)")
+	}
+	return nil
+}
+
+// lastCheck reports the last integrity check on record: damage or a
+// check that could not run is a finding.
+func (rep *Report) lastCheck(c *Check) {
+	rep.Protection.LastCheck = c
+	if c != nil && c.Result != "OK" {
+		rep.find(ControlProtected, fmt.Sprintf("the last integrity check (%s) found: %s %s", c.Time.UTC().Format(time.DateOnly), c.Result, c.Message))
+	}
+}
+
+// replicas compares each replica with the repository's snapshots sns: a
+// replica that cannot be read, or that lacks a snapshot older than
+// MaxReplicaLag, is a finding.
+func (rep *Report) replicas(ctx context.Context, sns []*snapshot.Snapshot, in Input) error {
+	for _, ri := range in.Replicas {
+		out := Replica{Name: ri.Name, LastSuccess: ri.LastSuccess, Error: ri.Error}
+		if ri.Store != nil {
+			out.Location = ri.Store.Location()
+			have := map[string]bool{}
+			err := ri.Store.List(ctx, repo.KindSnapshot.Prefix(), func(fi store.Info) error {
+				if kind, id, err := repo.ParseKey(fi.Key); err == nil && kind == repo.KindSnapshot {
+					have[id] = true
+				}
+				return nil
+			})
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				out.Error = err.Error()
+			} else {
+				for _, sn := range sns {
+					if have[sn.ID] {
+						out.Snapshots++
+						continue
+					}
+					out.Missing++
+					if t := sn.Time.UTC(); out.OldestMissing == nil || t.Before(*out.OldestMissing) {
+						out.OldestMissing = &t
+					}
+				}
+			}
+		}
+		if out.OldestMissing != nil {
+			out.LagSeconds = max(0, in.Now.Sub(*out.OldestMissing).Round(time.Second).Seconds())
+		}
+		switch {
+		case out.Error != "":
+			rep.find(ControlProtected, fmt.Sprintf("replica %s could not be read: %s", out.Name, out.Error))
+		case out.OldestMissing != nil && time.Duration(out.LagSeconds)*time.Second > MaxReplicaLag:
+			rep.find(ControlProtected, fmt.Sprintf("replica %s lacks %d of the repository's snapshots, the oldest taken %s (%s ago): they are not off-site",
+				out.Name, out.Missing, out.OldestMissing.Format(time.DateOnly), (time.Duration(out.LagSeconds)*time.Second).String()))
+		}
+		rep.Protection.Replicas = append(rep.Protection.Replicas, out)
 	}
 	return nil
 }
