@@ -226,4 +226,3 @@ func TestSelfService(t *testing.T) {
 		t.Errorf("the run of a deleted request: %v, want deleted", err)
 	}
 }
-

@@ -46,17 +46,21 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("verify: %v", err)
 	}
 	for name, edit := range map[string]func(nr *cairnv1.NamespaceRestore){
-		"username":  func(nr *cairnv1.NamespaceRestore) { nr.Spec.Requester.Username = "admin" },
-		"groups":    func(nr *cairnv1.NamespaceRestore) { nr.Spec.Requester.Groups = append(nr.Spec.Requester.Groups, "system:masters") },
+		"username": func(nr *cairnv1.NamespaceRestore) { nr.Spec.Requester.Username = "admin" },
+		"groups": func(nr *cairnv1.NamespaceRestore) {
+			nr.Spec.Requester.Groups = append(nr.Spec.Requester.Groups, "system:masters")
+		},
 		"extra":     func(nr *cairnv1.NamespaceRestore) { nr.Spec.Requester.Extra["scopes"] = []string{"y"} },
 		"uid":       func(nr *cairnv1.NamespaceRestore) { nr.Spec.Requester.UID = "u-2" },
 		"target":    func(nr *cairnv1.NamespaceRestore) { nr.Spec.TargetNamespace = "team-b" },
 		"backup":    func(nr *cairnv1.NamespaceRestore) { nr.Spec.BackupName = "other" },
 		"name":      func(nr *cairnv1.NamespaceRestore) { nr.Name = "r2" },
 		"namespace": func(nr *cairnv1.NamespaceRestore) { nr.Namespace = "team-b" },
-		"late":      func(nr *cairnv1.NamespaceRestore) { nr.CreationTimestamp = metav1.NewTime(now.Add(requester.MaxAdmissionAge + time.Minute)) },
-		"unsigned":  func(nr *cairnv1.NamespaceRestore) { nr.Spec.Requester.Signature = "" },
-		"garbage":   func(nr *cairnv1.NamespaceRestore) { nr.Spec.Requester.Signature = "!!" },
+		"late": func(nr *cairnv1.NamespaceRestore) {
+			nr.CreationTimestamp = metav1.NewTime(now.Add(requester.MaxAdmissionAge + time.Minute))
+		},
+		"unsigned": func(nr *cairnv1.NamespaceRestore) { nr.Spec.Requester.Signature = "" },
+		"garbage":  func(nr *cairnv1.NamespaceRestore) { nr.Spec.Requester.Signature = "!!" },
 	} {
 		nr := attested()
 		edit(nr)

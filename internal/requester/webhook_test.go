@@ -112,4 +112,3 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
-
