@@ -89,6 +89,17 @@ func (v *volumeRestore) restores(ns string) bool {
 	return in
 }
 
+// sourceOf returns the backup namespace and the workload
+// ("<Kind>/<name>") whose volume data pod is to get, from its
+// restore-source annotation; ok is false when that names a namespace this
+// restore does not restore into the pod's own. The annotation is written
+// by whoever may create pods in the namespace: it is not trusted to reach
+// another namespace's data.
+func (v *volumeRestore) sourceOf(pod *corev1.Pod) (ns, owner string, ok bool) {
+	ns, owner, _ = strings.Cut(pod.Annotations[podvolume.AnnotationRestoreSource], "/")
+	return ns, owner, v.restores(ns) && v.target(ns) == pod.Namespace
+}
+
 // target returns the namespace backup namespace ns is restored into.
 func (v *volumeRestore) target(ns string) string {
 	if t, ok := v.mapping[ns]; ok {
@@ -199,12 +210,8 @@ func (r *RestoreReconciler) restoreVolumes(ctx context.Context, log logr.Logger,
 				if name != v.rs.Name || pod.Spec.NodeName == "" {
 					continue
 				}
-				src := pod.Annotations[podvolume.AnnotationRestoreSource]
-				srcNS, owner, _ := strings.Cut(src, "/")
-				if !v.restores(srcNS) || v.target(srcNS) != pod.Namespace {
-					// Annotations anyone who may create pods here can
-					// write: a pod gets only the data of the backup
-					// namespace restored into its own.
+				srcNS, owner, ok := v.sourceOf(pod)
+				if !ok {
 					continue
 				}
 				key := pod.Namespace + "/" + owner

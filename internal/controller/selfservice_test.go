@@ -101,6 +101,8 @@ func (e *env) reconcileIn(r reconciler, ns, name string) {
 // comes back, the Secret they may not is reported failed with the API
 // server's "forbidden", the Role and RoleBinding they may read but not
 // create are there (skipped, not failed), and the request's status says so.
+// A request attested as cairn's own service account is refused; requests
+// and views are neither backed up nor restored.
 func TestSelfService(t *testing.T) {
 	e := newEnv(t, noGuardrails)
 	e.location("main", "")
@@ -175,6 +177,13 @@ func TestSelfService(t *testing.T) {
 	refused("kind", cairnv1.ReasonForbidden, "cluster-scoped", key, cairnv1.NamespaceRestoreSpec{BackupName: "nightly", IncludedResources: []string{"Namespace"}})
 	refused("no-backup", cairnv1.ReasonBackupNotFound, "holds namespace "+a.ns, key, cairnv1.NamespaceRestoreSpec{BackupName: "weekly"})
 	refused("cairn", cairnv1.ReasonForbidden, "cairn's own", key, cairnv1.NamespaceRestoreSpec{BackupName: "nightly", TargetNamespace: e.ns})
+	e.request(key, a.ns, "as-cairn", "system:serviceaccount:"+e.ns+":cairn", cairnv1.NamespaceRestoreSpec{BackupName: "nightly"})
+	e.reconcileIn(rs.NSRestore, a.ns, "as-cairn")
+	var own cairnv1.NamespaceRestore
+	if err := e.c.Get(e.ctx, client.ObjectKey{Namespace: a.ns, Name: "as-cairn"}, &own); err != nil || own.Status.Phase != cairnv1.PhaseFailed ||
+		!strings.Contains(own.Status.FailureReason, "cairn's own service accounts") {
+		t.Errorf("a request attested as cairn's service account: %s %q %v", own.Status.Phase, own.Status.FailureReason, err)
+	}
 	var none cairnv1.RestoreList
 	if err := e.c.List(e.ctx, &none, client.InNamespace(e.ns)); err != nil || len(none.Items) != 0 {
 		t.Fatalf("refused requests made Restores: %v %v", none.Items, err)
@@ -215,6 +224,26 @@ func TestSelfService(t *testing.T) {
 	var other corev1.ConfigMap
 	if err := e.c.Get(e.ctx, client.ObjectKey{Namespace: b.ns, Name: "settings"}, &other); err != nil || other.Labels[cairnv1.LabelRestore] != "" {
 		t.Errorf("bob's config map was touched: %v %v", other.Labels, err)
+	}
+
+	// No laundering through a backup: the requests and views in a.ns are
+	// neither backed up nor restored (one restored would be admitted
+	// again as whoever restores it).
+	e.create(&cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "later", Namespace: e.ns}, Spec: cairnv1.BackupSpec{IncludedNamespaces: []string{a.ns}}})
+	e.reconcile(rs.Backup, "later")
+	copyNS := e.cfg.Namespace(t)
+	e.create(&cairnv1.Restore{ObjectMeta: metav1.ObjectMeta{Name: "copy", Namespace: e.ns}, Spec: cairnv1.RestoreSpec{
+		BackupName: "later", NamespaceMapping: map[string]string{a.ns: copyNS}, IncludedResources: []string{"namespacerestores.cairn.dev", "namespacebackups.cairn.dev"}}})
+	e.reconcile(rs.Restore, "copy")
+	var copied cairnv1.Restore
+	e.get("copy", &copied)
+	var nrs cairnv1.NamespaceRestoreList
+	var nbs cairnv1.NamespaceBackupList
+	if err := e.c.List(e.ctx, &nrs, client.InNamespace(copyNS)); err != nil || len(nrs.Items) != 0 || copied.Status.Created != 0 {
+		t.Errorf("a restore of a backup of a tenant's namespace created %d objects, NamespaceRestores %v (%v)", copied.Status.Created, nrs.Items, err)
+	}
+	if err := e.c.List(e.ctx, &nbs, client.InNamespace(copyNS)); err != nil || len(nbs.Items) != 0 {
+		t.Errorf("NamespaceBackups restored: %v %v", nbs.Items, err)
 	}
 
 	// The request deleted: so is its run.
