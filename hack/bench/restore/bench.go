@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -122,6 +123,16 @@ func (b *bench) backup(ctx context.Context, s *objectSet) error {
 }
 
 func (b *bench) restore(ctx context.Context) (time.Duration, int, error) {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return 0, 0, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return 0, 0, err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close(); cpuProfile = "" }()
+	}
 	start := time.Now()
 	rep, err := restore.Run(ctx, b.r, b.sn, b.cfg, restore.Options{Workers: b.workers})
 	d := time.Since(start)

@@ -27,7 +27,12 @@ func main() {
 	namespaces := flag.Int("namespaces", 50, "namespaces to spread them over")
 	runs := flag.Int("runs", 1, "runs (alternating plain create and restore)")
 	workers := flag.Int("workers", 16, "parallel creates, for both sides")
+	flag.StringVar(&kinds, "kinds", "mixed", "mixed (config maps, secrets, deployments, services) or configmaps (1 KiB each)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write the first restore's CPU profile (this process: the client side) here")
 	flag.Parse()
+	if kinds != "mixed" && kinds != "configmaps" {
+		log.Fatalf("bench: -kinds %q: mixed or configmaps", kinds)
+	}
 	if err := run(*objects, *namespaces, *runs, *workers); err != nil {
 		log.Fatalf("bench: %v", err)
 	}
@@ -102,6 +107,9 @@ func run(objects, namespaces, runs, workers int) (err error) {
 		r.Seconds(), rr, rr/rate(created, p), rr/rate(created, pl))
 	return nil
 }
+
+// kinds and cpuProfile are the flags -kinds and -cpuprofile.
+var kinds, cpuProfile string
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
 

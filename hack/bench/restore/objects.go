@@ -40,7 +40,7 @@ func generate(n, ns int) *objectSet {
 		name := fmt.Sprintf("obj-%05d", i)
 		var o object
 		switch k := i % 20; {
-		case k < 9:
+		case kinds == "configmaps" || k < 9:
 			o = object{cmGVR, mk("v1", "ConfigMap", ns, name, map[string]any{"data": map[string]any{"payload": payload}})}
 		case k < 18:
 			o = object{secretGVR, mk("v1", "Secret", ns, name, map[string]any{"type": "Opaque", "stringData": map[string]any{"payload": payload}})}
