@@ -163,7 +163,7 @@ func parseIndexV2(b []byte, fn func(contentID, *entry)) error {
 		packNames[i] = string(name)
 	}
 	type format struct {
-		compression uint32
+		compression  uint32
 		version, key byte
 	}
 	fmts := make([]format, formats)
