@@ -63,13 +63,16 @@ func (s *Server) StartNodeAgent(n *kubetest.Node) {
 	}
 	ctx := context.Background()
 	nothing := map[string]any{"velero-test": "no-node-has-this-label"}
-	labels := map[string]any{"name": "node-agent", "role": "node-agent"}
+	// The DaemonSet would adopt, and delete, a pod its selector matched:
+	// the stand-in has Velero's role label only.
+	dsLabels := map[string]any{"name": "node-agent"}
+	labels := map[string]any{"role": "node-agent"}
 	if _, err := s.dyn.Resource(daemonSetGVR).Namespace(Namespace).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps/v1", "kind": "DaemonSet",
 		"metadata": map[string]any{"name": "node-agent", "namespace": Namespace},
 		"spec": map[string]any{
 			"selector": map[string]any{"matchLabels": map[string]any{"name": "node-agent"}},
-			"template": map[string]any{"metadata": map[string]any{"labels": labels},
+			"template": map[string]any{"metadata": map[string]any{"labels": dsLabels},
 				"spec": map[string]any{"nodeSelector": nothing, "hostNetwork": true,
 					"containers": []any{map[string]any{"name": "node-agent", "image": kubetest.BusyboxImage, "imagePullPolicy": "Never"}}}},
 		},
