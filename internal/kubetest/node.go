@@ -430,13 +430,3 @@ func (n *Node) LogTails(lines int) string {
 	return b.String()
 }
 
-// Forward makes the host's service at hostPort (a loopback address, such
-// as the S3 server's) reachable at the same address from inside the
-// node's network namespace, for programs run there; without
-// WithNodeNetwork the node shares the host's network and it does nothing.
-func (n *Node) Forward(hostPort string) error {
-	if n.net == nil {
-		return nil
-	}
-	return n.net.forwardAPI(hostPort)
-}
