@@ -429,4 +429,3 @@ func (n *Node) LogTails(lines int) string {
 	}
 	return b.String()
 }
-

@@ -47,6 +47,7 @@ func podVolumesKey(name string) string {
 // kopiaDir is where Velero keeps the kopia repository of the file-system
 // backups of a namespace's pod volumes: <prefix>/kopia/<namespace>/.
 func kopiaDir(namespace string) string { return "kopia/" + namespace + "/" }
+
 type Location struct{ s Store }
 
 // NewLocation reads the location in s.
@@ -136,7 +137,7 @@ type podVolumeRecord struct {
 	} `json:"metadata"`
 	Spec struct {
 		Node string `json:"node"`
-		Pod struct {
+		Pod  struct {
 			Namespace string `json:"namespace"`
 			Name      string `json:"name"`
 		} `json:"pod"`
