@@ -36,11 +36,13 @@ catalog=(
 	"velero|velero|github.com/vmware-tanzu/velero/cmd/velero"
 	"velero-plugin-for-aws|velero|github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws"
 	"restic|restic|github.com/restic/restic/cmd/restic"
+	"kopia|kopia|github.com/kopia/kopia"
 )
-# Built only when asked for by name (CAIRN_TOOLS_ONLY): no test needs them.
-# restic 0.18.1 is the reference of the storage-engine benchmark
-# (hack/bench/run.sh builds it).
-bench_only=" restic "
+# Built only when asked for by name (CAIRN_TOOLS_ONLY): restic 0.18.1 is
+# the reference of the storage-engine benchmark (hack/bench/run.sh builds
+# it); kopia (Velero's fork, ~2 min cold) makes the repositories the kopia
+# reader's tests read (CAIRN_TOOLS_ONLY=kopia).
+bench_only=" restic kopia "
 
 die() {
 	echo "build-tools: $*" >&2

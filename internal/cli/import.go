@@ -23,6 +23,7 @@ type importVeleroOptions struct {
 	all           bool
 	completedOnly bool
 	dryRun        bool
+	volumePWFiles []string
 }
 
 func (a *app) importCommand() *cobra.Command {
@@ -52,8 +53,12 @@ Only the location is read; nothing is written there. A backup imported before
 is left alone, so running the import again imports only what is new. Backups
 Velero marked Failed or PartiallyFailed are imported with that phase and its
 reason, unless --completed-only; unfinished and expired ones are skipped.
-Volume data of file-system backups is not imported (the output says which
-backups had some).
+The data of Velero's file-system volume backups (kopia) is imported into
+pod-volume snapshots of the imported backup, so that a restore brings it
+back; their repositories are opened with --velero-repo-password-file, else
+with Velero's static default password, which the output reports as a
+finding. A volume that cannot be read is named with the reason (and the
+backup is PartiallyFailed); its pod's and claim's objects are imported.
 
 Exit 0 when every backup was imported (or was already), 3 when some failed,
 1 when none could be, 2 for bad input (a --backup not in the location).`,
@@ -66,6 +71,8 @@ Exit 0 when every backup was imported (or was already), 3 when some failed,
 	f.BoolVar(&o.all, "all", false, "import every backup in the location")
 	f.BoolVar(&o.completedOnly, "completed-only", false, "skip backups Velero marked Failed or PartiallyFailed")
 	f.BoolVar(&o.dryRun, "dry-run", false, "say what would be imported; write nothing")
+	f.StringSliceVar(&o.volumePWFiles, "velero-repo-password-file", nil,
+		"file holding the password of Velero's file-system backup repositories (its secret velero-repo-credentials, key repository-password); Velero's default is tried after it")
 	return cmd
 }
 
@@ -83,10 +90,18 @@ func (a *app) importVelero(ctx context.Context, o importVeleroOptions) error {
 		return err
 	}
 	loc := velero.NewLocation(src)
+	var pws [][]byte
+	for _, f := range o.volumePWFiles {
+		pw, err := readPasswordFile(f, "--velero-repo-password-file")
+		if err != nil {
+			return err
+		}
+		pws = append(pws, pw)
+	}
 	return a.withRepo(ctx, func(r *repo.Repository) error {
 		return r.WithLock(ctx, repo.Shared, "import velero", func(ctx context.Context) error {
 			opts := velero.Options{
-				Names: o.backups, CompletedOnly: o.completedOnly, DryRun: o.dryRun,
+				Names: o.backups, CompletedOnly: o.completedOnly, DryRun: o.dryRun, VolumePasswords: pws,
 				RetainNew: func(ctx context.Context, expires *time.Time) error { return a.retainNew(ctx, r, expires) },
 				Retain:    func(ctx context.Context, sn *snapshot.Snapshot) error { return a.retainSnapshot(ctx, r, sn) },
 				Now:       a.now, Progress: &velero.Progress{},
@@ -155,6 +170,16 @@ func (a *app) showImport(rep *velero.Report) error {
 	for _, res := range rep.Results {
 		for _, wmsg := range res.Warnings {
 			a.warn("%s: %s", res.Name, wmsg)
+		}
+		for _, v := range res.Volumes {
+			if v.Outcome == velero.VolumeImported {
+				a.say("%s: %s: data imported (%d files, %d bytes, snapshot %.8s)", res.Name, v.PodVolume, v.Files, v.Bytes, v.Snapshot)
+			}
+		}
+	}
+	if !a.quiet {
+		for _, f := range rep.Findings {
+			fmt.Fprintf(a.stderr, "cairn: finding: %s\n", f)
 		}
 	}
 	a.say("velero import from %s: %d imported, %d already imported, %d skipped, %d failed",

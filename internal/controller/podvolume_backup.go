@@ -430,19 +430,15 @@ func backedUpPods(ctx context.Context, rp *repo.Repository, sn *snapshot.Snapsho
 // workload returns "<Kind>/<name>" of the workload that runs pod: its
 // controller, the Deployment of its ReplicaSet, or the pod itself.
 func (b *base) workload(ctx context.Context, pod *corev1.Pod) string {
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil {
-		return "Pod/" + pod.Name
-	}
-	if ref.Kind == "ReplicaSet" {
+	return podvolume.Owner(pod, func(name string) string {
 		var rs appsv1.ReplicaSet
-		if err := b.api.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: ref.Name}, &rs); err == nil {
+		if err := b.api.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: name}, &rs); err == nil {
 			if d := metav1.GetControllerOf(&rs); d != nil && d.Kind == "Deployment" {
-				return "Deployment/" + d.Name
+				return d.Name
 			}
 		}
-	}
-	return ref.Kind + "/" + ref.Name
+		return ""
+	})
 }
 
 // itemName names a work item: the owner's name (shortened) and a hash of

@@ -1,6 +1,11 @@
 package podvolume
 
-import "github.com/cairn-backup/cairn/internal/snapshot"
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cairn-backup/cairn/internal/snapshot"
+)
 
 // Labels of a volume snapshot in the repository. Cluster backups carry
 // cairn.dev/kind=cluster; volume snapshots carry KindPodVolume and the
@@ -37,4 +42,22 @@ func ParentLabels(namespace, volume, pvc, owner string) map[string]string {
 		return map[string]string{LabelKind: KindPodVolume, LabelNamespace: namespace, LabelPVC: pvc}
 	}
 	return map[string]string{LabelKind: KindPodVolume, LabelNamespace: namespace, LabelOwner: owner, LabelVolume: volume}
+}
+
+// Owner is the value of LabelOwner for pod: "<Kind>/<name>" of the
+// workload that runs it (a Deployment for the pods of its ReplicaSets),
+// "Pod/<name>" for a pod no controller owns. deploymentOf returns the
+// Deployment that controls the named ReplicaSet of the pod's namespace,
+// "" when none does or it is not known.
+func Owner(pod *corev1.Pod, deploymentOf func(replicaSet string) string) string {
+	ref := metav1.GetControllerOf(pod)
+	if ref == nil {
+		return "Pod/" + pod.Name
+	}
+	if ref.Kind == "ReplicaSet" && deploymentOf != nil {
+		if d := deploymentOf(ref.Name); d != "" {
+			return "Deployment/" + d
+		}
+	}
+	return ref.Kind + "/" + ref.Name
 }

@@ -27,9 +27,14 @@
 // and blobs dedup against everything the repository holds.
 //
 // The package does not touch a cluster and does not take the repository
-// lock (the caller does). Volume data (Velero's file-system backups in
-// its kopia or restic repository, listed in
-// backups/<name>/<name>-podvolumebackups.json.gz) is not imported: each
-// such volume is named, with the reason, in the result and in the
-// manifest's warnings.
+// lock (the caller does). Volume data (Velero's file-system backups,
+// listed in backups/<name>/<name>-podvolumebackups.json.gz) is read from
+// Velero's kopia repository of the pod's namespace (kopia/<namespace>/,
+// package kopia), with the passwords given and then Velero's static
+// default (DefaultRepoPassword, reported as a finding when it opens one),
+// and written into pod-volume snapshots labelled as the node agent labels
+// its own (podvolume.SnapshotLabels), before the backup is saved. A
+// volume that cannot be read (restic, wrong password, unsupported format,
+// missing data) is named with the reason in the result and the
+// manifest's warnings; its pod's objects are imported all the same.
 package velero

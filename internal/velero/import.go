@@ -33,6 +33,9 @@ type Options struct {
 	// DryRun reads every backup's metadata and reports what would be
 	// imported; it writes nothing.
 	DryRun bool
+	// VolumePasswords are tried, in order, on the kopia repositories of
+	// Velero's file-system backups, then DefaultRepoPassword.
+	VolumePasswords [][]byte
 	// RetainNew, when set, is called before a backup is written with the
 	// expiry it will have (object lock: see docs/design/object-lock.md);
 	// Retain after it was saved.
@@ -70,15 +73,18 @@ type Result struct {
 	Snapshot string     `json:"snapshot,omitempty"`
 	Warnings []string   `json:"warnings,omitempty"`
 	Duration string     `json:"duration,omitempty"`
-	// Volumes are the file-system volume backups Velero made, whose data
-	// is not imported (each is also a warning).
-	Volumes []PodVolume `json:"volumes_not_imported,omitempty"`
+	// Volumes are the file-system volume backups Velero made, and what
+	// became of each (those not imported are also warnings).
+	Volumes []VolumeResult `json:"volumes,omitempty"`
 }
 
 // Report is what an import did, one result per backup considered.
 type Report struct {
 	Location string   `json:"location"`
 	Results  []Result `json:"results"`
+	// Findings are what the import learnt of the Velero location's
+	// security (a repository under Velero's default password).
+	Findings []string `json:"findings,omitempty"`
 }
 
 // Count returns how many results have the outcome.
@@ -144,6 +150,8 @@ func Import(ctx context.Context, r *repo.Repository, loc *Location, opts Options
 		}
 	}
 	rep := &Report{Location: loc.String(), Results: []Result{}}
+	repos := newKopiaRepos(loc, opts.VolumePasswords)
+	defer func() { rep.Findings = repos.findings }()
 	failed := 0
 	for i, name := range names {
 		if err := ctx.Err(); err != nil {
@@ -152,7 +160,7 @@ func Import(ctx context.Context, r *repo.Repository, loc *Location, opts Options
 		res := Result{Name: name}
 		err := readErrs[i]
 		if err == nil {
-			res, err = importOne(ctx, r, loc, backups[i], byName[name], &opts)
+			res, err = importOne(ctx, r, loc, repos, backups[i], byName[name], &opts)
 		}
 		if err != nil {
 			var fatal fatalError
@@ -194,7 +202,7 @@ func (f fatalError) Unwrap() error { return f.err }
 
 // importOne imports one backup; have is the repository's backup of that
 // name, if any.
-func importOne(ctx context.Context, r *repo.Repository, loc *Location, b *Backup, have *snapshot.Snapshot, opts *Options) (Result, error) {
+func importOne(ctx context.Context, r *repo.Repository, loc *Location, repos *kopiaRepos, b *Backup, have *snapshot.Snapshot, opts *Options) (Result, error) {
 	name := b.Metadata.Name
 	res := Result{Name: name}
 	res.Phase, res.Start, res.Expires = b.Status.Phase, b.Start(), b.Expires()
@@ -230,7 +238,7 @@ func importOne(ctx context.Context, r *repo.Repository, loc *Location, b *Backup
 		}
 	}
 	start := opts.Now()
-	sn, m, err := write(ctx, r, loc, b, &res, opts)
+	sn, m, err := write(ctx, r, loc, repos, b, &res, opts)
 	if err != nil {
 		return res, err
 	}
@@ -245,7 +253,7 @@ func importOne(ctx context.Context, r *repo.Repository, loc *Location, b *Backup
 }
 
 // write streams one backup's tarball into a new cluster backup.
-func write(ctx context.Context, r *repo.Repository, loc *Location, b *Backup, res *Result, opts *Options) (*snapshot.Snapshot, *layout.Manifest, error) {
+func write(ctx context.Context, r *repo.Repository, loc *Location, repos *kopiaRepos, b *Backup, res *Result, opts *Options) (*snapshot.Snapshot, *layout.Manifest, error) {
 	name := b.Metadata.Name
 	m := manifest(b, loc, opts.Now())
 	w, err := backup.NewWriter(ctx, r, name, opts.Now)
@@ -256,6 +264,11 @@ func write(ctx context.Context, r *repo.Repository, loc *Location, b *Backup, re
 		return nil, nil, fatalError{err}
 	}
 	bad := 0
+	vols, err := loc.PodVolumes(ctx, name)
+	if err != nil {
+		m.Warnings = append(m.Warnings, err.Error())
+	}
+	who := newPodObjects(vols)
 	rc, err := loc.Contents(ctx, name)
 	switch {
 	case errors.Is(err, ErrNoBackup) && b.Status.Phase == PhaseFailed:
@@ -265,6 +278,7 @@ func write(ctx context.Context, r *repo.Repository, loc *Location, b *Backup, re
 	default:
 		defer rc.Close()
 		format, err := ReadItems(ctx, rc, func(it Item) error {
+			who.note(it)
 			res := layout.Resource{
 				Group: it.Group, Version: version(it.APIVersion), Resource: it.Resource,
 				Kind: it.Kind, Namespaced: it.Namespaced,
@@ -289,18 +303,29 @@ func write(ctx context.Context, r *repo.Repository, loc *Location, b *Backup, re
 			m.Source.FormatVersion = format
 		}
 	}
-	// Volume data is not imported (Velero keeps it in its own kopia or
-	// restic repository): say which volumes, and why, one by one.
-	vols, err := loc.PodVolumes(ctx, name)
-	if err != nil {
-		m.Warnings = append(m.Warnings, err.Error())
-	}
+	// Each volume's data goes from Velero's kopia repository into a
+	// pod-volume snapshot of this backup, before the backup itself is
+	// saved (a backup in the repository is one whose volumes are in).
+	missed := 0
 	for _, v := range vols {
-		m.Warnings = append(m.Warnings, fmt.Sprintf("velero: %s (PodVolumeBackup %s, %s, %s): data not imported: "+
-			"cairn does not read Velero's %s repository; the data stays in the Velero bucket, the pod's and claim's objects are imported",
-			v, v.Name, v.Uploader, v.Phase, v.Uploader))
+		vr, err := importVolume(ctx, r, repos, b, v, who, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		res.Volumes = append(res.Volumes, vr)
+		switch vr.Outcome {
+		case VolumeNotImported:
+			missed++
+			m.Warnings = append(m.Warnings, fmt.Sprintf("velero: %s (PodVolumeBackup %s): data not imported: %s; the pod's and claim's objects are", v, v.Name, vr.Reason))
+		case VolumePartial:
+			missed++
+			m.Warnings = append(m.Warnings, fmt.Sprintf("velero: %s (PodVolumeBackup %s): data imported as snapshot %.8s, but %s", v, v.Name, vr.Snapshot, vr.Reason))
+		}
 	}
-	res.Volumes = vols
+	if missed > 0 && m.Phase == layout.PhaseCompleted {
+		m.Phase = layout.PhasePartiallyFailed
+		m.Errors = append(m.Errors, fmt.Sprintf("cairn import: the data of %d of the %d pod volumes Velero backed up could not be imported in full (see warnings)", missed, len(vols)))
+	}
 	if bad > 0 && m.Phase == layout.PhaseCompleted {
 		m.Phase = layout.PhasePartiallyFailed
 		m.Errors = append(m.Errors, fmt.Sprintf("cairn import: %d objects of the Velero backup could not be read (see warnings)", bad))

@@ -43,6 +43,11 @@ func podVolumesKey(name string) string {
 
 // Location is a Velero backup storage location, read through a store
 // opened on its bucket and prefix.
+
+// kopiaDir is where Velero keeps the kopia repository of the file-system
+// backups of a namespace's pod volumes: <prefix>/kopia/<namespace>/.
+func kopiaDir(namespace string) string { return "kopia/" + namespace + "/" }
+
 type Location struct{ s Store }
 
 // NewLocation reads the location in s.
@@ -118,6 +123,8 @@ type PodVolume struct {
 	Uploader     string `json:"uploader"` // kopia or restic
 	Phase        string `json:"phase"`
 	SnapshotID   string `json:"snapshot_id,omitempty"` // in Velero's repository
+	Node         string `json:"node,omitempty"`        // where Velero read it
+	Message      string `json:"message,omitempty"`     // Velero's, for a volume it did not back up
 }
 
 // String names the volume for messages: <ns>/<pod> volume <volume>.
@@ -129,7 +136,8 @@ type podVolumeRecord struct {
 		Name string `json:"name"`
 	} `json:"metadata"`
 	Spec struct {
-		Pod struct {
+		Node string `json:"node"`
+		Pod  struct {
 			Namespace string `json:"namespace"`
 			Name      string `json:"name"`
 		} `json:"pod"`
@@ -139,6 +147,7 @@ type podVolumeRecord struct {
 	Status struct {
 		Phase      string `json:"phase"`
 		SnapshotID string `json:"snapshotID"`
+		Message    string `json:"message"`
 	} `json:"status"`
 }
 
@@ -168,6 +177,7 @@ func (l *Location) PodVolumes(ctx context.Context, name string) ([]PodVolume, er
 		out = append(out, PodVolume{
 			Name: p.Metadata.Name, PodNamespace: p.Spec.Pod.Namespace, Pod: p.Spec.Pod.Name, Volume: p.Spec.Volume,
 			Uploader: p.Spec.UploaderType, Phase: p.Status.Phase, SnapshotID: p.Status.SnapshotID,
+			Node: p.Spec.Node, Message: p.Status.Message,
 		})
 	}
 	return out, nil
