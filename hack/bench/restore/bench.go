@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"runtime/pprof"
 	"time"
@@ -134,7 +135,11 @@ func (b *bench) restore(ctx context.Context) (time.Duration, int, error) {
 		defer func() { pprof.StopCPUProfile(); f.Close(); cpuProfile = "" }()
 	}
 	start := time.Now()
-	rep, err := restore.Run(ctx, b.r, b.sn, b.cfg, restore.Options{Workers: b.workers})
+	var lg *slog.Logger
+	if verbose {
+		lg = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	rep, err := restore.Run(ctx, b.r, b.sn, b.cfg, restore.Options{Workers: b.workers, Log: lg})
 	d := time.Since(start)
 	if err != nil {
 		return 0, 0, fmt.Errorf("restore: %w", err)

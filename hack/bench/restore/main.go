@@ -29,6 +29,7 @@ func main() {
 	workers := flag.Int("workers", 16, "parallel creates, for both sides")
 	flag.StringVar(&kinds, "kinds", "mixed", "mixed (config maps, secrets, deployments, services) or configmaps (1 KiB each)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write the first restore's CPU profile (this process: the client side) here")
+	flag.BoolVar(&verbose, "v", false, "log the restore's steps (with their times)")
 	flag.Parse()
 	if kinds != "mixed" && kinds != "configmaps" {
 		log.Fatalf("bench: -kinds %q: mixed or configmaps", kinds)
@@ -109,7 +110,10 @@ func run(objects, namespaces, runs, workers int) (err error) {
 }
 
 // kinds and cpuProfile are the flags -kinds and -cpuprofile.
-var kinds, cpuProfile string
+var (
+	kinds, cpuProfile string
+	verbose           bool
+)
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
 
