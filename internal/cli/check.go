@@ -29,11 +29,11 @@ with the files they affect, and the exit code is 1.`,
 			opts := check.Options{ReadData: readData}
 			if subset != "" {
 				if readData {
-					return usageError{fmt.Errorf("--read-data reads every pack, --read-data-subset %s a share of them: give one", subset)}
+					return usage(fmt.Errorf("--read-data reads every pack, --read-data-subset %s a share of them: give one", subset))
 				}
 				var err error
 				if opts.Subset, err = check.ParseSubset(subset); err != nil {
-					return usageError{fmt.Errorf("--read-data-subset: %w", err)}
+					return usage(fmt.Errorf("--read-data-subset: %w", err))
 				}
 			}
 			return a.withRepo(ctx, func(r *repo.Repository) error {

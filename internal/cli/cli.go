@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,27 +14,6 @@ import (
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, env: env, now: time.Now}
 	return a.run(ctx, veleroArgs(args, env))
-}
-
-// app is one invocation: its streams, environment, clock and global flags.
-type app struct {
-	stdin          io.Reader
-	stdout, stderr io.Writer
-	env            func(string) string
-	now            func() time.Time
-	waitPoll       time.Duration // how often --wait looks at the object (default a second)
-
-	repoFlag         string
-	passwordFile     string
-	output           string
-	quiet            bool
-	noProgress       bool
-	progressInterval time.Duration
-	s3               s3Flags // s3flags.go
-
-	// started is set when a command's own code begins to run: an error
-	// before that (flags, arguments) is bad usage.
-	started bool
 }
 
 func (a *app) run(ctx context.Context, args []string) int {
@@ -102,43 +80,4 @@ func (a *app) checkGlobals() error {
 		return badInput("--progress-interval must not be negative")
 	}
 	return nil
-}
-
-// runE adapts a command's code to cobra and records that it started.
-func (a *app) runE(fn func(ctx context.Context, args []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		a.started = true
-		return fn(cmd.Context(), args)
-	}
-}
-
-// group makes cmd a command that only holds subcommands: run alone or with
-// an unknown subcommand it is bad usage.
-func (a *app) group(cmd *cobra.Command) {
-	cmd.Args = cobra.ArbitraryArgs
-	cmd.RunE = func(c *cobra.Command, args []string) error {
-		var names []string
-		for _, sub := range c.Commands() {
-			if sub.IsAvailableCommand() {
-				names = append(names, sub.Name())
-			}
-		}
-		if len(args) > 0 {
-			return fmt.Errorf("unknown command %q for %q (one of: %s)", args[0], c.CommandPath(), strings.Join(names, ", "))
-		}
-		return fmt.Errorf("%s needs a command (one of: %s)", c.CommandPath(), strings.Join(names, ", "))
-	}
-}
-
-// args returns an argument check that reports bad usage in cairn's words.
-func args(min, max int, what string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		switch {
-		case len(args) < min:
-			return fmt.Errorf("missing argument: %s", what)
-		case max >= 0 && len(args) > max:
-			return fmt.Errorf("too many arguments: expected %s, got %q", what, args)
-		}
-		return nil
-	}
 }

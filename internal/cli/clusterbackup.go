@@ -92,7 +92,7 @@ func (a *app) backupRun(ctx context.Context, name string, o backupRunOptions) er
 		opts.PlatformNamespaces = []string{}
 	}
 	if err := opts.Validate(); err != nil {
-		return usageError{err}
+		return usage(err)
 	}
 	cfg, err := a.restConfig(o.kube)
 	if err != nil {
@@ -115,7 +115,7 @@ func (a *app) backupRun(ctx context.Context, name string, o backupRunOptions) er
 			stop()
 			switch {
 			case errors.Is(err, backup.ErrExists), errors.Is(err, backup.ErrInvalid):
-				return usageError{err}
+				return usage(err)
 			case sn == nil:
 				return err
 			}

@@ -303,7 +303,7 @@ func (a *app) backupLs(ctx context.Context, r *repo.Repository, ref, under strin
 	}
 	n, err := backup.Lookup(ctx, r, sn, under)
 	if errors.Is(err, backup.ErrNoFile) {
-		return usageError{err}
+		return usage(err)
 	}
 	if err != nil {
 		return err

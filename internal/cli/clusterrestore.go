@@ -107,7 +107,7 @@ func (a *app) clusterRestore(ctx context.Context, name string, o clusterRestoreO
 			rep, err := clusterrestore.Run(ctx, r, sn, cfg, opts)
 			stop()
 			if errors.Is(err, clusterrestore.ErrOptions) {
-				return usageError{err}
+				return usage(err)
 			}
 			if rep != nil {
 				if serr := a.showClusterRestore(rep); serr != nil {

@@ -24,17 +24,6 @@ const (
 	exitPartial = 3 // the work finished but parts of it failed
 )
 
-// usageError marks an error as bad usage or bad input (exit 2).
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-// badInput returns a bad-input error (exit 2).
-func badInput(format string, args ...any) error {
-	return usageError{fmt.Errorf(format, args...)}
-}
-
 // exitCode maps an error to the exit code. This is the only place that
 // does: commands return errors wrapping the engine's sentinels.
 func exitCode(err error, started bool) int {

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cairn-backup/cairn/internal/snapshot"
 )
 
 func TestParseDuration(t *testing.T) {
@@ -50,45 +48,3 @@ func TestDescribeProgress(t *testing.T) {
 		}
 	}
 }
-
-func TestSnapshotPath(t *testing.T) {
-	t.Parallel()
-	one := &snapshot.Snapshot{Paths: []string{"/srv/data"}, Root: &snapshot.Node{}}
-	two := &snapshot.Snapshot{Paths: []string{"/etc/app", "/srv/data"}}
-	for _, c := range []struct {
-		sn       *snapshot.Snapshot
-		in, want string
-	}{
-		{one, "/srv/data/a/b", "a/b"}, {one, "/srv/data", ""}, {one, "a/b/", "a/b"}, {one, "/", ""},
-		{one, "/srv/database", "srv/database"}, {two, "/srv/data/x", "data/x"}, {two, "/etc/app", "app"}, {two, "app/conf", "app/conf"},
-	} {
-		if got := snapshotPath(c.sn, c.in); got != c.want {
-			t.Errorf("snapshotPath(%v, %q) = %q, want %q", c.sn.Paths, c.in, got, c.want)
-		}
-	}
-}
-
-func TestExitCodes(t *testing.T) {
-	t.Parallel()
-	if got := exitCode(nil, true); got != 0 {
-		t.Errorf("nil: %d", got)
-	}
-	if got := exitCode(errTest, false); got != exitUsage {
-		t.Errorf("error before the command ran: %d", got)
-	}
-	if got := exitCode(errTest, true); got != exitFailure {
-		t.Errorf("plain error: %d", got)
-	}
-	if got := message(errMultiLine); strings.Contains(got, "\n") {
-		t.Errorf("message keeps a newline: %q", got)
-	}
-}
-
-var (
-	errTest      = errorString("boom")
-	errMultiLine = errorString("first\nsecond\n")
-)
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }

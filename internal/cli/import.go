@@ -97,7 +97,7 @@ func (a *app) importVelero(ctx context.Context, o importVeleroOptions) error {
 			rep, err := velero.Import(ctx, r, loc, opts)
 			stop()
 			if errors.Is(err, velero.ErrNoBackup) {
-				return usageError{err}
+				return usage(err)
 			}
 			if rep != nil {
 				if serr := a.showImport(rep); serr != nil {

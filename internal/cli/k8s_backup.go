@@ -79,7 +79,7 @@ func (o *backupSpecFlags) spec() (cairnv1.BackupSpec, error) {
 		IncludeResources: s.IncludedResources, ExcludeResources: s.ExcludedResources, Selector: s.LabelSelector,
 		IncludeClusterResources: s.IncludeClusterResources}
 	if err := opts.Validate(); err != nil {
-		return s, usageError{err}
+		return s, usage(err)
 	}
 	return s, nil
 }
@@ -266,13 +266,6 @@ func (a *app) ctlBackupDescribeCommand(f *ctlFlags) *cobra.Command {
 			return nil
 		}),
 	}
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // ctlBackupLogsCommand prints a backup's log: the warnings and errors its

@@ -8,21 +8,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
 	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
 )
-
-// ctlFlags are the flags of every `cairn ctl` command.
-type ctlFlags struct {
-	kube      kubeFlags
-	namespace string
-}
 
 // ctlCommand is `cairn ctl`: Velero's verbs on the custom resources that
 // cairn-controller reconciles. The standalone commands (`cairn backup run`,
@@ -52,34 +42,6 @@ cairn-system), the controller's namespace.
 	pf.StringVarP(&f.namespace, "namespace", "n", "", "the controller's namespace (env CAIRN_NAMESPACE, default cairn-system), or your own (self-service)")
 	cmd.AddCommand(a.ctlBackupCommand(f), a.ctlRestoreCommand(f), a.ctlScheduleCommand(f), a.ctlLocationCommand(f), a.ctlDrillCommand(f), a.ctlReportCommand(f))
 	return cmd
-}
-
-// ns returns the namespace the ctl commands work in.
-func (a *app) ns(f *ctlFlags) string {
-	switch {
-	case f.namespace != "":
-		return f.namespace
-	case a.env("CAIRN_NAMESPACE") != "":
-		return a.env("CAIRN_NAMESPACE")
-	}
-	return "cairn-system"
-}
-
-// kubeClient connects to the cluster with cairn's types known.
-func (a *app) kubeClient(f *ctlFlags) (client.Client, error) {
-	cfg, err := a.restConfig(f.kube)
-	if err != nil {
-		return nil, err
-	}
-	s := runtime.NewScheme()
-	if err := cairnv1.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: s})
-	if err != nil {
-		return nil, fmt.Errorf("connect to the cluster: %w", err)
-	}
-	return c, nil
 }
 
 // waitPhase polls get until the phase is final, printing each phase it
@@ -129,27 +91,3 @@ var (
 	errPartialBackup  = backup.ErrPartial
 	errPartialRestore = clusterrestore.ErrPartial
 )
-
-// notFound turns a missing object into bad input with a hint.
-func notFound(err error, kind, name, list string) error {
-	if apierrors.IsNotFound(err) {
-		return badInput("%s %q not found (see `%s`)", kind, name, list)
-	}
-	return err
-}
-
-// humanPhase shows an empty phase as New.
-func humanPhase(p cairnv1.Phase) string {
-	if p == "" {
-		return string(cairnv1.PhaseNew)
-	}
-	return string(p)
-}
-
-// metaTime shows an optional time, "-" when unset.
-func metaTime(t *metav1.Time) string {
-	if t == nil || t.IsZero() {
-		return "-"
-	}
-	return humanTime(t.Time)
-}

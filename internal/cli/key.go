@@ -61,16 +61,6 @@ asked twice on a terminal.`,
 	return cmd
 }
 
-// withRepo opens the repository, runs fn and closes it.
-func (a *app) withRepo(ctx context.Context, fn func(r *repo.Repository) error) error {
-	r, err := a.openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	return fn(r)
-}
-
 func (a *app) keyAdd(ctx context.Context, r *repo.Repository, newFile, label string) error {
 	pass, err := a.newPassphrase(newFile)
 	if err != nil {

@@ -170,3 +170,20 @@ func (a *app) repoOptions(s store.Store) repo.Options {
 	}
 	return o
 }
+
+// withRepo opens the repository, runs fn and closes it.
+func (a *app) withRepo(ctx context.Context, fn func(r *repo.Repository) error) error {
+	r, err := a.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return fn(r)
+}
+
+// sourceStore opens the store of an existing repository at loc.
+func (a *app) sourceStore(ctx context.Context, loc string) (store.Store, error) {
+	b := *a
+	b.repoFlag = loc
+	return b.openStore(ctx)
+}

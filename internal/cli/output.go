@@ -148,3 +148,19 @@ func item(v any) string {
 	}
 	return string(b)
 }
+
+// shortID is the first 8 characters of an ID.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// dash shows an empty cell as "-".
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

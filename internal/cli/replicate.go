@@ -119,16 +119,9 @@ func (a *app) replicate(ctx context.Context, o replicateOptions) error {
 // replicateError marks a target that holds another repository as bad input.
 func replicateError(err error) error {
 	if errors.Is(err, replicate.ErrOtherRepository) {
-		return usageError{err}
+		return usage(err)
 	}
 	return err
-}
-
-// sourceStore opens the store of an existing repository at loc.
-func (a *app) sourceStore(ctx context.Context, loc string) (store.Store, error) {
-	b := *a
-	b.repoFlag = loc
-	return b.openStore(ctx)
 }
 
 // replicaStore opens the target: S3 with the --to-s3-* overrides, or a

@@ -125,11 +125,3 @@ func (a *app) unlockCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&all, "remove-all", false, "remove every lock, also live ones (only when no other cairn runs)")
 	return cmd
 }
-
-// shortID is the first 8 characters of an ID.
-func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
-}
