@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairn-backup/cairn/internal/archiver"
 	"github.com/cairn-backup/cairn/internal/check"
+	"github.com/cairn-backup/cairn/internal/cli/core"
 	"github.com/cairn-backup/cairn/internal/prune"
 	"github.com/cairn-backup/cairn/internal/replicate"
 	"github.com/cairn-backup/cairn/internal/repo"
@@ -27,7 +28,7 @@ const (
 // exitCode maps an error to the exit code. This is the only place that
 // does: commands return errors wrapping the engine's sentinels.
 func exitCode(err error, started bool) int {
-	var usage usageError
+	var usage core.UsageError
 	switch {
 	case err == nil:
 		return exitOK
