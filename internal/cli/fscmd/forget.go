@@ -105,21 +105,16 @@ func (a *app) selectForget(ctx context.Context, r *repo.Repository, ids []string
 	if err != nil {
 		return nil, fmt.Errorf("forget: %w", err)
 	}
-	now := a.Now()
-	byPolicy, _ := snapshot.SelectForget(all, snapshot.ForgetPolicy{KeepWithin: keepWithin, Now: now})
-	selected := map[string]bool{}
-	for _, sn := range byPolicy {
-		selected[sn.ID] = true
-	}
+	policy := snapshot.ForgetPolicy{KeepWithin: keepWithin, Now: a.Now()}
 	var remove []*snapshot.Snapshot
 	for _, sn := range all {
 		e := forgetEntry{snapshotView: viewSnapshot(sn)}
-		switch {
+		switch rule := policy.Rule(sn); {
 		case named[sn.ID]:
 			e.Reason = "named"
-		case selected[sn.ID] && sn.Expired(now):
+		case rule == snapshot.ForgetExpired:
 			e.Reason = "expired"
-		case selected[sn.ID]:
+		case rule == snapshot.ForgetOlder:
 			e.Reason = "older than " + keepWithin.String()
 		default:
 			res.Kept = append(res.Kept, e)
