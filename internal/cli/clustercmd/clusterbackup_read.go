@@ -128,13 +128,13 @@ func (a *app) backupDescribe(ctx context.Context, r *repo.Repository, ref string
 		Labels: m.Labels, Source: m.Source,
 	}
 	for _, res := range m.Resources {
-		d.ByType[typeName(res.Group, res.Resource)] = res.Count
+		d.ByType[res.GroupResource()] = res.Count
 	}
 	if sn.Summary != nil {
 		d.Trees, d.BlobsAdded, d.ObjectsAdded = sn.Summary.Dirs, sn.Summary.BlobsAdded, sn.Summary.FilesNew
 	}
 	if details {
-		if d.Details, err = countDetails(ctx, r, sn); err != nil {
+		if d.Details, err = backup.CountObjects(ctx, r, sn); err != nil {
 			return err
 		}
 	}
@@ -143,34 +143,6 @@ func (a *app) backupDescribe(ctx context.Context, r *repo.Repository, ref string
 	}
 	a.showDescription(d)
 	return nil
-}
-
-func typeName(group, resource string) string {
-	if group == "" || group == layout.CoreGroup {
-		return resource
-	}
-	return resource + "." + group
-}
-
-// countDetails counts the objects of each type per namespace by reading
-// the snapshot's directories (not the objects).
-func countDetails(ctx context.Context, r *repo.Repository, sn *snapshot.Snapshot) (map[string]map[string]int, error) {
-	out := map[string]map[string]int{}
-	err := snapshot.Walk(ctx, r, sn.Tree, func(p string, n *snapshot.Node) error {
-		if n.Type != snapshot.TypeFile || p == layout.ManifestPath {
-			return nil
-		}
-		ref, err := layout.ParsePath(p)
-		if err != nil {
-			return nil // not an object: ignore
-		}
-		if out[ref.Namespace] == nil {
-			out[ref.Namespace] = map[string]int{}
-		}
-		out[ref.Namespace][typeName(ref.Group, ref.Resource)]++
-		return nil
-	})
-	return out, err
 }
 
 func (a *app) showDescription(d Description) {
