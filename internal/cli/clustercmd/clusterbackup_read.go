@@ -10,10 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cairn-backup/cairn/internal/cli/core"
-
 	"github.com/spf13/cobra"
 
+	"github.com/cairn-backup/cairn/internal/cli/core"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
 	"github.com/cairn-backup/cairn/internal/cluster/layout"
 	"github.com/cairn-backup/cairn/internal/repo"

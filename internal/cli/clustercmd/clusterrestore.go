@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cairn-backup/cairn/internal/cli/core"
-
 	"github.com/spf13/cobra"
 
+	"github.com/cairn-backup/cairn/internal/cli/core"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
 	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
 	"github.com/cairn-backup/cairn/internal/erase"

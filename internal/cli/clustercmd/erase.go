@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cairn-backup/cairn/internal/cli/core"
-
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/cairn-backup/cairn/internal/cli/core"
 	"github.com/cairn-backup/cairn/internal/erase"
 	"github.com/cairn-backup/cairn/internal/prune"
 	"github.com/cairn-backup/cairn/internal/repo"

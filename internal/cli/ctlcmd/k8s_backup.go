@@ -8,14 +8,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cairn-backup/cairn/internal/cli/core"
-
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/cli/core"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
 	"github.com/cairn-backup/cairn/internal/location"
 )

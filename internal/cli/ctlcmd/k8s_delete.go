@@ -5,13 +5,12 @@ package ctlcmd
 import (
 	"context"
 
-	"github.com/cairn-backup/cairn/internal/cli/core"
-
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/cli/core"
 )
 
 // ctlDelete builds `ctl KIND delete NAME...` for one of the controller's

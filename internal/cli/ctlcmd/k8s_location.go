@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cairn-backup/cairn/internal/cli/core"
-
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/cli/core"
 	s3store "github.com/cairn-backup/cairn/internal/store/s3"
 )
 

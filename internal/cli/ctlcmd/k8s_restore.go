@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cairn-backup/cairn/internal/cli/core"
-
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/cli/core"
 )
 
 func (a *app) ctlRestoreCommand(f *core.CtlFlags) *cobra.Command {

@@ -6,11 +6,10 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/cairn-backup/cairn/internal/cli/core"
-
 	"github.com/spf13/cobra"
 
 	"github.com/cairn-backup/cairn/internal/check"
+	"github.com/cairn-backup/cairn/internal/cli/core"
 	"github.com/cairn-backup/cairn/internal/repo"
 )
 

@@ -8,10 +8,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/cairn-backup/cairn/internal/cli/core"
-
 	"github.com/spf13/cobra"
 
+	"github.com/cairn-backup/cairn/internal/cli/core"
 	"github.com/cairn-backup/cairn/internal/replicate"
 	"github.com/cairn-backup/cairn/internal/store"
 	"github.com/cairn-backup/cairn/internal/store/local"
