@@ -4,6 +4,7 @@ package clustercmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -234,12 +235,14 @@ func (a *app) backupLocation(ctx context.Context, c client.Client, ns, name stri
 	if err := c.List(ctx, &l, client.InNamespace(ns)); err != nil {
 		return nil, err
 	}
-	for i := range l.Items {
-		if l.Items[i].Spec.Default {
-			return &l.Items[i], nil
-		}
+	bl, err := location.Default(l.Items)
+	switch {
+	case errors.Is(err, location.ErrNoDefault):
+		return nil, core.BadInput("no BackupLocation in namespace %s is marked default: name one with --location (see `cairn ctl location get`)", ns)
+	case err != nil:
+		return nil, core.BadInput("namespace %s: %v: name one with --location, or mark one default with `cairn ctl location set NAME --default`", ns, err)
 	}
-	return nil, core.BadInput("no BackupLocation in namespace %s is marked default: name one with --location (see `cairn ctl location get`)", ns)
+	return bl, nil
 }
 
 // clusterDrills lists the restore drills (RestoreTests) of the

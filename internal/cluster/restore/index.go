@@ -240,4 +240,3 @@ func (e *entry) load(ctx context.Context, r *repo.Repository) ([]byte, error) {
 	}
 	return loadFile(ctx, r, e.content, e.size)
 }
-
