@@ -174,7 +174,7 @@ func (b *base) metaNow() *metav1.Time {
 }
 
 // location returns the BackupLocation called name, or the default one when
-// name is empty.
+// name is empty (location.Default: several marked default is an error).
 func (b *base) location(ctx context.Context, name string) (*cairnv1.BackupLocation, error) {
 	if name != "" {
 		var loc cairnv1.BackupLocation

@@ -77,6 +77,8 @@ func repositoryURL(u string) error {
 
 // clearOtherDefaults unsets default on every location but keep, so that
 // one location is the default (as Velero's `backup-location set --default`).
+// Two of these at once can leave two marked; the rule is the controller's
+// (location.Default), which refuses to choose between them.
 func (a *app) clearOtherDefaults(ctx context.Context, c client.Client, ns, keep string) error {
 	var l cairnv1.BackupLocationList
 	if err := c.List(ctx, &l, client.InNamespace(ns)); err != nil {
