@@ -3,11 +3,10 @@
 package core
 
 import (
-	"path/filepath"
-
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/cairn-backup/cairn/internal/daemon"
 )
 
 // KubeFlags are kubectl's connection flags.
@@ -15,25 +14,20 @@ type KubeFlags struct {
 	Kubeconfig, context string
 }
 
+// Register adds the flags to f.
 func (k *KubeFlags) Register(f *pflag.FlagSet) {
 	f.StringVar(&k.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: KUBECONFIG, then ~/.kube/config)")
 	f.StringVar(&k.context, "context", "", "kubeconfig context (default: its current context)")
 }
 
 // RestConfig loads the cluster's connection as kubectl does: --kubeconfig,
-// else the files in KUBECONFIG, else ~/.kube/config; then --context or the
-// current context. A kubeconfig that cannot be used is bad input.
+// else the files in KUBECONFIG, else ~/.kube/config (from the invocation's
+// environment); then --context or the current context (daemon.Kubeconfig).
+// A kubeconfig that cannot be used is bad input.
 func (a *App) RestConfig(k KubeFlags) (*rest.Config, error) {
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: k.Kubeconfig}
-	if env := a.Env("KUBECONFIG"); env != "" {
-		rules.Precedence = filepath.SplitList(env)
-	} else if home := a.Env("HOME"); home != "" {
-		rules.Precedence = []string{filepath.Join(home, ".kube", "config")}
-	}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: k.context}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	cfg, err := daemon.Kubeconfig(k.Kubeconfig, k.context, a.Env)
 	if err != nil {
-		return nil, BadInput("kubeconfig: %v (set --kubeconfig or KUBECONFIG)", err)
+		return nil, Usage(err)
 	}
 	return cfg, nil
 }
