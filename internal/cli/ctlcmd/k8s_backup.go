@@ -5,6 +5,7 @@ package ctlcmd
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -165,13 +166,11 @@ func (a *app) ctlBackupGetCommand(f *core.CtlFlags) *cobra.Command {
 		Short: "List Backups: name, phase, items, errors, warnings, started, expires",
 		Args:  core.Args(0, -1, "backup names"),
 		RunE: a.RunE(func(ctx context.Context, names []string) error {
-			c, err := a.KubeClient(f)
-			if err != nil {
+			c, self, err := a.connect(ctx, f)
+			switch {
+			case err != nil:
 				return err
-			}
-			if self, err := a.selfService(ctx, c, f); err != nil {
-				return err
-			} else if self {
+			case self:
 				return a.nsBackupGet(ctx, c, a.Namespace(f), names, schedule)
 			}
 			var items []cairnv1.Backup
@@ -188,8 +187,8 @@ func (a *app) ctlBackupGetCommand(f *core.CtlFlags) *cobra.Command {
 			}
 			for _, n := range names {
 				var b cairnv1.Backup
-				if err := c.Get(ctx, client.ObjectKey{Namespace: a.Namespace(f), Name: n}, &b); err != nil {
-					return core.NotFound(err, "backup", n, "cairn ctl backup get")
+				if err := a.get(ctx, c, f, n, &b, "backup", "cairn ctl backup get"); err != nil {
+					return err
 				}
 				items = append(items, b)
 			}
@@ -197,15 +196,9 @@ func (a *app) ctlBackupGetCommand(f *core.CtlFlags) *cobra.Command {
 			for i := range items {
 				rows = append(rows, viewBackupCR(&items[i]))
 			}
-			if a.Machine() {
-				return a.Emit(rows)
-			}
-			w := a.Table()
-			core.Row(w, "NAME", "PHASE", "ITEMS", "ERRORS", "WARNINGS", "STARTED", "EXPIRES", "LOCATION")
-			for _, r := range rows {
-				core.Row(w, r.Name, r.Phase, r.Items, r.Errors, r.Warnings, core.MetaTime(r.Started), core.MetaTime(r.Expires), r.Location)
-			}
-			return w.Flush()
+			return showList(a, rows, []any{"NAME", "PHASE", "ITEMS", "ERRORS", "WARNINGS", "STARTED", "EXPIRES", "LOCATION"}, func(r BackupRow) []any {
+				return []any{r.Name, r.Phase, r.Items, r.Errors, r.Warnings, core.MetaTime(r.Started), core.MetaTime(r.Expires), r.Location}
+			})
 		}),
 	}
 	cmd.Flags().StringVar(&schedule, "schedule", "", "only the backups of this schedule")
@@ -218,47 +211,42 @@ func (a *app) ctlBackupDescribeCommand(f *core.CtlFlags) *cobra.Command {
 		Short: "Show a Backup: spec, phase, reason, counts, times, conditions",
 		Args:  core.Args(1, 1, "the backup's name"),
 		RunE: a.RunE(func(ctx context.Context, args []string) error {
-			c, err := a.KubeClient(f)
-			if err != nil {
+			c, self, err := a.connect(ctx, f)
+			switch {
+			case err != nil:
 				return err
-			}
-			if self, err := a.selfService(ctx, c, f); err != nil {
-				return err
-			} else if self {
+			case self:
 				return a.nsBackupDescribe(ctx, c, a.Namespace(f), args[0])
 			}
 			var b cairnv1.Backup
-			if err := c.Get(ctx, client.ObjectKey{Namespace: a.Namespace(f), Name: args[0]}, &b); err != nil {
-				return core.NotFound(err, "backup", args[0], "cairn ctl backup get")
-			}
-			if a.Machine() {
-				return a.Emit(&b)
+			if err := a.get(ctx, c, f, args[0], &b, "backup", "cairn ctl backup get"); err != nil {
+				return err
 			}
 			r := viewBackupCR(&b)
-			w := a.Table()
-			core.Row(w, "Name:", b.Name)
-			core.Row(w, "Phase:", r.Phase)
-			if r.Reason != "" {
-				core.Row(w, "Reason:", r.Reason)
-			}
-			core.Row(w, "Schedule:", core.Dash(r.Schedule))
-			core.Row(w, "Location:", core.Dash(r.Location))
-			core.Row(w, "Snapshot:", core.Dash(r.SnapshotID))
-			core.Row(w, "Items:", r.Items)
-			core.Row(w, "Warnings:", r.Warnings)
-			core.Row(w, "Errors:", r.Errors)
-			core.Row(w, "Started:", core.MetaTime(b.Status.StartTimestamp))
-			core.Row(w, "Completed:", core.MetaTime(b.Status.CompletionTimestamp))
-			core.Row(w, "Expires:", core.MetaTime(b.Status.Expiration))
-			core.Row(w, "Namespaces:", core.Dash(strings.Join(b.Spec.IncludedNamespaces, ",")))
-			core.Row(w, "Excluded namespaces:", core.Dash(strings.Join(b.Spec.ExcludedNamespaces, ",")))
-			core.Row(w, "Resources:", core.Dash(strings.Join(b.Spec.IncludedResources, ",")))
-			core.Row(w, "Excluded resources:", core.Dash(strings.Join(b.Spec.ExcludedResources, ",")))
-			core.Row(w, "Selector:", core.Dash(b.Spec.LabelSelector))
-			for _, cd := range b.Status.Conditions {
-				core.Row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
-			}
-			if err := w.Flush(); err != nil {
+			if err := a.showOne(&b, func(w io.Writer) {
+				core.Row(w, "Name:", b.Name)
+				core.Row(w, "Phase:", r.Phase)
+				if r.Reason != "" {
+					core.Row(w, "Reason:", r.Reason)
+				}
+				core.Row(w, "Schedule:", core.Dash(r.Schedule))
+				core.Row(w, "Location:", core.Dash(r.Location))
+				core.Row(w, "Snapshot:", core.Dash(r.SnapshotID))
+				core.Row(w, "Items:", r.Items)
+				core.Row(w, "Warnings:", r.Warnings)
+				core.Row(w, "Errors:", r.Errors)
+				core.Row(w, "Started:", core.MetaTime(b.Status.StartTimestamp))
+				core.Row(w, "Completed:", core.MetaTime(b.Status.CompletionTimestamp))
+				core.Row(w, "Expires:", core.MetaTime(b.Status.Expiration))
+				core.Row(w, "Namespaces:", core.Dash(strings.Join(b.Spec.IncludedNamespaces, ",")))
+				core.Row(w, "Excluded namespaces:", core.Dash(strings.Join(b.Spec.ExcludedNamespaces, ",")))
+				core.Row(w, "Resources:", core.Dash(strings.Join(b.Spec.IncludedResources, ",")))
+				core.Row(w, "Excluded resources:", core.Dash(strings.Join(b.Spec.ExcludedResources, ",")))
+				core.Row(w, "Selector:", core.Dash(b.Spec.LabelSelector))
+				for _, cd := range b.Status.Conditions {
+					core.Row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
+				}
+			}); err != nil {
 				return err
 			}
 			if b.Status.Warnings+b.Status.Errors > 0 {
@@ -286,15 +274,15 @@ the BackupLocation's Secret, so this needs read access to that Secret.`,
 				return err
 			}
 			var b cairnv1.Backup
-			if err := c.Get(ctx, client.ObjectKey{Namespace: a.Namespace(f), Name: args[0]}, &b); err != nil {
-				return core.NotFound(err, "backup", args[0], "cairn ctl backup get")
+			if err := a.get(ctx, c, f, args[0], &b, "backup", "cairn ctl backup get"); err != nil {
+				return err
 			}
 			if b.Status.SnapshotID == "" {
 				return fmt.Errorf("backup %s is %s and has saved nothing: %s", b.Name, core.HumanPhase(b.Status.Phase), core.Dash(b.Status.FailureReason))
 			}
 			var loc cairnv1.BackupLocation
-			if err := c.Get(ctx, client.ObjectKey{Namespace: a.Namespace(f), Name: b.Status.StorageLocation}, &loc); err != nil {
-				return core.NotFound(err, "backup location", b.Status.StorageLocation, "cairn ctl location get")
+			if err := a.get(ctx, c, f, b.Status.StorageLocation, &loc, "backup location", "cairn ctl location get"); err != nil {
+				return err
 			}
 			r, err := location.Open(ctx, c, &loc)
 			if err != nil {

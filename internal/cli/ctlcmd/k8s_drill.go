@@ -5,6 +5,7 @@ package ctlcmd
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -97,15 +98,9 @@ func (a *app) ctlDrillGetCommand(f *core.CtlFlags) *cobra.Command {
 			for i := range l.Items {
 				rows = append(rows, viewDrill(&l.Items[i]))
 			}
-			if a.Machine() {
-				return a.Emit(rows)
-			}
-			w := a.Table()
-			core.Row(w, "NAME", "PHASE", "BACKUP", "DURATION", "LAST SUCCESS", "NEXT RUN")
-			for _, r := range rows {
-				core.Row(w, r.Name, r.Phase, core.Dash(r.Backup), core.Dash(r.Duration), core.MetaTime(r.LastSuccess), core.MetaTime(r.NextRun))
-			}
-			return w.Flush()
+			return showList(a, rows, []any{"NAME", "PHASE", "BACKUP", "DURATION", "LAST SUCCESS", "NEXT RUN"}, func(r drillRow) []any {
+				return []any{r.Name, r.Phase, core.Dash(r.Backup), core.Dash(r.Duration), core.MetaTime(r.LastSuccess), core.MetaTime(r.NextRun)}
+			})
 		}),
 	}
 }
@@ -121,35 +116,32 @@ func (a *app) ctlDrillDescribeCommand(f *core.CtlFlags) *cobra.Command {
 				return err
 			}
 			var d cairnv1.RestoreTest
-			if err := c.Get(ctx, client.ObjectKey{Namespace: a.Namespace(f), Name: args[0]}, &d); err != nil {
-				return core.NotFound(err, "restore drill", args[0], "cairn ctl drill get")
-			}
-			if a.Machine() {
-				return a.Emit(&d)
+			if err := a.get(ctx, c, f, args[0], &d, "restore drill", "cairn ctl drill get"); err != nil {
+				return err
 			}
 			r := viewDrill(&d)
-			w := a.Table()
-			core.Row(w, "Name:", r.Name)
-			core.Row(w, "Phase:", r.Phase)
-			core.Row(w, "Backup:", core.Dash(r.Backup))
-			core.Row(w, "Restore:", core.Dash(d.Status.RestoreName))
-			core.Row(w, "Scratch namespaces:", fmt.Sprint(d.Status.Namespaces))
-			core.Row(w, "Measured recovery time:", core.Dash(r.Duration))
-			core.Row(w, "Last success:", core.MetaTime(r.LastSuccess))
-			for _, ck := range d.Status.Checks {
-				ok := "passed"
-				if !ck.Passed {
-					ok = "FAILED"
+			return a.showOne(&d, func(w io.Writer) {
+				core.Row(w, "Name:", r.Name)
+				core.Row(w, "Phase:", r.Phase)
+				core.Row(w, "Backup:", core.Dash(r.Backup))
+				core.Row(w, "Restore:", core.Dash(d.Status.RestoreName))
+				core.Row(w, "Scratch namespaces:", fmt.Sprint(d.Status.Namespaces))
+				core.Row(w, "Measured recovery time:", core.Dash(r.Duration))
+				core.Row(w, "Last success:", core.MetaTime(r.LastSuccess))
+				for _, ck := range d.Status.Checks {
+					ok := "passed"
+					if !ck.Passed {
+						ok = "FAILED"
+					}
+					core.Row(w, "Check "+ck.Name+":", ok+": "+ck.Message)
 				}
-				core.Row(w, "Check "+ck.Name+":", ok+": "+ck.Message)
-			}
-			if r.Reason != "" {
-				core.Row(w, "Failure:", r.Reason)
-			}
-			for _, cd := range d.Status.Conditions {
-				core.Row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
-			}
-			return w.Flush()
+				if r.Reason != "" {
+					core.Row(w, "Failure:", r.Reason)
+				}
+				for _, cd := range d.Status.Conditions {
+					core.Row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
+				}
+			})
 		}),
 	}
 }

@@ -226,15 +226,9 @@ func (a *app) ctlLocationGetCommand(f *core.CtlFlags) *cobra.Command {
 					rows = append(rows, r)
 				}
 			}
-			if a.Machine() {
-				return a.Emit(rows)
-			}
-			w := a.Table()
-			core.Row(w, "NAME", "REPOSITORY", "PHASE", "DEFAULT", "ACCESS", "BACKUPS", "MESSAGE")
-			for _, r := range rows {
-				core.Row(w, r.Name, r.Repository, r.Phase, r.Default, r.AccessMode, r.Backups, core.Dash(r.Message))
-			}
-			return w.Flush()
+			return showList(a, rows, []any{"NAME", "REPOSITORY", "PHASE", "DEFAULT", "ACCESS", "BACKUPS", "MESSAGE"}, func(r LocationRow) []any {
+				return []any{r.Name, r.Repository, r.Phase, r.Default, r.AccessMode, r.Backups, core.Dash(r.Message)}
+			})
 		}),
 	}
 }
@@ -265,8 +259,8 @@ CAs.`,
 			return err
 		}
 		var loc cairnv1.BackupLocation
-		if err := c.Get(ctx, client.ObjectKey{Namespace: a.Namespace(f), Name: args[0]}, &loc); err != nil {
-			return core.NotFound(err, "location", args[0], "cairn ctl location get")
+		if err := a.get(ctx, c, f, args[0], &loc, "location", "cairn ctl location get"); err != nil {
+			return err
 		}
 		patch := client.MergeFrom(loc.DeepCopy())
 		var what []string

@@ -5,6 +5,7 @@ package ctlcmd
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -73,13 +74,11 @@ failed, with the reason.`,
 			} else {
 				name = fromBackup + fromSchedule + "-" + a.Now().UTC().Format("20060102150405")
 			}
-			c, err := a.KubeClient(f)
-			if err != nil {
+			c, self, err := a.connect(ctx, f)
+			switch {
+			case err != nil:
 				return err
-			}
-			if self, err := a.selfService(ctx, c, f); err != nil {
-				return err
-			} else if self {
+			case self:
 				return a.nsRestoreCreate(ctx, c, a.Namespace(f), name, spec, wait)
 			}
 			rs := &cairnv1.Restore{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: a.Namespace(f)}, Spec: spec}
@@ -151,13 +150,11 @@ func (a *app) ctlRestoreGetCommand(f *core.CtlFlags) *cobra.Command {
 		Short: "List Restores: name, backup, phase, counts",
 		Args:  core.Args(0, 0, "no arguments"),
 		RunE: a.RunE(func(ctx context.Context, _ []string) error {
-			c, err := a.KubeClient(f)
-			if err != nil {
+			c, self, err := a.connect(ctx, f)
+			switch {
+			case err != nil:
 				return err
-			}
-			if self, err := a.selfService(ctx, c, f); err != nil {
-				return err
-			} else if self {
+			case self:
 				return a.nsRestoreGet(ctx, c, a.Namespace(f))
 			}
 			var l cairnv1.RestoreList
@@ -168,15 +165,9 @@ func (a *app) ctlRestoreGetCommand(f *core.CtlFlags) *cobra.Command {
 			for i := range l.Items {
 				rows = append(rows, viewRestoreCR(&l.Items[i]))
 			}
-			if a.Machine() {
-				return a.Emit(rows)
-			}
-			w := a.Table()
-			core.Row(w, "NAME", "BACKUP", "PHASE", "CREATED", "SKIPPED", "FAILED", "STARTED")
-			for _, r := range rows {
-				core.Row(w, r.Name, r.Backup, r.Phase, r.Created, r.Skipped, r.Failed, core.MetaTime(r.Started))
-			}
-			return w.Flush()
+			return showList(a, rows, []any{"NAME", "BACKUP", "PHASE", "CREATED", "SKIPPED", "FAILED", "STARTED"}, func(r restoreRow) []any {
+				return []any{r.Name, r.Backup, r.Phase, r.Created, r.Skipped, r.Failed, core.MetaTime(r.Started)}
+			})
 		}),
 	}
 }
@@ -187,40 +178,35 @@ func (a *app) ctlRestoreDescribeCommand(f *core.CtlFlags) *cobra.Command {
 		Short: "Show a Restore: backup, phase, reason, counts, failed objects",
 		Args:  core.Args(1, 1, "the restore's name"),
 		RunE: a.RunE(func(ctx context.Context, args []string) error {
-			c, err := a.KubeClient(f)
-			if err != nil {
+			c, self, err := a.connect(ctx, f)
+			switch {
+			case err != nil:
 				return err
-			}
-			if self, err := a.selfService(ctx, c, f); err != nil {
-				return err
-			} else if self {
+			case self:
 				return a.nsRestoreDescribe(ctx, c, a.Namespace(f), args[0])
 			}
 			var rs cairnv1.Restore
-			if err := c.Get(ctx, client.ObjectKey{Namespace: a.Namespace(f), Name: args[0]}, &rs); err != nil {
-				return core.NotFound(err, "restore", args[0], "cairn ctl restore get")
-			}
-			if a.Machine() {
-				return a.Emit(&rs)
+			if err := a.get(ctx, c, f, args[0], &rs, "restore", "cairn ctl restore get"); err != nil {
+				return err
 			}
 			r := viewRestoreCR(&rs)
-			w := a.Table()
-			core.Row(w, "Name:", r.Name)
-			core.Row(w, "Backup:", r.Backup)
-			core.Row(w, "Phase:", r.Phase)
-			if r.Reason != "" {
-				core.Row(w, "Reason:", r.Reason)
-			}
-			core.Row(w, "Created:", r.Created)
-			core.Row(w, "Updated:", r.Updated)
-			core.Row(w, "Skipped:", r.Skipped)
-			core.Row(w, "Failed:", r.Failed)
-			core.Row(w, "Started:", core.MetaTime(rs.Status.StartTimestamp))
-			core.Row(w, "Completed:", core.MetaTime(rs.Status.CompletionTimestamp))
-			for _, fl := range r.Failures {
-				core.Row(w, "Failed object:", fl)
-			}
-			return w.Flush()
+			return a.showOne(&rs, func(w io.Writer) {
+				core.Row(w, "Name:", r.Name)
+				core.Row(w, "Backup:", r.Backup)
+				core.Row(w, "Phase:", r.Phase)
+				if r.Reason != "" {
+					core.Row(w, "Reason:", r.Reason)
+				}
+				core.Row(w, "Created:", r.Created)
+				core.Row(w, "Updated:", r.Updated)
+				core.Row(w, "Skipped:", r.Skipped)
+				core.Row(w, "Failed:", r.Failed)
+				core.Row(w, "Started:", core.MetaTime(rs.Status.StartTimestamp))
+				core.Row(w, "Completed:", core.MetaTime(rs.Status.CompletionTimestamp))
+				for _, fl := range r.Failures {
+					core.Row(w, "Failed object:", fl)
+				}
+			})
 		}),
 	}
 }
@@ -281,18 +267,16 @@ missed, and the number of warnings. These are read from the Restore's
 status, where the controller records them.`,
 		Args: core.Args(1, 1, "the restore's name"),
 		RunE: a.RunE(func(ctx context.Context, args []string) error {
-			c, err := a.KubeClient(f)
-			if err != nil {
+			c, self, err := a.connect(ctx, f)
+			switch {
+			case err != nil:
 				return err
-			}
-			if self, err := a.selfService(ctx, c, f); err != nil {
-				return err
-			} else if self {
+			case self:
 				return a.nsRestoreLogs(ctx, c, a.Namespace(f), args[0])
 			}
 			var rs cairnv1.Restore
-			if err := c.Get(ctx, client.ObjectKey{Namespace: a.Namespace(f), Name: args[0]}, &rs); err != nil {
-				return core.NotFound(err, "restore", args[0], "cairn ctl restore get")
+			if err := a.get(ctx, c, f, args[0], &rs, "restore", "cairn ctl restore get"); err != nil {
+				return err
 			}
 			lines := restoreLog(&rs)
 			if a.Machine() {

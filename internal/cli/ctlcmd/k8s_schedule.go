@@ -5,6 +5,7 @@ package ctlcmd
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -133,15 +134,9 @@ func (a *app) ctlScheduleGetCommand(f *core.CtlFlags) *cobra.Command {
 			for i := range l.Items {
 				rows = append(rows, viewScheduleCR(&l.Items[i]))
 			}
-			if a.Machine() {
-				return a.Emit(rows)
-			}
-			w := a.Table()
-			core.Row(w, "NAME", "SCHEDULE", "PHASE", "TTL", "LAST BACKUP", "LAST SUCCESS", "NEXT RUN")
-			for _, r := range rows {
-				core.Row(w, r.Name, r.Schedule, r.Phase, core.Dash(r.TTL), core.MetaTime(r.LastBackup), core.MetaTime(r.LastSuccessful), core.MetaTime(r.NextRun))
-			}
-			return w.Flush()
+			return showList(a, rows, []any{"NAME", "SCHEDULE", "PHASE", "TTL", "LAST BACKUP", "LAST SUCCESS", "NEXT RUN"}, func(r scheduleRow) []any {
+				return []any{r.Name, r.Schedule, r.Phase, core.Dash(r.TTL), core.MetaTime(r.LastBackup), core.MetaTime(r.LastSuccessful), core.MetaTime(r.NextRun)}
+			})
 		}),
 	}
 }
@@ -160,22 +155,19 @@ func (a *app) ctlScheduleDescribeCommand(f *core.CtlFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.Machine() {
-				return a.Emit(s)
-			}
 			r := viewScheduleCR(s)
-			w := a.Table()
-			core.Row(w, "Name:", r.Name)
-			core.Row(w, "Schedule:", r.Schedule)
-			core.Row(w, "Phase:", r.Phase)
-			core.Row(w, "TTL:", core.Dash(r.TTL))
-			core.Row(w, "Last backup:", fmt.Sprintf("%s %s", core.MetaTime(r.LastBackup), s.Status.LastBackupName))
-			core.Row(w, "Last success:", fmt.Sprintf("%s %s", core.MetaTime(r.LastSuccessful), s.Status.LastSuccessfulBackupName))
-			core.Row(w, "Next run:", core.MetaTime(r.NextRun))
-			for _, cd := range s.Status.Conditions {
-				core.Row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
-			}
-			return w.Flush()
+			return a.showOne(s, func(w io.Writer) {
+				core.Row(w, "Name:", r.Name)
+				core.Row(w, "Schedule:", r.Schedule)
+				core.Row(w, "Phase:", r.Phase)
+				core.Row(w, "TTL:", core.Dash(r.TTL))
+				core.Row(w, "Last backup:", fmt.Sprintf("%s %s", core.MetaTime(r.LastBackup), s.Status.LastBackupName))
+				core.Row(w, "Last success:", fmt.Sprintf("%s %s", core.MetaTime(r.LastSuccessful), s.Status.LastSuccessfulBackupName))
+				core.Row(w, "Next run:", core.MetaTime(r.NextRun))
+				for _, cd := range s.Status.Conditions {
+					core.Row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
+				}
+			})
 		}),
 	}
 }

@@ -5,6 +5,7 @@ package ctlcmd
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -99,15 +100,9 @@ func (a *app) nsBackupGet(ctx context.Context, c client.Client, ns string, names
 			rows = append(rows, viewNamespaceBackup(&items[i]))
 		}
 	}
-	if a.Machine() {
-		return a.Emit(rows)
-	}
-	w := a.Table()
-	core.Row(w, "NAME", "PHASE", "ITEMS", "VOLUMES", "STARTED", "EXPIRES", "SCHEDULE")
-	for _, r := range rows {
-		core.Row(w, r.Name, r.Phase, r.Items, r.Volumes, core.MetaTime(r.Started), core.MetaTime(r.Expires), core.Dash(r.Schedule))
-	}
-	return w.Flush()
+	return showList(a, rows, []any{"NAME", "PHASE", "ITEMS", "VOLUMES", "STARTED", "EXPIRES", "SCHEDULE"}, func(r NsBackupRow) []any {
+		return []any{r.Name, r.Phase, r.Items, r.Volumes, core.MetaTime(r.Started), core.MetaTime(r.Expires), core.Dash(r.Schedule)}
+	})
 }
 
 func getNamespaceBackup(ctx context.Context, c client.Client, ns, name string) (*cairnv1.NamespaceBackup, error) {
@@ -124,22 +119,19 @@ func (a *app) nsBackupDescribe(ctx context.Context, c client.Client, ns, name st
 	if err != nil {
 		return err
 	}
-	if a.Machine() {
-		return a.Emit(b)
-	}
 	r := viewNamespaceBackup(b)
-	w := a.Table()
-	core.Row(w, "Name:", r.Name)
-	core.Row(w, "Namespace:", b.Namespace)
-	core.Row(w, "Phase:", r.Phase)
-	core.Row(w, "Schedule:", core.Dash(r.Schedule))
-	core.Row(w, "Location:", core.Dash(r.Location))
-	core.Row(w, "Items:", r.Items)
-	core.Row(w, "Volumes:", r.Volumes)
-	core.Row(w, "Started:", core.MetaTime(r.Started))
-	core.Row(w, "Completed:", core.MetaTime(r.Completed))
-	core.Row(w, "Expires:", core.MetaTime(r.Expires))
-	if err := w.Flush(); err != nil {
+	if err := a.showOne(b, func(w io.Writer) {
+		core.Row(w, "Name:", r.Name)
+		core.Row(w, "Namespace:", b.Namespace)
+		core.Row(w, "Phase:", r.Phase)
+		core.Row(w, "Schedule:", core.Dash(r.Schedule))
+		core.Row(w, "Location:", core.Dash(r.Location))
+		core.Row(w, "Items:", r.Items)
+		core.Row(w, "Volumes:", r.Volumes)
+		core.Row(w, "Started:", core.MetaTime(r.Started))
+		core.Row(w, "Completed:", core.MetaTime(r.Completed))
+		core.Row(w, "Expires:", core.MetaTime(r.Expires))
+	}); err != nil {
 		return err
 	}
 	a.Say("restore it: cairn ctl restore create --from-backup %s -n %s --wait", b.Name, ns)
@@ -279,15 +271,9 @@ func (a *app) nsRestoreGet(ctx context.Context, c client.Client, ns string) erro
 	for i := range l.Items {
 		rows = append(rows, viewNamespaceRestore(&l.Items[i]))
 	}
-	if a.Machine() {
-		return a.Emit(rows)
-	}
-	w := a.Table()
-	core.Row(w, "NAME", "BACKUP", "PHASE", "CREATED", "SKIPPED", "FAILED", "STARTED", "REQUESTER")
-	for _, r := range rows {
-		core.Row(w, r.Name, r.Backup, r.Phase, r.Created, r.Skipped, r.Failed, core.MetaTime(r.Started), core.Dash(r.Requester))
-	}
-	return w.Flush()
+	return showList(a, rows, []any{"NAME", "BACKUP", "PHASE", "CREATED", "SKIPPED", "FAILED", "STARTED", "REQUESTER"}, func(r nsRestoreRow) []any {
+		return []any{r.Name, r.Backup, r.Phase, r.Created, r.Skipped, r.Failed, core.MetaTime(r.Started), core.Dash(r.Requester)}
+	})
 }
 
 // nsRestoreDescribe is `ctl restore describe` in self-service.
@@ -296,43 +282,40 @@ func (a *app) nsRestoreDescribe(ctx context.Context, c client.Client, ns, name s
 	if err != nil {
 		return err
 	}
-	if a.Machine() {
-		return a.Emit(nr)
-	}
 	r := viewNamespaceRestore(nr)
 	target := nr.Spec.TargetNamespace
 	if target == "" {
 		target = nr.Namespace
 	}
-	w := a.Table()
-	core.Row(w, "Name:", r.Name)
-	core.Row(w, "Backup:", r.Backup)
-	core.Row(w, "Target namespace:", target)
-	core.Row(w, "Requester:", core.Dash(nr.Spec.Requester.Username))
-	if g := nr.Spec.Requester.Groups; len(g) > 0 {
-		core.Row(w, "Requester groups:", strings.Join(g, ","))
-	}
-	core.Row(w, "Phase:", r.Phase)
-	if r.Reason != "" {
-		core.Row(w, "Reason:", r.Reason)
-	}
-	core.Row(w, "Resources:", core.Dash(strings.Join(nr.Spec.IncludedResources, ",")))
-	core.Row(w, "Excluded resources:", core.Dash(strings.Join(nr.Spec.ExcludedResources, ",")))
-	core.Row(w, "Selector:", core.Dash(nr.Spec.LabelSelector))
-	core.Row(w, "Existing objects:", core.Dash(nr.Spec.ExistingResourcePolicy))
-	core.Row(w, "Created:", r.Created)
-	core.Row(w, "Updated:", r.Updated)
-	core.Row(w, "Skipped:", r.Skipped)
-	core.Row(w, "Failed:", r.Failed)
-	core.Row(w, "Started:", core.MetaTime(nr.Status.StartTimestamp))
-	core.Row(w, "Completed:", core.MetaTime(nr.Status.CompletionTimestamp))
-	for _, fl := range r.Failures {
-		core.Row(w, "Failed object:", fl)
-	}
-	for _, cd := range nr.Status.Conditions {
-		core.Row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
-	}
-	return w.Flush()
+	return a.showOne(nr, func(w io.Writer) {
+		core.Row(w, "Name:", r.Name)
+		core.Row(w, "Backup:", r.Backup)
+		core.Row(w, "Target namespace:", target)
+		core.Row(w, "Requester:", core.Dash(nr.Spec.Requester.Username))
+		if g := nr.Spec.Requester.Groups; len(g) > 0 {
+			core.Row(w, "Requester groups:", strings.Join(g, ","))
+		}
+		core.Row(w, "Phase:", r.Phase)
+		if r.Reason != "" {
+			core.Row(w, "Reason:", r.Reason)
+		}
+		core.Row(w, "Resources:", core.Dash(strings.Join(nr.Spec.IncludedResources, ",")))
+		core.Row(w, "Excluded resources:", core.Dash(strings.Join(nr.Spec.ExcludedResources, ",")))
+		core.Row(w, "Selector:", core.Dash(nr.Spec.LabelSelector))
+		core.Row(w, "Existing objects:", core.Dash(nr.Spec.ExistingResourcePolicy))
+		core.Row(w, "Created:", r.Created)
+		core.Row(w, "Updated:", r.Updated)
+		core.Row(w, "Skipped:", r.Skipped)
+		core.Row(w, "Failed:", r.Failed)
+		core.Row(w, "Started:", core.MetaTime(nr.Status.StartTimestamp))
+		core.Row(w, "Completed:", core.MetaTime(nr.Status.CompletionTimestamp))
+		for _, fl := range r.Failures {
+			core.Row(w, "Failed object:", fl)
+		}
+		for _, cd := range nr.Status.Conditions {
+			core.Row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
+		}
+	})
 }
 
 // nsRestoreLogs is `ctl restore logs` in self-service: what the controller
