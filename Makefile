@@ -54,7 +54,7 @@ lint:
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)); \
 	  if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags fsonly ./internal/cli ./cmd/cairn
+	$(GO) vet -tags fsonly ./internal/cli/... ./cmd/cairn
 	$(TOOLS)/staticcheck ./...
 
 test-unit:

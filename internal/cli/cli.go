@@ -4,60 +4,44 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cairn-backup/cairn/internal/cli/core"
+	"github.com/cairn-backup/cairn/internal/cli/fscmd"
 )
 
 // Run executes one cairn command line (args without the program name) with
 // the given streams and environment, and returns the process exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, env: env, now: time.Now}
-	return a.run(ctx, veleroArgs(args, env))
+	a := &core.App{Stdin: stdin, Stdout: stdout, Stderr: stderr, Env: env, Now: time.Now}
+	return run(ctx, a, veleroArgs(args, env))
 }
 
-// app is one invocation: its streams, environment, clock and global flags.
-type app struct {
-	stdin          io.Reader
-	stdout, stderr io.Writer
-	env            func(string) string
-	now            func() time.Time
-	waitPoll       time.Duration // how often --wait looks at the object (default a second)
-
-	repoFlag         string
-	passwordFile     string
-	output           string
-	quiet            bool
-	noProgress       bool
-	progressInterval time.Duration
-	s3               s3Flags // s3flags.go
-
-	// started is set when a command's own code begins to run: an error
-	// before that (flags, arguments) is bad usage.
-	started bool
-}
-
-func (a *app) run(ctx context.Context, args []string) int {
-	root := a.rootCommand()
+// run executes args in the invocation a.
+func run(ctx context.Context, a *core.App, args []string) int {
+	root := rootCommand(a)
 	root.SetArgs(args)
-	root.SetIn(a.stdin)
-	root.SetOut(a.stdout)
-	root.SetErr(a.stderr)
+	root.SetIn(a.Stdin)
+	root.SetOut(a.Stdout)
+	root.SetErr(a.Stderr)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
 	}
-	code := exitCode(err, a.started)
+	code := exitCode(err, a.Started)
 	msg := message(err)
-	if !a.started && cmd != nil {
+	if !a.Started && cmd != nil {
 		msg += fmt.Sprintf(" (see `%s --help`)", cmd.CommandPath())
 	}
-	fmt.Fprintln(a.stderr, "cairn: "+msg)
+	fmt.Fprintln(a.Stderr, "cairn: "+msg)
 	return code
 }
 
-func (a *app) rootCommand() *cobra.Command {
+// rootCommand is the command tree: the global flags, the families of
+// commands (fscmd; in the full build clustercmd and ctlcmd) and version.
+func rootCommand(a *core.App) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "cairn",
 		Short: "Encrypted, deduplicating backups of Kubernetes clusters and directories",
@@ -72,73 +56,34 @@ CAIRN_PASSWORD (or a prompt on a terminal); there is no default.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
-			return a.checkGlobals()
+			return checkGlobals(a)
 		},
 	}
-	a.group(root)
+	a.Group(root)
 	root.CompletionOptions.DisableDefaultCmd = true
 	f := root.PersistentFlags()
-	f.StringVarP(&a.repoFlag, "repo", "r", "", "repository: a path, file:// URL or s3://bucket/prefix (env CAIRN_REPOSITORY)")
-	f.StringVar(&a.passwordFile, "password-file", "", "file holding the passphrase (env CAIRN_PASSWORD_FILE; or env CAIRN_PASSWORD)")
-	f.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
-	f.BoolVarP(&a.quiet, "quiet", "q", false, "print only results and errors, no summaries or progress")
-	f.BoolVar(&a.noProgress, "no-progress", false, "do not show progress")
-	f.DurationVar(&a.progressInterval, "progress-interval", 0, "how often progress is shown (default 200ms on a terminal, 10s otherwise)")
-	a.addS3Flags(f)
-	root.AddCommand(a.repoCommand(), a.fsCommand(), a.snapshotsCommand(), a.lsCommand(), a.forgetCommand(), a.versionCommand())
-	root.AddCommand(a.replicateCommand())
-	a.addClusterCommands(root) // commands_cluster.go; none in the fsonly build
+	f.StringVarP(&a.RepoFlag, "repo", "r", "", "repository: a path, file:// URL or s3://bucket/prefix (env CAIRN_REPOSITORY)")
+	f.StringVar(&a.PasswordFile, "password-file", "", "file holding the passphrase (env CAIRN_PASSWORD_FILE; or env CAIRN_PASSWORD)")
+	f.StringVarP(&a.Output, "output", "o", "table", "output format: table, json or yaml")
+	f.BoolVarP(&a.Quiet, "quiet", "q", false, "print only results and errors, no summaries or progress")
+	f.BoolVar(&a.NoProgress, "no-progress", false, "do not show progress")
+	f.DurationVar(&a.ProgressInterval, "progress-interval", 0, "how often progress is shown (default 200ms on a terminal, 10s otherwise)")
+	a.AddS3Flags(f)
+	root.AddCommand(fscmd.Commands(a)...)
+	root.AddCommand(versionCommand(a))
+	addClusterCommands(a, root) // commands_cluster.go; none in the fsonly build
 	return root
 }
 
 // checkGlobals validates the global flags before any command runs.
-func (a *app) checkGlobals() error {
-	switch a.output {
+func checkGlobals(a *core.App) error {
+	switch a.Output {
 	case "table", "json", "yaml":
 	default:
-		return badInput("unknown output format %q: use table, json or yaml", a.output)
+		return core.BadInput("unknown output format %q: use table, json or yaml", a.Output)
 	}
-	if a.progressInterval < 0 {
-		return badInput("--progress-interval must not be negative")
+	if a.ProgressInterval < 0 {
+		return core.BadInput("--progress-interval must not be negative")
 	}
 	return nil
-}
-
-// runE adapts a command's code to cobra and records that it started.
-func (a *app) runE(fn func(ctx context.Context, args []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		a.started = true
-		return fn(cmd.Context(), args)
-	}
-}
-
-// group makes cmd a command that only holds subcommands: run alone or with
-// an unknown subcommand it is bad usage.
-func (a *app) group(cmd *cobra.Command) {
-	cmd.Args = cobra.ArbitraryArgs
-	cmd.RunE = func(c *cobra.Command, args []string) error {
-		var names []string
-		for _, sub := range c.Commands() {
-			if sub.IsAvailableCommand() {
-				names = append(names, sub.Name())
-			}
-		}
-		if len(args) > 0 {
-			return fmt.Errorf("unknown command %q for %q (one of: %s)", args[0], c.CommandPath(), strings.Join(names, ", "))
-		}
-		return fmt.Errorf("%s needs a command (one of: %s)", c.CommandPath(), strings.Join(names, ", "))
-	}
-}
-
-// args returns an argument check that reports bad usage in cairn's words.
-func args(min, max int, what string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		switch {
-		case len(args) < min:
-			return fmt.Errorf("missing argument: %s", what)
-		case max >= 0 && len(args) > max:
-			return fmt.Errorf("too many arguments: expected %s, got %q", what, args)
-		}
-		return nil
-	}
 }

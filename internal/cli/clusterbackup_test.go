@@ -13,6 +13,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/cairn-backup/cairn/internal/cli/clustercmd"
 	"github.com/cairn-backup/cairn/internal/kubetest"
 )
 
@@ -44,7 +45,7 @@ func TestClusterBackupCommands(t *testing.T) {
 	cairn(t, e, "backup", "run", "x", "--selector", "a in (b").must(t, 2)
 	cairn(t, e, "backup", "run", "x", "--kubeconfig", "/nonexistent").must(t, 2)
 
-	var views []backupView
+	var views []clustercmd.BackupView
 	r = cairn(t, e, "backup", "get", "-o", "json").must(t, 0)
 	if err := json.Unmarshal([]byte(r.stdout), &views); err != nil || len(views) != 1 {
 		t.Fatalf("backup get -o json: %v\n%s", err, r.stdout)
@@ -63,7 +64,7 @@ func TestClusterBackupCommands(t *testing.T) {
 			t.Errorf("describe does not show %q:\n%s", want, r.stdout)
 		}
 	}
-	var d description
+	var d clustercmd.Description
 	r = cairn(t, e, "backup", "describe", "nightly", "-o", "json", "--details").must(t, 0)
 	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
 		t.Fatal(err)

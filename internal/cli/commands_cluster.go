@@ -7,6 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairn-backup/cairn/internal/cli/clustercmd"
+	"github.com/cairn-backup/cairn/internal/cli/core"
+	"github.com/cairn-backup/cairn/internal/cli/ctlcmd"
 	clusterbackup "github.com/cairn-backup/cairn/internal/cluster/backup"
 	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
 	"github.com/cairn-backup/cairn/internal/erase"
@@ -17,12 +20,9 @@ import (
 // backups and restores, the controller's resources, erasure and reports.
 // The fsonly build (commands_fsonly.go) leaves them out, and with them the
 // Kubernetes libraries.
-func (a *app) addClusterCommands(root *cobra.Command) {
-	root.AddCommand(a.clusterRestoreCommand())
-	root.AddCommand(a.ctlCommand())
-	root.AddCommand(a.clusterBackupCommand())
-	root.AddCommand(a.eraseCommand(), a.reportCommand())
-	root.AddCommand(a.importCommand())
+func addClusterCommands(a *core.App, root *cobra.Command) {
+	root.AddCommand(clustercmd.Commands(a)...)
+	root.AddCommand(ctlcmd.Command(a))
 }
 
 // isClusterPartial reports a cluster backup or restore that finished with

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/cairn-backup/cairn/internal/cli/clustercmd"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
 	"github.com/cairn-backup/cairn/internal/cluster/layout"
 	"github.com/cairn-backup/cairn/internal/erase"
@@ -254,7 +255,7 @@ func TestEraseApply(t *testing.T) {
 	if got := len(cairn(t, e, "backup", "get", "-o", "json").must(t, 0).stdout); got == 0 {
 		t.Error("backup get prints nothing")
 	}
-	var views []backupView
+	var views []clustercmd.BackupView
 	if err := json.Unmarshal([]byte(cairn(t, e, "backup", "get", "-o", "json").must(t, 0).stdout), &views); err != nil || len(views) != 2 {
 		t.Errorf("backup get after two erasures: %v, %d backups, want 2", err, len(views))
 	}
@@ -424,7 +425,7 @@ func TestInterruptedEraseIsFinished(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var views []backupView
+	var views []clustercmd.BackupView
 	if err := json.Unmarshal([]byte(cairn(t, e, "backup", "get", "-o", "json").must(t, 0).stdout), &views); err != nil || len(views) != 1 {
 		t.Fatalf("backup get while interrupted: %v, %d backups, want 1", err, len(views))
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairn-backup/cairn/internal/archiver"
 	"github.com/cairn-backup/cairn/internal/check"
+	"github.com/cairn-backup/cairn/internal/cli/core"
 	"github.com/cairn-backup/cairn/internal/prune"
 	"github.com/cairn-backup/cairn/internal/replicate"
 	"github.com/cairn-backup/cairn/internal/repo"
@@ -24,21 +25,10 @@ const (
 	exitPartial = 3 // the work finished but parts of it failed
 )
 
-// usageError marks an error as bad usage or bad input (exit 2).
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-// badInput returns a bad-input error (exit 2).
-func badInput(format string, args ...any) error {
-	return usageError{fmt.Errorf(format, args...)}
-}
-
 // exitCode maps an error to the exit code. This is the only place that
 // does: commands return errors wrapping the engine's sentinels.
 func exitCode(err error, started bool) int {
-	var usage usageError
+	var usage core.UsageError
 	switch {
 	case err == nil:
 		return exitOK

@@ -55,3 +55,28 @@ func TestTamperedConfig(t *testing.T) {
 		t.Errorf("stderr = %q", res.stderr)
 	}
 }
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	if got := exitCode(nil, true); got != 0 {
+		t.Errorf("nil: %d", got)
+	}
+	if got := exitCode(errTest, false); got != exitUsage {
+		t.Errorf("error before the command ran: %d", got)
+	}
+	if got := exitCode(errTest, true); got != exitFailure {
+		t.Errorf("plain error: %d", got)
+	}
+	if got := message(errMultiLine); strings.Contains(got, "\n") {
+		t.Errorf("message keeps a newline: %q", got)
+	}
+}
+
+var (
+	errTest      = errorString("boom")
+	errMultiLine = errorString("first\nsecond\n")
+)
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }

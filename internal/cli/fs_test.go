@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairn-backup/cairn/internal/archiver"
+	"github.com/cairn-backup/cairn/internal/cli/fscmd"
 	"github.com/cairn-backup/cairn/internal/dirdiff"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/snapshot"
@@ -53,7 +54,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 	for _, under := range []string{"sub", filepath.Join(data, "sub")} {
 		r = cairn(t, e, "ls", first.ShortID, under, "-o", "json").must(t, 0)
-		var entries []entryView
+		var entries []fscmd.EntryView
 		if err := json.Unmarshal([]byte(r.stdout), &entries); err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-backup/cairn/internal/cli/core"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/store/local"
 )
@@ -40,8 +41,8 @@ func cairn(t *testing.T, e env, args ...string) result {
 func cairnAt(t *testing.T, now time.Time, e env, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
-	a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, env: func(k string) string { return e[k] }, now: func() time.Time { return now }}
-	code := a.run(context.Background(), args)
+	a := &core.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Env: func(k string) string { return e[k] }, Now: func() time.Time { return now }}
+	code := run(context.Background(), a, args)
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 

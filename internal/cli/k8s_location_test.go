@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/cli/ctlcmd"
 	"github.com/cairn-backup/cairn/internal/kubetest"
 )
 
@@ -63,7 +64,7 @@ func TestCtlLocationAndRestoreLogs(t *testing.T) {
 	// A second default takes over; -o json shows the created location.
 	r := cairn(t, e, "ctl", "location", "create", "other", "--url", "/data/repo", "--passphrase-secret", "p:key",
 		"--access-mode", "readonly", "--default", "-o", "json").must(t, 0)
-	var row locationRow
+	var row ctlcmd.LocationRow
 	if err := json.Unmarshal([]byte(r.stdout), &row); err != nil || row.Name != "other" || row.AccessMode != "ReadOnly" || !row.Default {
 		t.Fatalf("create -o json: %v\n%s", err, r.stdout)
 	}
@@ -119,7 +120,7 @@ func TestCtlLocationAndRestoreLogs(t *testing.T) {
 	}
 
 	// get: all, by name, table and json.
-	var rows []locationRow
+	var rows []ctlcmd.LocationRow
 	r = cairn(t, e, "ctl", "location", "get", "-o", "json").must(t, 0)
 	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 2 {
 		t.Fatalf("get -o json: %v\n%s", err, r.stdout)
@@ -172,7 +173,7 @@ func TestCtlLocationAndRestoreLogs(t *testing.T) {
 			t.Errorf("restore logs: no %q in\n%s", want, r.stdout)
 		}
 	}
-	var lines []logLine
+	var lines []ctlcmd.LogLine
 	r = cairn(t, e, "ctl", "restore", "logs", "r1", "-o", "json").must(t, 0)
 	if err := json.Unmarshal([]byte(r.stdout), &lines); err != nil || len(lines) != 7 || lines[0].Level != "error" || lines[6].Level != "warning" {
 		t.Fatalf("restore logs -o json: %v\n%s", err, r.stdout)

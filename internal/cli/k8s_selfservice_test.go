@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/cli/ctlcmd"
 	"github.com/cairn-backup/cairn/internal/kubetest"
 )
 
@@ -105,9 +106,9 @@ func TestCtlSelfService(t *testing.T) {
 	}
 
 	// backup get and describe: x's backups, none of y's.
-	var rows []nsBackupRow
+	var rows []ctlcmd.NsBackupRow
 	r := cairn(t, owner, "ctl", "backup", "get", "-n", x, "-o", "json").must(t, 0)
-	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 4 || slices.ContainsFunc(rows, func(r nsBackupRow) bool { return r.Name == "only-y" }) {
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 4 || slices.ContainsFunc(rows, func(r ctlcmd.NsBackupRow) bool { return r.Name == "only-y" }) {
 		t.Fatalf("backup get -n %s -o json: %v\n%s", x, err, r.stdout)
 	}
 	r = cairn(t, owner, "ctl", "backup", "get", "-n", x, "--schedule", "daily-backup").must(t, 0)
@@ -233,7 +234,7 @@ func TestCtlSelfService(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := env{"KUBECONFIG": kc.Kubeconfig, "CAIRN_NAMESPACE": controllerNS}
-	var backups []backupRow
+	var backups []ctlcmd.BackupRow
 	r = cairn(t, admin, "ctl", "backup", "get", "-o", "json").must(t, 0)
 	if err := json.Unmarshal([]byte(r.stdout), &backups); err != nil || len(backups) != 1 || backups[0].Name != "b1" {
 		t.Errorf("an administrator's backup get in the controller's namespace: %v\n%s", err, r.stdout)

@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/cli/core"
+	"github.com/cairn-backup/cairn/internal/cli/ctlcmd"
 	"github.com/cairn-backup/cairn/internal/kubetest"
 )
 
@@ -45,8 +47,8 @@ func TestCtl(t *testing.T) {
 	// waiting runs a command line whose --wait looks every 50ms.
 	waiting := func(args ...string) result {
 		var out, errb bytes.Buffer
-		a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, env: func(k string) string { return e[k] }, now: time.Now, waitPoll: 50 * time.Millisecond}
-		return result{code: a.run(ctx, args), stdout: out.String(), stderr: errb.String()}
+		a := &core.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Env: func(k string) string { return e[k] }, Now: time.Now, WaitPoll: 50 * time.Millisecond}
+		return result{code: run(ctx, a, args), stdout: out.String(), stderr: errb.String()}
 	}
 
 	// finish plays the controller: once obj exists, set its status.
@@ -109,7 +111,7 @@ func TestCtl(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var rows []backupRow
+	var rows []ctlcmd.BackupRow
 	r := cairn(t, e, "ctl", "backup", "get", "-o", "json").must(t, 0)
 	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 3 {
 		t.Fatalf("backup get -o json: %v\n%s", err, r.stdout)

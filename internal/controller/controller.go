@@ -2,8 +2,8 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -15,6 +15,7 @@ import (
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/hooks"
+	"github.com/cairn-backup/cairn/internal/location"
 )
 
 // Options configure the reconcilers.
@@ -173,7 +174,7 @@ func (b *base) metaNow() *metav1.Time {
 }
 
 // location returns the BackupLocation called name, or the default one when
-// name is empty.
+// name is empty (location.Default: several marked default is an error).
 func (b *base) location(ctx context.Context, name string) (*cairnv1.BackupLocation, error) {
 	if name != "" {
 		var loc cairnv1.BackupLocation
@@ -186,13 +187,14 @@ func (b *base) location(ctx context.Context, name string) (*cairnv1.BackupLocati
 	if err := b.c.List(ctx, &list, client.InNamespace(b.o.Namespace)); err != nil {
 		return nil, err
 	}
-	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
-	for i := range list.Items {
-		if list.Items[i].Spec.Default {
-			return &list.Items[i], nil
-		}
+	loc, err := location.Default(list.Items)
+	switch {
+	case errors.Is(err, location.ErrNoDefault):
+		return nil, fmt.Errorf("no BackupLocation in namespace %s is marked default: set spec.storageLocation or mark one default (spec.default: true)", b.o.Namespace)
+	case err != nil:
+		return nil, fmt.Errorf("namespace %s: %w: set spec.storageLocation, or spec.default on one of them only", b.o.Namespace, err)
 	}
-	return nil, fmt.Errorf("no BackupLocation in namespace %s is marked default: set spec.storageLocation or mark one default (spec.default: true)", b.o.Namespace)
+	return loc, nil
 }
 
 // setReady sets the Ready condition.

@@ -327,20 +327,13 @@ func (r *DrillReconciler) countObjects(ctx context.Context, m *layout.Manifest, 
 		}
 		if n < res.Count {
 			ok = false
-			parts = append(parts, fmt.Sprintf("%s: %d of %d", qualifiedResource(res), n, res.Count))
+			parts = append(parts, fmt.Sprintf("%s: %d of %d", res.GroupResource(), n, res.Count))
 		}
 	}
 	if ok {
 		return true, fmt.Sprintf("every object of %d types is back", types)
 	}
 	return false, "missing objects: " + strings.Join(parts, ", ")
-}
-
-func qualifiedResource(r layout.Resource) string {
-	if r.Group == "" {
-		return r.Resource
-	}
-	return r.Resource + "." + r.Group
 }
 
 // podsReady waits until every pod of the scratch namespaces that has not

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -33,6 +34,25 @@ func RestConfig(path, kubeContext string) (*rest.Config, error) {
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = path
+	return loadKubeconfig(rules, kubeContext)
+}
+
+// Kubeconfig loads the cluster's connection from kubeconfig files as
+// kubectl does, without the in-cluster config (the CLI's way): path, else
+// the files in KUBECONFIG, else ~/.kube/config, both read through getenv
+// (an invocation's environment, not necessarily the process's); then
+// kubeContext or the current context.
+func Kubeconfig(path, kubeContext string, getenv func(string) string) (*rest.Config, error) {
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: path}
+	if env := getenv("KUBECONFIG"); env != "" {
+		rules.Precedence = filepath.SplitList(env)
+	} else if home := getenv("HOME"); home != "" {
+		rules.Precedence = []string{filepath.Join(home, ".kube", "config")}
+	}
+	return loadKubeconfig(rules, kubeContext)
+}
+
+func loadKubeconfig(rules *clientcmd.ClientConfigLoadingRules, kubeContext string) (*rest.Config, error) {
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w (set --kubeconfig or KUBECONFIG)", err)

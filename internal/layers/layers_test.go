@@ -44,7 +44,7 @@ func TestImportRules(t *testing.T) {
 		rule{"internal/store/...", []string{mod + "internal/repo"}},
 		// The CLI talks to the cluster's API, never runs the controller or
 		// the agent in its process.
-		rule{"internal/cli", []string{mod + "internal/controller", mod + "internal/agent"}},
+		rule{"internal/cli/...", []string{mod + "internal/controller", mod + "internal/agent"}},
 		// The controller does not link the file-system engine or the agent.
 		rule{"cmd/cairn-controller", []string{mod + "internal/archiver", mod + "internal/restorer", mod + "internal/agent", mod + "internal/cli"}},
 		rule{"internal/controller", []string{mod + "internal/archiver", mod + "internal/restorer", mod + "internal/agent", mod + "internal/cli"}},

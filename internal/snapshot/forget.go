@@ -19,20 +19,49 @@ type ForgetPolicy struct {
 	Now        time.Time
 }
 
+// ForgetRule names the rule of a ForgetPolicy that decides one snapshot:
+// which keeps it, or which forgets it.
+type ForgetRule int
+
+const (
+	// KeepRecent: no rule forgets it (taken within KeepWithin, or the
+	// policy has no KeepWithin).
+	KeepRecent ForgetRule = iota
+	// KeepUnexpired: its own expiry lies ahead; it is kept whatever its
+	// age, since it was promised that long (and may be locked that long
+	// in the store).
+	KeepUnexpired
+	// ForgetExpired: its own expiry (Expires) has passed.
+	ForgetExpired
+	// ForgetOlder: taken more than KeepWithin before Now.
+	ForgetOlder
+)
+
+// Forgets reports whether the rule forgets the snapshot.
+func (r ForgetRule) Forgets() bool { return r == ForgetExpired || r == ForgetOlder }
+
+// Rule returns the rule that decides s: the first that applies of its
+// own expiry passed (forget), its expiry ahead (keep), taken before
+// KeepWithin (forget); else it is kept.
+func (p ForgetPolicy) Rule(s *Snapshot) ForgetRule {
+	switch {
+	case s.Expired(p.Now):
+		return ForgetExpired
+	case s.Expires != nil:
+		return KeepUnexpired
+	case p.KeepWithin > 0 && s.Time.Before(p.Now.Add(-p.KeepWithin)):
+		return ForgetOlder
+	}
+	return KeepRecent
+}
+
 // SelectForget splits snaps into those the policy forgets and those it
-// keeps. A snapshot whose own expiry (Expires) has passed is always
-// forgotten; one whose expiry lies ahead is always kept, since it was
-// promised that long (and may be locked that long in the store).
+// keeps (Rule says why).
 func SelectForget(snaps []*Snapshot, p ForgetPolicy) (remove, keep []*Snapshot) {
 	for _, s := range snaps {
-		switch {
-		case s.Expired(p.Now):
+		if p.Rule(s).Forgets() {
 			remove = append(remove, s)
-		case s.Expires != nil:
-			keep = append(keep, s)
-		case p.KeepWithin > 0 && s.Time.Before(p.Now.Add(-p.KeepWithin)):
-			remove = append(remove, s)
-		default:
+		} else {
 			keep = append(keep, s)
 		}
 	}

@@ -67,3 +67,32 @@ func TestForgetKeepsLockedManifestsAndGoesOn(t *testing.T) {
 		t.Fatalf("%d snapshots left, want only the locked one", len(left))
 	}
 }
+
+// Rule names the rule that decides each snapshot, and SelectForget splits
+// by it.
+func TestForgetPolicyRule(t *testing.T) {
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	past, ahead := now.Add(-time.Hour), now.Add(time.Hour)
+	p := snapshot.ForgetPolicy{KeepWithin: 24 * time.Hour, Now: now}
+	for _, c := range []struct {
+		name string
+		sn   *snapshot.Snapshot
+		want snapshot.ForgetRule
+	}{
+		{"recent", &snapshot.Snapshot{Time: now.Add(-time.Hour)}, snapshot.KeepRecent},
+		{"old", &snapshot.Snapshot{Time: now.Add(-48 * time.Hour)}, snapshot.ForgetOlder},
+		{"old, expiry ahead", &snapshot.Snapshot{Time: now.Add(-48 * time.Hour), Expires: &ahead}, snapshot.KeepUnexpired},
+		{"recent, expired", &snapshot.Snapshot{Time: now.Add(-2 * time.Hour), Expires: &past}, snapshot.ForgetExpired},
+	} {
+		if got := p.Rule(c.sn); got != c.want {
+			t.Errorf("%s: Rule = %d, want %d", c.name, got, c.want)
+		}
+		remove, _ := snapshot.SelectForget([]*snapshot.Snapshot{c.sn}, p)
+		if (len(remove) == 1) != c.want.Forgets() {
+			t.Errorf("%s: SelectForget removes %d, Forgets() = %v", c.name, len(remove), c.want.Forgets())
+		}
+	}
+	if got := (snapshot.ForgetPolicy{Now: now}).Rule(&snapshot.Snapshot{Time: now.Add(-48 * time.Hour)}); got != snapshot.KeepRecent {
+		t.Errorf("no KeepWithin: Rule = %d, want KeepRecent", got)
+	}
+}

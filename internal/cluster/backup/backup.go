@@ -138,7 +138,7 @@ func (b *backup) collect(ctx context.Context) error {
 	} {
 		g, gctx := errgroup.WithContext(ctx)
 		for i, r := range b.resources {
-			if r.Namespaced || !phase(groupResource(r)) {
+			if r.Namespaced || !phase(r.GroupResource()) {
 				continue
 			}
 			list, keep, server := b.clusterType(r)

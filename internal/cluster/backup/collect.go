@@ -27,7 +27,7 @@ func (b *backup) itemFunc(ri int, bt *batch, keep keepFunc) func([]byte) error {
 // itemFuncBy is itemFunc with the batch chosen by the object's namespace.
 func (b *backup) itemFuncBy(ri int, batchFor func(ns string) *batch, keep keepFunc) func([]byte) error {
 	r := b.resources[ri]
-	gr := groupResource(r)
+	gr := r.GroupResource()
 	return func(raw []byte) error {
 		obj, err := decodeItem(raw, r)
 		if err != nil {
@@ -202,7 +202,7 @@ func (b *backup) need(r layout.Resource) keepFunc {
 		m = maps.Clone(m)
 		return func(o *object) bool { return m[o.meta.Name] }
 	}
-	switch groupResource(r) {
+	switch r.GroupResource() {
 	case "persistentvolumes":
 		return in(b.deps.volumes)
 	case "storageclasses.storage.k8s.io":

@@ -125,11 +125,11 @@ func (l *lister) page(ctx context.Context, r layout.Resource, ns, cont string, i
 func where(r layout.Resource, ns string) string {
 	switch {
 	case ns != "":
-		return groupResource(r) + " in namespace " + ns
+		return r.GroupResource() + " in namespace " + ns
 	case r.Namespaced:
-		return groupResource(r) + " in all namespaces"
+		return r.GroupResource() + " in all namespaces"
 	}
-	return groupResource(r)
+	return r.GroupResource()
 }
 
 // listError renders a failed list for the manifest, saying what and why.

@@ -131,7 +131,7 @@ func rawSize(m map[string]json.RawMessage) int {
 // decodeRefs reads what ties an object to others, for the kinds that
 // need it; get returns a top-level field.
 func (o *object) decodeRefs(get func(string) (json.RawMessage, bool), r layout.Resource) error {
-	switch groupResource(r) {
+	switch r.GroupResource() {
 	case "secrets":
 		if t, ok := get("type"); ok {
 			return json.Unmarshal(t, &o.secretType)

@@ -183,3 +183,26 @@ func Lookup(ctx context.Context, r *repo.Repository, sn *snapshot.Snapshot, p st
 	}
 	return node, nil
 }
+
+// CountObjects counts the objects of each type (Resource.GroupResource)
+// per namespace ("" for cluster-scoped ones) by reading the snapshot's
+// directories, not the objects. Files that are not objects are not
+// counted.
+func CountObjects(ctx context.Context, r *repo.Repository, sn *snapshot.Snapshot) (map[string]map[string]int, error) {
+	out := map[string]map[string]int{}
+	err := snapshot.Walk(ctx, r, sn.Tree, func(p string, n *snapshot.Node) error {
+		if n.Type != snapshot.TypeFile || p == layout.ManifestPath {
+			return nil
+		}
+		ref, err := layout.ParsePath(p)
+		if err != nil {
+			return nil // not an object: ignore
+		}
+		if out[ref.Namespace] == nil {
+			out[ref.Namespace] = map[string]int{}
+		}
+		out[ref.Namespace][ref.GroupResource()]++
+		return nil
+	})
+	return out, err
+}

@@ -37,22 +37,14 @@ const (
 	labelESManagedBy = "endpointslice.kubernetes.io/managed-by"
 )
 
-// groupResource is "resource" for the core group, "resource.group" otherwise.
-func groupResource(r layout.Resource) string {
-	if r.Group == "" {
-		return r.Resource
-	}
-	return r.Resource + "." + r.Group
-}
-
 // neverReason returns why r is never backed up, or "".
-func neverReason(r layout.Resource) string { return never[groupResource(r)] }
+func neverReason(r layout.Resource) string { return never[r.GroupResource()] }
 
 // matchResource reports whether a pattern list names r: "*", "resource"
 // (any group), "resource.group" ("resource.core" for the core group).
 // explicit reports a match by name rather than by "*".
 func matchResource(patterns []string, r layout.Resource) (match, explicit bool) {
-	gr := groupResource(r)
+	gr := r.GroupResource()
 	for _, p := range patterns {
 		p = strings.ToLower(p)
 		switch {
@@ -132,7 +124,7 @@ func (o *Options) optedOut(labels map[string]string) bool {
 // rebuilt returns why the cluster rebuilds obj by itself (so it is not
 // backed up), or "".
 func rebuilt(r layout.Resource, obj *object) string {
-	switch groupResource(r) {
+	switch r.GroupResource() {
 	case "pods":
 		if _, ok := obj.meta.Annotations["kubernetes.io/config.mirror"]; ok {
 			return skipMirrorPod

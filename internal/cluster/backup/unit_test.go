@@ -54,7 +54,7 @@ func TestMatchResource(t *testing.T) {
 	for _, c := range cases {
 		m, e := matchResource(c.pats, c.r)
 		if m != c.match || e != c.explict {
-			t.Errorf("matchResource(%q, %s) = %v,%v want %v,%v", c.pats, groupResource(c.r), m, e, c.match, c.explict)
+			t.Errorf("matchResource(%q, %s) = %v,%v want %v,%v", c.pats, c.r.GroupResource(), m, e, c.match, c.explict)
 		}
 	}
 }

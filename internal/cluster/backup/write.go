@@ -63,7 +63,7 @@ func NewWriter(ctx context.Context, r *repo.Repository, name string, now func() 
 func (w *Writer) Add(ctx context.Context, res layout.Resource, data []byte) (stored bool, err error) {
 	b := w.b
 	b.ctx = ctx
-	gr := groupResource(res)
+	gr := res.GroupResource()
 	if ri, ok := w.index[gr]; ok {
 		if r := b.resources[ri]; r.Version != res.Version || r.Namespaced != res.Namespaced {
 			return false, fmt.Errorf("%w: %s: version %s after %s (or scope changed): one version per type", ErrBadObject, gr, res.Version, r.Version)

@@ -76,7 +76,7 @@ func Listable(lists []*metav1.APIResourceList) []layout.Resource {
 			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") {
 				continue
 			}
-			key := r.Name + "." + gv.Group
+			key := layout.Resource{Group: gv.Group, Resource: r.Name}.GroupResource()
 			if seen[key] {
 				continue
 			}

@@ -53,6 +53,11 @@ type ObjectRef struct {
 	Name      string
 }
 
+// GroupResource names the object's resource type (Resource.GroupResource).
+func (o ObjectRef) GroupResource() string {
+	return Resource{Group: o.Group, Resource: o.Resource}.GroupResource()
+}
+
 // ParsePath is the inverse of ObjectPath.
 func ParsePath(p string) (ObjectRef, error) {
 	parts := strings.Split(p, "/")
@@ -129,6 +134,18 @@ type Resource struct {
 	Kind       string `json:"kind"`
 	Namespaced bool   `json:"namespaced"`
 	Count      int    `json:"count"`
+}
+
+// GroupResource names the resource type as Kubernetes does in messages
+// and as --include-resources matches it: "deployments.apps", and the bare
+// resource ("configmaps") for the core group. The layout cannot tell an
+// API group named "core" from the core group (ObjectPath writes that one
+// as "core"), so both are the core group here.
+func (r Resource) GroupResource() string {
+	if r.Group == "" || r.Group == CoreGroup {
+		return r.Resource
+	}
+	return r.Resource + "." + r.Group
 }
 
 // Selection is what the backup was asked to include.

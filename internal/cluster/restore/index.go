@@ -240,11 +240,3 @@ func (e *entry) load(ctx context.Context, r *repo.Repository) ([]byte, error) {
 	}
 	return loadFile(ctx, r, e.content, e.size)
 }
-
-// resourceName names the entry's resource for messages: "deployments.apps".
-func (e *entry) resourceName() string {
-	if e.ref.Group == "" {
-		return e.ref.Resource
-	}
-	return e.ref.Resource + "." + e.ref.Group
-}

@@ -253,7 +253,7 @@ func (x *restorer) record(e *entry, it Item) {
 
 // failUnread reports an object the first pass could not read or decode.
 func (x *restorer) failUnread(e *entry, err error) {
-	x.rep.add(Item{Kind: e.resourceName(), Namespace: x.o.targetNamespace(e.ref.Namespace), Name: e.ref.Name,
+	x.rep.add(Item{Kind: e.ref.GroupResource(), Namespace: x.o.targetNamespace(e.ref.Namespace), Name: e.ref.Name,
 		Action: Failed, Reason: e.path + ": " + err.Error()})
 }
 

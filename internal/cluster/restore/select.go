@@ -56,7 +56,7 @@ func (s *selection) namespace(ns string) bool {
 func resourceMatch(pattern string, e *entry) bool {
 	p := strings.ToLower(strings.TrimSpace(pattern))
 	switch p {
-	case "*", e.ref.Resource, e.resourceName(), strings.ToLower(e.kind):
+	case "*", e.ref.Resource, e.ref.GroupResource(), strings.ToLower(e.kind):
 		return true
 	}
 	return e.ref.Group == "" && p == e.ref.Resource+"."+layout.CoreGroup
@@ -149,7 +149,7 @@ func (s *selection) apply(entries []*entry) {
 		for _, e := range entries {
 			if e.selected && e.ref.Namespace == "" {
 				e.selected = false
-				left = append(left, e.resourceName()+"/"+e.ref.Name)
+				left = append(left, e.ref.GroupResource()+"/"+e.ref.Name)
 			}
 		}
 		if len(left) > 0 && s.warn != nil {

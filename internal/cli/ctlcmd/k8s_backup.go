@@ -1,0 +1,317 @@
+//go:build !fsonly
+
+package ctlcmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/cli/core"
+	"github.com/cairn-backup/cairn/internal/cluster/backup"
+	"github.com/cairn-backup/cairn/internal/location"
+)
+
+func (a *app) ctlBackupCommand(f *core.CtlFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "backup", Short: "Backups run by the controller: create, get, describe, logs, delete"}
+	a.Group(cmd)
+	cmd.AddCommand(a.ctlBackupCreateCommand(f), a.ctlBackupGetCommand(f), a.ctlBackupDescribeCommand(f),
+		a.ctlBackupLogsCommand(f), a.ctlBackupDeleteCommand(f))
+	return cmd
+}
+
+// backupSpecFlags are the selection flags of `backup create` and
+// `schedule create` (those of `cairn backup run`).
+type backupSpecFlags struct {
+	includeNS, excludeNS               []string
+	includeResources, excludeResources []string
+	platform                           []string
+	selector, includeCluster, optOut   string
+	ttl, location                      string
+	defaultVolumes                     bool
+	flags                              *pflag.FlagSet
+}
+
+func (o *backupSpecFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringSliceVar(&o.includeNS, "include-namespaces", nil, "back up only these namespaces (globs; '*' = all, platform ones too)")
+	f.StringSliceVar(&o.excludeNS, "exclude-namespaces", nil, "do not back up these namespaces (globs)")
+	f.StringSliceVar(&o.includeResources, "include-resources", nil, "back up only these resources (configmaps, deployments.apps, *)")
+	f.StringSliceVar(&o.excludeResources, "exclude-resources", nil, "do not back up these resources")
+	f.StringVarP(&o.selector, "selector", "l", "", "back up only objects matching this label selector (e.g. velero=backup)")
+	f.StringVar(&o.includeCluster, "include-cluster-resources", "", "cluster-scoped objects: auto (default), true or false")
+	f.StringSliceVar(&o.platform, "platform-namespaces", nil, "namespaces left out unless --include-namespaces names them (default: the controller's)")
+	f.StringVar(&o.optOut, "opt-out-label", "", "objects and namespaces with this label key are not backed up (default compliantkubernetes.io/nobackup)")
+	f.StringVar(&o.ttl, "ttl", "", "keep the backups this long (e.g. 720h, 30d; 0 = forever; default: the controller's, 720h)")
+	f.StringVar(&o.location, "storage-location", "", "BackupLocation to use (default: the one marked default)")
+	f.BoolVar(&o.defaultVolumes, "default-volumes-to-fs-backup", true, "back up every data volume of the selected pods (false: only those a pod names in backup.velero.io/backup-volumes)")
+	o.flags = f
+}
+
+func (o *backupSpecFlags) spec() (cairnv1.BackupSpec, error) {
+	s := cairnv1.BackupSpec{
+		IncludedNamespaces: o.includeNS, ExcludedNamespaces: o.excludeNS,
+		IncludedResources: o.includeResources, ExcludedResources: o.excludeResources,
+		LabelSelector: o.selector, IncludeClusterResources: o.includeCluster,
+		PlatformNamespaces: o.platform, OptOutLabel: o.optOut, StorageLocation: o.location,
+	}
+	if o.flags != nil && o.flags.Changed("default-volumes-to-fs-backup") {
+		s.DefaultVolumesToBackup = &o.defaultVolumes
+	}
+	if o.ttl != "" {
+		d := time.Duration(0)
+		if o.ttl != "0" {
+			var err error
+			if d, err = core.ParseDuration("--ttl", o.ttl); err != nil {
+				return s, err
+			}
+		}
+		s.TTL = &metav1.Duration{Duration: d}
+	}
+	// Check what the engine will check, before anything is created.
+	opts := backup.Options{Name: "check", IncludeNamespaces: s.IncludedNamespaces, ExcludeNamespaces: s.ExcludedNamespaces,
+		IncludeResources: s.IncludedResources, ExcludeResources: s.ExcludedResources, Selector: s.LabelSelector,
+		IncludeClusterResources: s.IncludeClusterResources}
+	if err := opts.Validate(); err != nil {
+		return s, core.Usage(err)
+	}
+	return s, nil
+}
+
+func (a *app) ctlBackupCreateCommand(f *core.CtlFlags) *cobra.Command {
+	var o backupSpecFlags
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a Backup for the controller to run",
+		Long: `Create a Backup object; the controller backs up the selected resources into
+the repository of the BackupLocation. With --wait, wait until it is done:
+exit 0 when it completed, 3 when it partially failed, 1 when it failed, with
+the reason.`,
+		Args: core.Args(1, 1, "the backup's name"),
+		RunE: a.RunE(func(ctx context.Context, args []string) error {
+			spec, err := o.spec()
+			if err != nil {
+				return err
+			}
+			c, err := a.KubeClient(f)
+			if err != nil {
+				return err
+			}
+			b := &cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: args[0], Namespace: a.Namespace(f)}, Spec: spec}
+			if err := c.Create(ctx, b); err != nil {
+				return fmt.Errorf("create backup %s: %w", args[0], err)
+			}
+			a.Say("backup %s created", args[0])
+			if !wait {
+				a.Say("see `cairn ctl backup describe %s`", args[0])
+				return nil
+			}
+			return a.waitBackup(ctx, c, b)
+		}),
+	}
+	o.register(cmd)
+	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "wait until the backup is done; exit 0, 1 or 3 by its result")
+	return cmd
+}
+
+func (a *app) waitBackup(ctx context.Context, c client.Client, b *cairnv1.Backup) error {
+	err := a.waitPhase(ctx, "backup "+b.Name, errPartialBackup, func() (cairnv1.Phase, string, error) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(b), b); err != nil {
+			return "", "", err
+		}
+		return b.Status.Phase, b.Status.FailureReason, nil
+	})
+	if err == nil {
+		a.Say("backup %s completed: %d objects, %d warnings (snapshot %s)", b.Name, b.Status.Items, b.Status.Warnings, core.ShortID(b.Status.SnapshotID))
+	}
+	return err
+}
+
+// BackupRow is a Backup as get shows it.
+type BackupRow struct {
+	Name       string       `json:"name"`
+	Phase      string       `json:"phase"`
+	Items      int          `json:"items"`
+	Errors     int          `json:"errors"`
+	Warnings   int          `json:"warnings"`
+	Started    *metav1.Time `json:"started,omitempty"`
+	Expires    *metav1.Time `json:"expires,omitempty"`
+	Location   string       `json:"storageLocation,omitempty"`
+	Schedule   string       `json:"schedule,omitempty"`
+	SnapshotID string       `json:"snapshotID,omitempty"`
+	Reason     string       `json:"failureReason,omitempty"`
+}
+
+func viewBackupCR(b *cairnv1.Backup) BackupRow {
+	return BackupRow{
+		Name: b.Name, Phase: core.HumanPhase(b.Status.Phase), Items: b.Status.Items, Errors: b.Status.Errors, Warnings: b.Status.Warnings,
+		Started: b.Status.StartTimestamp, Expires: b.Status.Expiration, Location: b.Status.StorageLocation,
+		Schedule: b.Labels[cairnv1.LabelSchedule], SnapshotID: b.Status.SnapshotID, Reason: b.Status.FailureReason,
+	}
+}
+
+func (a *app) ctlBackupGetCommand(f *core.CtlFlags) *cobra.Command {
+	var schedule string
+	cmd := &cobra.Command{
+		Use:   "get [NAME...]",
+		Short: "List Backups: name, phase, items, errors, warnings, started, expires",
+		Args:  core.Args(0, -1, "backup names"),
+		RunE: a.RunE(func(ctx context.Context, names []string) error {
+			c, self, err := a.connect(ctx, f)
+			switch {
+			case err != nil:
+				return err
+			case self:
+				return a.nsBackupGet(ctx, c, a.Namespace(f), names, schedule)
+			}
+			var items []cairnv1.Backup
+			if len(names) == 0 {
+				var l cairnv1.BackupList
+				opts := []client.ListOption{client.InNamespace(a.Namespace(f))}
+				if schedule != "" {
+					opts = append(opts, client.MatchingLabels{cairnv1.LabelSchedule: schedule})
+				}
+				if err := c.List(ctx, &l, opts...); err != nil {
+					return err
+				}
+				items = l.Items
+			}
+			for _, n := range names {
+				var b cairnv1.Backup
+				if err := a.get(ctx, c, f, n, &b, "backup", "cairn ctl backup get"); err != nil {
+					return err
+				}
+				items = append(items, b)
+			}
+			rows := []BackupRow{}
+			for i := range items {
+				rows = append(rows, viewBackupCR(&items[i]))
+			}
+			return showList(a, rows, []any{"NAME", "PHASE", "ITEMS", "ERRORS", "WARNINGS", "STARTED", "EXPIRES", "LOCATION"}, func(r BackupRow) []any {
+				return []any{r.Name, r.Phase, r.Items, r.Errors, r.Warnings, core.MetaTime(r.Started), core.MetaTime(r.Expires), r.Location}
+			})
+		}),
+	}
+	cmd.Flags().StringVar(&schedule, "schedule", "", "only the backups of this schedule")
+	return cmd
+}
+
+func (a *app) ctlBackupDescribeCommand(f *core.CtlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Show a Backup: spec, phase, reason, counts, times, conditions",
+		Args:  core.Args(1, 1, "the backup's name"),
+		RunE: a.RunE(func(ctx context.Context, args []string) error {
+			c, self, err := a.connect(ctx, f)
+			switch {
+			case err != nil:
+				return err
+			case self:
+				return a.nsBackupDescribe(ctx, c, a.Namespace(f), args[0])
+			}
+			var b cairnv1.Backup
+			if err := a.get(ctx, c, f, args[0], &b, "backup", "cairn ctl backup get"); err != nil {
+				return err
+			}
+			r := viewBackupCR(&b)
+			if err := a.showOne(&b, func(w io.Writer) {
+				core.Row(w, "Name:", b.Name)
+				core.Row(w, "Phase:", r.Phase)
+				if r.Reason != "" {
+					core.Row(w, "Reason:", r.Reason)
+				}
+				core.Row(w, "Schedule:", core.Dash(r.Schedule))
+				core.Row(w, "Location:", core.Dash(r.Location))
+				core.Row(w, "Snapshot:", core.Dash(r.SnapshotID))
+				core.Row(w, "Items:", r.Items)
+				core.Row(w, "Warnings:", r.Warnings)
+				core.Row(w, "Errors:", r.Errors)
+				core.Row(w, "Started:", core.MetaTime(b.Status.StartTimestamp))
+				core.Row(w, "Completed:", core.MetaTime(b.Status.CompletionTimestamp))
+				core.Row(w, "Expires:", core.MetaTime(b.Status.Expiration))
+				core.Row(w, "Namespaces:", core.Dash(strings.Join(b.Spec.IncludedNamespaces, ",")))
+				core.Row(w, "Excluded namespaces:", core.Dash(strings.Join(b.Spec.ExcludedNamespaces, ",")))
+				core.Row(w, "Resources:", core.Dash(strings.Join(b.Spec.IncludedResources, ",")))
+				core.Row(w, "Excluded resources:", core.Dash(strings.Join(b.Spec.ExcludedResources, ",")))
+				core.Row(w, "Selector:", core.Dash(b.Spec.LabelSelector))
+				for _, cd := range b.Status.Conditions {
+					core.Row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
+				}
+			}); err != nil {
+				return err
+			}
+			if b.Status.Warnings+b.Status.Errors > 0 {
+				a.Say("see `cairn ctl backup logs %s` for the warnings and errors", b.Name)
+			}
+			return nil
+		}),
+	}
+}
+
+// ctlBackupLogsCommand prints a backup's log: the warnings and errors its
+// manifest records in the repository (the controller keeps no other log
+// of a backup; the manifest is written once, with the backup).
+func (a *app) ctlBackupLogsCommand(f *core.CtlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logs NAME",
+		Short: "Print a backup's warnings and errors, as recorded in the repository",
+		Long: `Print the log of a backup: the warnings and errors it recorded in its
+manifest in the repository. The repository is opened with the passphrase in
+the BackupLocation's Secret, so this needs read access to that Secret.`,
+		Args: core.Args(1, 1, "the backup's name"),
+		RunE: a.RunE(func(ctx context.Context, args []string) error {
+			c, err := a.KubeClient(f)
+			if err != nil {
+				return err
+			}
+			var b cairnv1.Backup
+			if err := a.get(ctx, c, f, args[0], &b, "backup", "cairn ctl backup get"); err != nil {
+				return err
+			}
+			if b.Status.SnapshotID == "" {
+				return fmt.Errorf("backup %s is %s and has saved nothing: %s", b.Name, core.HumanPhase(b.Status.Phase), core.Dash(b.Status.FailureReason))
+			}
+			var loc cairnv1.BackupLocation
+			if err := a.get(ctx, c, f, b.Status.StorageLocation, &loc, "backup location", "cairn ctl location get"); err != nil {
+				return err
+			}
+			r, err := location.Open(ctx, c, &loc)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			sn, err := backup.Find(ctx, r, b.Status.SnapshotID)
+			if err != nil {
+				return err
+			}
+			m, err := backup.LoadManifest(ctx, r, sn)
+			if err != nil {
+				return err
+			}
+			lines := []LogLine{}
+			for _, w := range m.Warnings {
+				lines = append(lines, LogLine{"warning", w})
+			}
+			for _, e := range m.Errors {
+				lines = append(lines, LogLine{"error", e})
+			}
+			if a.Machine() {
+				return a.Emit(lines)
+			}
+			a.Say("backup %s: %s, %d objects, %s to %s", b.Name, m.Phase, m.Items, m.Start.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
+			for _, l := range lines {
+				fmt.Fprintf(a.Stdout, "%s: %s\n", l.Level, l.Message)
+			}
+			return nil
+		}),
+	}
+}
