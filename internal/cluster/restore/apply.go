@@ -85,7 +85,7 @@ func (x *restorer) restoreOne(ctx context.Context, e *entry) Item {
 		it.Action, it.Reason = WouldCreate, why
 		return it
 	}
-	uid, err := x.create(ctx, ri, obj, isNamespace(e))
+	uid, err := x.create(ctx, x.createIn(gvr, targetNS), ri, obj, isNamespace(e))
 	switch {
 	case err == nil:
 		x.owners.settle(e, true, uid, false)
@@ -175,20 +175,29 @@ func (x *restorer) resource(gvr schema.GroupVersionResource, ns string) dynamic.
 	return x.dyn.Resource(gvr).Namespace(ns)
 }
 
-// create creates obj and returns its UID. A namespace that exists but is
-// being deleted is waited for, then created again.
-func (x *restorer) create(ctx context.Context, ri dynamic.ResourceInterface, obj map[string]any, namespace bool) (types.UID, error) {
+// createIn is resource for creates: their answer is the metadata only.
+func (x *restorer) createIn(gvr schema.GroupVersionResource, ns string) dynamic.ResourceInterface {
+	if ns == "" {
+		return x.creator.Resource(gvr)
+	}
+	return x.creator.Resource(gvr).Namespace(ns)
+}
+
+// create creates obj through ci (createIn) and returns its UID. A
+// namespace that exists but is being deleted is waited for (read through
+// ri), then created again.
+func (x *restorer) create(ctx context.Context, ci, ri dynamic.ResourceInterface, obj map[string]any, namespace bool) (types.UID, error) {
 	opts := metav1.CreateOptions{FieldManager: fieldManager}
 	if x.o.DryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	u := &unstructured.Unstructured{Object: obj}
-	out, err := ri.Create(ctx, u, opts)
+	out, err := ci.Create(ctx, u, opts)
 	if namespace && apierrors.IsAlreadyExists(err) {
 		if werr := x.waitTerminated(ctx, ri, u.GetName()); werr != nil {
 			return "", werr
 		}
-		out, err = ri.Create(ctx, u, opts)
+		out, err = ci.Create(ctx, u, opts)
 	}
 	if err != nil {
 		return "", err

@@ -3,6 +3,7 @@ package restore
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -22,10 +23,15 @@ import (
 
 // restorer is one restore in progress.
 type restorer struct {
-	r    *repo.Repository
-	o    *Options
-	dyn  dynamic.Interface
-	disc discovery.DiscoveryInterface
+	r   *repo.Repository
+	o   *Options
+	dyn dynamic.Interface
+	// creator creates: it asks for the created object's metadata only
+	// (PartialObjectMetadata), all a create's answer is used for, so that
+	// neither the API server nor this process encodes and decodes the
+	// whole object a second time.
+	creator dynamic.Interface
+	disc    discovery.DiscoveryInterface
 	// mapper maps kinds to resources for owners outside the backup's
 	// manifest; reset once restored CRDs are served.
 	mapper *restmapper.DeferredDiscoveryRESTMapper
@@ -159,11 +165,30 @@ func (x *restorer) connect(cfg *rest.Config) error {
 	if x.dyn, err = dynamic.NewForConfigAndClient(c, hc); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
+	// The same connection; only the Accept header differs (the dynamic
+	// client sets its own, so it is set on the way out).
+	mc := &http.Client{Transport: acceptMetadata{hc.Transport}, Timeout: hc.Timeout, CheckRedirect: hc.CheckRedirect, Jar: hc.Jar}
+	if x.creator, err = dynamic.NewForConfigAndClient(c, mc); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
 	if x.disc, err = discovery.NewDiscoveryClientForConfigAndClient(c, hc); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
 	x.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(x.disc))
 	return nil
+}
+
+// metadataOnly asks for a response's metadata (a server that cannot
+// transform it answers with the whole object).
+const metadataOnly = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+
+// acceptMetadata asks for metadataOnly.
+type acceptMetadata struct{ rt http.RoundTripper }
+
+func (a acceptMetadata) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Accept", metadataOnly)
+	return a.rt.RoundTrip(r)
 }
 
 // order drops unselected entries, adds the namespaces the backup lacks,
