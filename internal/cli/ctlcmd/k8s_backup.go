@@ -21,11 +21,11 @@ import (
 )
 
 func (a *app) ctlBackupCommand(f *core.CtlFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "backup", Short: "Backups run by the controller: create, get, describe, logs, delete"}
-	a.Group(cmd)
-	cmd.AddCommand(a.ctlBackupCreateCommand(f), a.ctlBackupGetCommand(f), a.ctlBackupDescribeCommand(f),
+	return a.family("backup", "Backups run by the controller: create, get, describe, logs, delete",
+		a.ctlBackupCreateCommand(f), a.ctlBackupGetCommand(f),
+		a.describeCommand(f, "the backup's name", "Show a Backup: spec, phase, reason, counts, times, conditions",
+			backups.describe(a, describeBackup, logsHint), nsBackups.describe(a, describeNamespaceBackup, restoreHint)),
 		a.ctlBackupLogsCommand(f), a.ctlBackupDeleteCommand(f))
-	return cmd
 }
 
 // backupSpecFlags are the selection flags of `backup create` and
@@ -159,159 +159,109 @@ func viewBackupCR(b *cairnv1.Backup) BackupRow {
 	}
 }
 
+// backups is how get and describe show Backups.
+var backups = table[cairnv1.Backup, BackupRow]{
+	kind:   newKind("backup", "cairn ctl backup get", false, func(l *cairnv1.BackupList) []cairnv1.Backup { return l.Items }),
+	view:   viewBackupCR,
+	header: []any{"NAME", "PHASE", "ITEMS", "ERRORS", "WARNINGS", "STARTED", "EXPIRES", "LOCATION"},
+	cells: func(r BackupRow) []any {
+		return []any{r.Name, r.Phase, r.Items, r.Errors, r.Warnings, core.MetaTime(r.Started), core.MetaTime(r.Expires), r.Location}
+	},
+}
+
 func (a *app) ctlBackupGetCommand(f *core.CtlFlags) *cobra.Command {
 	var schedule string
-	cmd := &cobra.Command{
-		Use:   "get [NAME...]",
-		Short: "List Backups: name, phase, items, errors, warnings, started, expires",
-		Args:  core.Args(0, -1, "backup names"),
-		RunE: a.RunE(func(ctx context.Context, names []string) error {
-			c, self, err := a.connect(ctx, f)
-			switch {
-			case err != nil:
-				return err
-			case self:
-				return a.nsBackupGet(ctx, c, a.Namespace(f), names, schedule)
-			}
-			var items []cairnv1.Backup
-			if len(names) == 0 {
-				var l cairnv1.BackupList
-				opts := []client.ListOption{client.InNamespace(a.Namespace(f))}
-				if schedule != "" {
-					opts = append(opts, client.MatchingLabels{cairnv1.LabelSchedule: schedule})
-				}
-				if err := c.List(ctx, &l, opts...); err != nil {
-					return err
-				}
-				items = l.Items
-			}
-			for _, n := range names {
-				var b cairnv1.Backup
-				if err := a.get(ctx, c, f, n, &b, "backup", "cairn ctl backup get"); err != nil {
-					return err
-				}
-				items = append(items, b)
-			}
-			rows := []BackupRow{}
-			for i := range items {
-				rows = append(rows, viewBackupCR(&items[i]))
-			}
-			return showList(a, rows, []any{"NAME", "PHASE", "ITEMS", "ERRORS", "WARNINGS", "STARTED", "EXPIRES", "LOCATION"}, func(r BackupRow) []any {
-				return []any{r.Name, r.Phase, r.Items, r.Errors, r.Warnings, core.MetaTime(r.Started), core.MetaTime(r.Expires), r.Location}
-			})
-		}),
+	bySchedule := func() []client.ListOption {
+		if schedule == "" {
+			return nil
+		}
+		return []client.ListOption{client.MatchingLabels{cairnv1.LabelSchedule: schedule}}
 	}
+	cmd := a.getCommand(f, "backup names", "List Backups: name, phase, items, errors, warnings, started, expires",
+		backups.list(a, bySchedule, nil), nsBackups.list(a, nil, func(b *cairnv1.NamespaceBackup) bool {
+			return schedule == "" || b.Status.Schedule == schedule
+		}))
 	cmd.Flags().StringVar(&schedule, "schedule", "", "only the backups of this schedule")
 	return cmd
 }
 
-func (a *app) ctlBackupDescribeCommand(f *core.CtlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe NAME",
-		Short: "Show a Backup: spec, phase, reason, counts, times, conditions",
-		Args:  core.Args(1, 1, "the backup's name"),
-		RunE: a.RunE(func(ctx context.Context, args []string) error {
-			c, self, err := a.connect(ctx, f)
-			switch {
-			case err != nil:
-				return err
-			case self:
-				return a.nsBackupDescribe(ctx, c, a.Namespace(f), args[0])
-			}
-			var b cairnv1.Backup
-			if err := a.get(ctx, c, f, args[0], &b, "backup", "cairn ctl backup get"); err != nil {
-				return err
-			}
-			r := viewBackupCR(&b)
-			if err := a.showOne(&b, func(w io.Writer) {
-				core.Row(w, "Name:", b.Name)
-				core.Row(w, "Phase:", r.Phase)
-				if r.Reason != "" {
-					core.Row(w, "Reason:", r.Reason)
-				}
-				core.Row(w, "Schedule:", core.Dash(r.Schedule))
-				core.Row(w, "Location:", core.Dash(r.Location))
-				core.Row(w, "Snapshot:", core.Dash(r.SnapshotID))
-				core.Row(w, "Items:", r.Items)
-				core.Row(w, "Warnings:", r.Warnings)
-				core.Row(w, "Errors:", r.Errors)
-				core.Row(w, "Started:", core.MetaTime(b.Status.StartTimestamp))
-				core.Row(w, "Completed:", core.MetaTime(b.Status.CompletionTimestamp))
-				core.Row(w, "Expires:", core.MetaTime(b.Status.Expiration))
-				core.Row(w, "Namespaces:", core.Dash(strings.Join(b.Spec.IncludedNamespaces, ",")))
-				core.Row(w, "Excluded namespaces:", core.Dash(strings.Join(b.Spec.ExcludedNamespaces, ",")))
-				core.Row(w, "Resources:", core.Dash(strings.Join(b.Spec.IncludedResources, ",")))
-				core.Row(w, "Excluded resources:", core.Dash(strings.Join(b.Spec.ExcludedResources, ",")))
-				core.Row(w, "Selector:", core.Dash(b.Spec.LabelSelector))
-				for _, cd := range b.Status.Conditions {
-					core.Row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
-				}
-			}); err != nil {
-				return err
-			}
-			if b.Status.Warnings+b.Status.Errors > 0 {
-				a.Say("see `cairn ctl backup logs %s` for the warnings and errors", b.Name)
-			}
-			return nil
-		}),
+// logsHint points describe to a backup's warnings and errors, if any.
+func logsHint(b *cairnv1.Backup) string {
+	if b.Status.Warnings+b.Status.Errors > 0 {
+		return fmt.Sprintf("see `cairn ctl backup logs %s` for the warnings and errors", b.Name)
 	}
+	return ""
+}
+
+// restoreHint says how a namespace's owner restores the backup.
+func restoreHint(b *cairnv1.NamespaceBackup) string {
+	return fmt.Sprintf("restore it: cairn ctl restore create --from-backup %s -n %s --wait", b.Name, b.Namespace)
+}
+
+func describeBackup(w io.Writer, b *cairnv1.Backup, r BackupRow) {
+	core.Row(w, "Name:", b.Name)
+	core.Row(w, "Phase:", r.Phase)
+	if r.Reason != "" {
+		core.Row(w, "Reason:", r.Reason)
+	}
+	core.Row(w, "Schedule:", core.Dash(r.Schedule))
+	core.Row(w, "Location:", core.Dash(r.Location))
+	core.Row(w, "Snapshot:", core.Dash(r.SnapshotID))
+	core.Row(w, "Items:", r.Items)
+	core.Row(w, "Warnings:", r.Warnings)
+	core.Row(w, "Errors:", r.Errors)
+	core.Row(w, "Started:", core.MetaTime(b.Status.StartTimestamp))
+	core.Row(w, "Completed:", core.MetaTime(b.Status.CompletionTimestamp))
+	core.Row(w, "Expires:", core.MetaTime(b.Status.Expiration))
+	core.Row(w, "Namespaces:", core.Dash(strings.Join(b.Spec.IncludedNamespaces, ",")))
+	core.Row(w, "Excluded namespaces:", core.Dash(strings.Join(b.Spec.ExcludedNamespaces, ",")))
+	core.Row(w, "Resources:", core.Dash(strings.Join(b.Spec.IncludedResources, ",")))
+	core.Row(w, "Excluded resources:", core.Dash(strings.Join(b.Spec.ExcludedResources, ",")))
+	core.Row(w, "Selector:", core.Dash(b.Spec.LabelSelector))
+	conditions(w, b.Status.Conditions)
 }
 
 // ctlBackupLogsCommand prints a backup's log: the warnings and errors its
 // manifest records in the repository (the controller keeps no other log
 // of a backup; the manifest is written once, with the backup).
 func (a *app) ctlBackupLogsCommand(f *core.CtlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "logs NAME",
-		Short: "Print a backup's warnings and errors, as recorded in the repository",
-		Long: `Print the log of a backup: the warnings and errors it recorded in its
+	return a.logsCommand(f, "the backup's name", "Print a backup's warnings and errors, as recorded in the repository",
+		`Print the log of a backup: the warnings and errors it recorded in its
 manifest in the repository. The repository is opened with the passphrase in
 the BackupLocation's Secret, so this needs read access to that Secret.`,
-		Args: core.Args(1, 1, "the backup's name"),
-		RunE: a.RunE(func(ctx context.Context, args []string) error {
-			c, err := a.KubeClient(f)
-			if err != nil {
-				return err
-			}
-			var b cairnv1.Backup
-			if err := a.get(ctx, c, f, args[0], &b, "backup", "cairn ctl backup get"); err != nil {
-				return err
-			}
-			if b.Status.SnapshotID == "" {
-				return fmt.Errorf("backup %s is %s and has saved nothing: %s", b.Name, core.HumanPhase(b.Status.Phase), core.Dash(b.Status.FailureReason))
-			}
-			var loc cairnv1.BackupLocation
-			if err := a.get(ctx, c, f, b.Status.StorageLocation, &loc, "backup location", "cairn ctl location get"); err != nil {
-				return err
-			}
-			r, err := location.Open(ctx, c, &loc)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			sn, err := backup.Find(ctx, r, b.Status.SnapshotID)
-			if err != nil {
-				return err
-			}
-			m, err := backup.LoadManifest(ctx, r, sn)
-			if err != nil {
-				return err
-			}
-			lines := []LogLine{}
-			for _, w := range m.Warnings {
-				lines = append(lines, LogLine{"warning", w})
-			}
-			for _, e := range m.Errors {
-				lines = append(lines, LogLine{"error", e})
-			}
-			if a.Machine() {
-				return a.Emit(lines)
-			}
-			a.Say("backup %s: %s, %d objects, %s to %s", b.Name, m.Phase, m.Items, m.Start.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
-			for _, l := range lines {
-				fmt.Fprintf(a.Stdout, "%s: %s\n", l.Level, l.Message)
-			}
-			return nil
-		}),
+		backups.one(a.backupLog), nil)
+}
+
+// backupLog prints the warnings and errors of backup b's manifest.
+func (a *app) backupLog(ctx context.Context, c client.Client, b *cairnv1.Backup) error {
+	if b.Status.SnapshotID == "" {
+		return fmt.Errorf("backup %s is %s and has saved nothing: %s", b.Name, core.HumanPhase(b.Status.Phase), core.Dash(b.Status.FailureReason))
 	}
+	var loc cairnv1.BackupLocation
+	if err := c.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Status.StorageLocation}, &loc); err != nil {
+		return core.NotFound(err, "backup location", b.Status.StorageLocation, "cairn ctl location get")
+	}
+	r, err := location.Open(ctx, c, &loc)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	sn, err := backup.Find(ctx, r, b.Status.SnapshotID)
+	if err != nil {
+		return err
+	}
+	m, err := backup.LoadManifest(ctx, r, sn)
+	if err != nil {
+		return err
+	}
+	lines := []LogLine{}
+	for _, w := range m.Warnings {
+		lines = append(lines, LogLine{"warning", w})
+	}
+	for _, e := range m.Errors {
+		lines = append(lines, LogLine{"error", e})
+	}
+	return a.showLog(lines, func() {
+		a.Say("backup %s: %s, %d objects, %s to %s", b.Name, m.Phase, m.Items, m.Start.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
@@ -16,7 +15,7 @@ import (
 // ctlDelete builds `ctl KIND delete NAME...` for one of the controller's
 // kinds: it deletes the named objects and says what follows (done), and
 // with -o json|yaml lists them.
-func (a *app) ctlDelete(f *core.CtlFlags, kind, short, long, done string, newObj func(meta metav1.ObjectMeta) client.Object) *cobra.Command {
+func (a *app) ctlDelete(f *core.CtlFlags, kind, short, long, done string, newObj func() client.Object) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete NAME...",
 		Short: short,
@@ -32,16 +31,22 @@ func (a *app) ctlDelete(f *core.CtlFlags, kind, short, long, done string, newObj
 	}
 }
 
+// newObject is a new object of kind T, for deleteObjects to name.
+func newObject[T any, P object[T]]() client.Object { return P(new(T)) }
+
 // deleteObjects deletes the named objects of a kind (list: the command
 // that lists them, for a name not found).
-func (a *app) deleteObjects(ctx context.Context, c client.Client, f *core.CtlFlags, kind, list, done string, names []string, newObj func(meta metav1.ObjectMeta) client.Object) error {
+func (a *app) deleteObjects(ctx context.Context, c client.Client, f *core.CtlFlags, kind, list, done string, names []string, newObj func() client.Object) error {
 	type deleted struct {
 		Name    string `json:"name"`
 		Deleted bool   `json:"deleted"`
 	}
 	out := []deleted{}
 	for _, n := range names {
-		if err := c.Delete(ctx, newObj(metav1.ObjectMeta{Name: n, Namespace: a.Namespace(f)})); err != nil {
+		obj := newObj()
+		obj.SetName(n)
+		obj.SetNamespace(a.Namespace(f))
+		if err := c.Delete(ctx, obj); err != nil {
 			return core.NotFound(err, kind, n, list)
 		}
 		a.Say("%s %s %s", kind, n, done)
@@ -56,12 +61,12 @@ func (a *app) deleteObjects(ctx context.Context, c client.Client, f *core.CtlFla
 func (a *app) ctlBackupDeleteCommand(f *core.CtlFlags) *cobra.Command {
 	return a.ctlDelete(f, "backup", "Delete Backups: the controller forgets their snapshots and prunes their data", "",
 		"deletion requested; the controller forgets its snapshot",
-		func(m metav1.ObjectMeta) client.Object { return &cairnv1.Backup{ObjectMeta: m} })
+		newObject[cairnv1.Backup])
 }
 
 func (a *app) ctlScheduleDeleteCommand(f *core.CtlFlags) *cobra.Command {
 	return a.ctlDelete(f, "schedule", "Delete Schedules (their backups stay until they expire)", "", "deleted",
-		func(m metav1.ObjectMeta) client.Object { return &cairnv1.Schedule{ObjectMeta: m} })
+		newObject[cairnv1.Schedule])
 }
 
 func (a *app) ctlLocationDeleteCommand(f *core.CtlFlags) *cobra.Command {
@@ -70,5 +75,5 @@ func (a *app) ctlLocationDeleteCommand(f *core.CtlFlags) *cobra.Command {
 the location again to see its backups again. Backups and Schedules that
 name the location fail until it exists again.`,
 		"deleted; the repository and its backups stay",
-		func(m metav1.ObjectMeta) client.Object { return &cairnv1.BackupLocation{ObjectMeta: m} })
+		newObject[cairnv1.BackupLocation])
 }

@@ -9,19 +9,19 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
 	"github.com/cairn-backup/cairn/internal/cli/core"
 )
 
 func (a *app) ctlDrillCommand(f *core.CtlFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "drill", Short: "Restore drills (RestoreTest): create, get, describe, delete"}
-	a.Group(cmd)
-	cmd.AddCommand(a.ctlDrillCreateCommand(f), a.ctlDrillGetCommand(f), a.ctlDrillDescribeCommand(f),
+	return a.family("drill", "Restore drills (RestoreTest): create, get, describe, delete",
+		a.ctlDrillCreateCommand(f),
+		a.getCommand(f, "", "List restore drills: phase, backup, measured recovery time, last success", drills.list(a, nil, nil), nil),
+		a.describeCommand(f, "the drill's name", "Show a restore drill: its checks, scratch namespaces and conditions",
+			drills.describe(a, describeDrill, nil), nil),
 		a.ctlDelete(f, "drill", "Delete restore drills (their Restores go with them; restored scratch namespaces are already deleted)", "", "deleted",
-			func(m metav1.ObjectMeta) client.Object { return &cairnv1.RestoreTest{ObjectMeta: m} }))
-	return cmd
+			newObject[cairnv1.RestoreTest]))
 }
 
 func (a *app) ctlDrillCreateCommand(f *core.CtlFlags) *cobra.Command {
@@ -80,68 +80,33 @@ func viewDrill(d *cairnv1.RestoreTest) drillRow {
 	return r
 }
 
-func (a *app) ctlDrillGetCommand(f *core.CtlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "get",
-		Short: "List restore drills: phase, backup, measured recovery time, last success",
-		Args:  core.Args(0, 0, "no arguments"),
-		RunE: a.RunE(func(ctx context.Context, _ []string) error {
-			c, err := a.KubeClient(f)
-			if err != nil {
-				return err
-			}
-			var l cairnv1.RestoreTestList
-			if err := c.List(ctx, &l, client.InNamespace(a.Namespace(f))); err != nil {
-				return err
-			}
-			rows := []drillRow{}
-			for i := range l.Items {
-				rows = append(rows, viewDrill(&l.Items[i]))
-			}
-			return showList(a, rows, []any{"NAME", "PHASE", "BACKUP", "DURATION", "LAST SUCCESS", "NEXT RUN"}, func(r drillRow) []any {
-				return []any{r.Name, r.Phase, core.Dash(r.Backup), core.Dash(r.Duration), core.MetaTime(r.LastSuccess), core.MetaTime(r.NextRun)}
-			})
-		}),
-	}
+// drills is how get and describe show RestoreTests.
+var drills = table[cairnv1.RestoreTest, drillRow]{
+	kind:   newKind("restore drill", "cairn ctl drill get", false, func(l *cairnv1.RestoreTestList) []cairnv1.RestoreTest { return l.Items }),
+	view:   viewDrill,
+	header: []any{"NAME", "PHASE", "BACKUP", "DURATION", "LAST SUCCESS", "NEXT RUN"},
+	cells: func(r drillRow) []any {
+		return []any{r.Name, r.Phase, core.Dash(r.Backup), core.Dash(r.Duration), core.MetaTime(r.LastSuccess), core.MetaTime(r.NextRun)}
+	},
 }
 
-func (a *app) ctlDrillDescribeCommand(f *core.CtlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe NAME",
-		Short: "Show a restore drill: its checks, scratch namespaces and conditions",
-		Args:  core.Args(1, 1, "the drill's name"),
-		RunE: a.RunE(func(ctx context.Context, args []string) error {
-			c, err := a.KubeClient(f)
-			if err != nil {
-				return err
-			}
-			var d cairnv1.RestoreTest
-			if err := a.get(ctx, c, f, args[0], &d, "restore drill", "cairn ctl drill get"); err != nil {
-				return err
-			}
-			r := viewDrill(&d)
-			return a.showOne(&d, func(w io.Writer) {
-				core.Row(w, "Name:", r.Name)
-				core.Row(w, "Phase:", r.Phase)
-				core.Row(w, "Backup:", core.Dash(r.Backup))
-				core.Row(w, "Restore:", core.Dash(d.Status.RestoreName))
-				core.Row(w, "Scratch namespaces:", fmt.Sprint(d.Status.Namespaces))
-				core.Row(w, "Measured recovery time:", core.Dash(r.Duration))
-				core.Row(w, "Last success:", core.MetaTime(r.LastSuccess))
-				for _, ck := range d.Status.Checks {
-					ok := "passed"
-					if !ck.Passed {
-						ok = "FAILED"
-					}
-					core.Row(w, "Check "+ck.Name+":", ok+": "+ck.Message)
-				}
-				if r.Reason != "" {
-					core.Row(w, "Failure:", r.Reason)
-				}
-				for _, cd := range d.Status.Conditions {
-					core.Row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
-				}
-			})
-		}),
+func describeDrill(w io.Writer, d *cairnv1.RestoreTest, r drillRow) {
+	core.Row(w, "Name:", r.Name)
+	core.Row(w, "Phase:", r.Phase)
+	core.Row(w, "Backup:", core.Dash(r.Backup))
+	core.Row(w, "Restore:", core.Dash(d.Status.RestoreName))
+	core.Row(w, "Scratch namespaces:", fmt.Sprint(d.Status.Namespaces))
+	core.Row(w, "Measured recovery time:", core.Dash(r.Duration))
+	core.Row(w, "Last success:", core.MetaTime(r.LastSuccess))
+	for _, ck := range d.Status.Checks {
+		ok := "passed"
+		if !ck.Passed {
+			ok = "FAILED"
+		}
+		core.Row(w, "Check "+ck.Name+":", ok+": "+ck.Message)
 	}
+	if r.Reason != "" {
+		core.Row(w, "Failure:", r.Reason)
+	}
+	conditions(w, d.Status.Conditions)
 }

@@ -23,10 +23,10 @@ const (
 )
 
 func (a *app) ctlLocationCommand(f *core.CtlFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "location", Short: "Backup locations: create, get, set, delete"}
-	a.Group(cmd)
-	cmd.AddCommand(a.ctlLocationCreateCommand(f), a.ctlLocationGetCommand(f), a.ctlLocationSetCommand(f), a.ctlLocationDeleteCommand(f))
-	return cmd
+	return a.family("location", "Backup locations: create, get, set, delete",
+		a.ctlLocationCreateCommand(f),
+		a.getCommand(f, "location names", "List BackupLocations: repository, phase, default, access mode, backups", locations.list(a, nil, nil), nil),
+		a.ctlLocationSetCommand(f), a.ctlLocationDeleteCommand(f))
 }
 
 // LocationRow is how get, create and set show a location.
@@ -194,43 +194,15 @@ backups but writes nothing (e.g. another cluster's bucket).`,
 	return cmd
 }
 
-func (a *app) ctlLocationGetCommand(f *core.CtlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "get [NAME...]",
-		Short: "List BackupLocations: repository, phase, default, access mode, backups",
-		Args:  core.Args(0, -1, "location names"),
-		RunE: a.RunE(func(ctx context.Context, names []string) error {
-			c, err := a.KubeClient(f)
-			if err != nil {
-				return err
-			}
-			var l cairnv1.BackupLocationList
-			if err := c.List(ctx, &l, client.InNamespace(a.Namespace(f))); err != nil {
-				return err
-			}
-			rows := []LocationRow{}
-			for i := range l.Items {
-				rows = append(rows, viewLocation(&l.Items[i]))
-			}
-			if len(names) > 0 {
-				byName := map[string]LocationRow{}
-				for _, r := range rows {
-					byName[r.Name] = r
-				}
-				rows = rows[:0]
-				for _, n := range names {
-					r, ok := byName[n]
-					if !ok {
-						return core.BadInput("location %q not found (see `cairn ctl location get`)", n)
-					}
-					rows = append(rows, r)
-				}
-			}
-			return showList(a, rows, []any{"NAME", "REPOSITORY", "PHASE", "DEFAULT", "ACCESS", "BACKUPS", "MESSAGE"}, func(r LocationRow) []any {
-				return []any{r.Name, r.Repository, r.Phase, r.Default, r.AccessMode, r.Backups, core.Dash(r.Message)}
-			})
-		}),
-	}
+// locations is how get shows BackupLocations.
+var locations = table[cairnv1.BackupLocation, LocationRow]{
+	kind: newKind("location", "cairn ctl location get", false,
+		func(l *cairnv1.BackupLocationList) []cairnv1.BackupLocation { return l.Items }),
+	view:   viewLocation,
+	header: []any{"NAME", "REPOSITORY", "PHASE", "DEFAULT", "ACCESS", "BACKUPS", "MESSAGE"},
+	cells: func(r LocationRow) []any {
+		return []any{r.Name, r.Repository, r.Phase, r.Default, r.AccessMode, r.Backups, core.Dash(r.Message)}
+	},
 }
 
 func (a *app) ctlLocationSetCommand(f *core.CtlFlags) *cobra.Command {
@@ -258,8 +230,8 @@ CAs.`,
 		if err != nil {
 			return err
 		}
-		var loc cairnv1.BackupLocation
-		if err := a.get(ctx, c, f, args[0], &loc, "location", "cairn ctl location get"); err != nil {
+		loc, err := locations.get(ctx, c, a.Namespace(f), args[0])
+		if err != nil {
 			return err
 		}
 		patch := client.MergeFrom(loc.DeepCopy())
@@ -291,7 +263,7 @@ CAs.`,
 			loc.Spec.CA = sel
 			what = append(what, "CA "+core.Dash(ca))
 		}
-		if err := c.Patch(ctx, &loc, patch); err != nil {
+		if err := c.Patch(ctx, loc, patch); err != nil {
 			return fmt.Errorf("set location %s: %w", loc.Name, err)
 		}
 		a.Say("location %s: %s", loc.Name, strings.Join(what, ", "))
@@ -300,7 +272,7 @@ CAs.`,
 				return err
 			}
 		}
-		return a.showLocation(&loc)
+		return a.showLocation(loc)
 	})
 	fl := cmd.Flags()
 	fl.StringVar(&ca, "ca-secret", "", "Secret with the PEM certificates of the CAs to trust for the S3 endpoint: SECRET or SECRET:KEY (default key "+defaultCAKey+")")

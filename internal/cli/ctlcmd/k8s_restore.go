@@ -17,11 +17,12 @@ import (
 )
 
 func (a *app) ctlRestoreCommand(f *core.CtlFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "restore", Short: "Restores run by the controller: create, get, describe, logs, delete"}
-	a.Group(cmd)
-	cmd.AddCommand(a.ctlRestoreCreateCommand(f), a.ctlRestoreGetCommand(f), a.ctlRestoreDescribeCommand(f),
+	return a.family("restore", "Restores run by the controller: create, get, describe, logs, delete",
+		a.ctlRestoreCreateCommand(f),
+		a.getCommand(f, "", "List Restores: name, backup, phase, counts", restores.list(a, nil, nil), nsRestores.list(a, nil, nil)),
+		a.describeCommand(f, "the restore's name", "Show a Restore: backup, phase, reason, counts, failed objects",
+			restores.describe(a, describeRestore, nil), nsRestores.describe(a, describeNamespaceRestore, nil)),
 		a.ctlRestoreLogsCommand(f), a.ctlRestoreDeleteCommand(f))
-	return cmd
 }
 
 func (a *app) ctlRestoreCreateCommand(f *core.CtlFlags) *cobra.Command {
@@ -144,70 +145,36 @@ func viewRestoreCR(r *cairnv1.Restore) restoreRow {
 		Skipped: r.Status.Skipped, Failed: r.Status.Failed, Started: r.Status.StartTimestamp, Reason: r.Status.FailureReason, Failures: r.Status.Failures}
 }
 
-func (a *app) ctlRestoreGetCommand(f *core.CtlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "get",
-		Short: "List Restores: name, backup, phase, counts",
-		Args:  core.Args(0, 0, "no arguments"),
-		RunE: a.RunE(func(ctx context.Context, _ []string) error {
-			c, self, err := a.connect(ctx, f)
-			switch {
-			case err != nil:
-				return err
-			case self:
-				return a.nsRestoreGet(ctx, c, a.Namespace(f))
-			}
-			var l cairnv1.RestoreList
-			if err := c.List(ctx, &l, client.InNamespace(a.Namespace(f))); err != nil {
-				return err
-			}
-			rows := []restoreRow{}
-			for i := range l.Items {
-				rows = append(rows, viewRestoreCR(&l.Items[i]))
-			}
-			return showList(a, rows, []any{"NAME", "BACKUP", "PHASE", "CREATED", "SKIPPED", "FAILED", "STARTED"}, func(r restoreRow) []any {
-				return []any{r.Name, r.Backup, r.Phase, r.Created, r.Skipped, r.Failed, core.MetaTime(r.Started)}
-			})
-		}),
-	}
+// restores is how get and describe show Restores.
+var restores = table[cairnv1.Restore, restoreRow]{
+	kind:   newKind("restore", "cairn ctl restore get", false, func(l *cairnv1.RestoreList) []cairnv1.Restore { return l.Items }),
+	view:   viewRestoreCR,
+	header: []any{"NAME", "BACKUP", "PHASE", "CREATED", "SKIPPED", "FAILED", "STARTED"},
+	cells: func(r restoreRow) []any {
+		return []any{r.Name, r.Backup, r.Phase, r.Created, r.Skipped, r.Failed, core.MetaTime(r.Started)}
+	},
 }
 
-func (a *app) ctlRestoreDescribeCommand(f *core.CtlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe NAME",
-		Short: "Show a Restore: backup, phase, reason, counts, failed objects",
-		Args:  core.Args(1, 1, "the restore's name"),
-		RunE: a.RunE(func(ctx context.Context, args []string) error {
-			c, self, err := a.connect(ctx, f)
-			switch {
-			case err != nil:
-				return err
-			case self:
-				return a.nsRestoreDescribe(ctx, c, a.Namespace(f), args[0])
-			}
-			var rs cairnv1.Restore
-			if err := a.get(ctx, c, f, args[0], &rs, "restore", "cairn ctl restore get"); err != nil {
-				return err
-			}
-			r := viewRestoreCR(&rs)
-			return a.showOne(&rs, func(w io.Writer) {
-				core.Row(w, "Name:", r.Name)
-				core.Row(w, "Backup:", r.Backup)
-				core.Row(w, "Phase:", r.Phase)
-				if r.Reason != "" {
-					core.Row(w, "Reason:", r.Reason)
-				}
-				core.Row(w, "Created:", r.Created)
-				core.Row(w, "Updated:", r.Updated)
-				core.Row(w, "Skipped:", r.Skipped)
-				core.Row(w, "Failed:", r.Failed)
-				core.Row(w, "Started:", core.MetaTime(rs.Status.StartTimestamp))
-				core.Row(w, "Completed:", core.MetaTime(rs.Status.CompletionTimestamp))
-				for _, fl := range r.Failures {
-					core.Row(w, "Failed object:", fl)
-				}
-			})
-		}),
+func describeRestore(w io.Writer, rs *cairnv1.Restore, r restoreRow) {
+	core.Row(w, "Name:", r.Name)
+	core.Row(w, "Backup:", r.Backup)
+	core.Row(w, "Phase:", r.Phase)
+	if r.Reason != "" {
+		core.Row(w, "Reason:", r.Reason)
+	}
+	restoreCounts(w, r, rs.Status.CompletionTimestamp)
+}
+
+// restoreCounts writes the lines of describe about what a restore did.
+func restoreCounts(w io.Writer, r restoreRow, completed *metav1.Time) {
+	core.Row(w, "Created:", r.Created)
+	core.Row(w, "Updated:", r.Updated)
+	core.Row(w, "Skipped:", r.Skipped)
+	core.Row(w, "Failed:", r.Failed)
+	core.Row(w, "Started:", core.MetaTime(r.Started))
+	core.Row(w, "Completed:", core.MetaTime(completed))
+	for _, fl := range r.Failures {
+		core.Row(w, "Failed object:", fl)
 	}
 }
 
@@ -257,41 +224,32 @@ func restoreLog(rs *cairnv1.Restore) []LogLine {
 }
 
 func (a *app) ctlRestoreLogsCommand(f *core.CtlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "logs NAME",
-		Short: "Print a restore's errors and warnings, as the controller recorded them",
-		Long: `Print the log of a restore: why it failed or partially failed, each object
+	return a.logsCommand(f, "the restore's name", "Print a restore's errors and warnings, as the controller recorded them",
+		`Print the log of a restore: why it failed or partially failed, each object
 that could not be restored with the API server's reason (the first 20; the
 count says how many there were), the pod volumes that failed or were
 missed, and the number of warnings. These are read from the Restore's
 status, where the controller records them.`,
-		Args: core.Args(1, 1, "the restore's name"),
-		RunE: a.RunE(func(ctx context.Context, args []string) error {
-			c, self, err := a.connect(ctx, f)
-			switch {
-			case err != nil:
-				return err
-			case self:
-				return a.nsRestoreLogs(ctx, c, a.Namespace(f), args[0])
-			}
-			var rs cairnv1.Restore
-			if err := a.get(ctx, c, f, args[0], &rs, "restore", "cairn ctl restore get"); err != nil {
-				return err
-			}
-			lines := restoreLog(&rs)
-			if a.Machine() {
-				return a.Emit(lines)
-			}
-			st := rs.Status
-			a.Say("restore %s of backup %s: %s, %d created, %d updated, %d skipped, %d failed, %s to %s", rs.Name, core.Dash(st.BackupName),
-				core.HumanPhase(st.Phase), st.Created, st.Updated, st.Skipped, st.Failed, core.MetaTime(st.StartTimestamp), core.MetaTime(st.CompletionTimestamp))
-			if !st.Phase.Finished() {
-				a.Say("the restore is not finished: the log is complete once it is")
-			}
-			for _, l := range lines {
-				fmt.Fprintf(a.Stdout, "%s: %s\n", l.Level, l.Message)
-			}
-			return nil
-		}),
-	}
+		restores.one(func(_ context.Context, _ client.Client, rs *cairnv1.Restore) error {
+			return a.restoreLog(rs.Name, core.Dash(rs.Status.BackupName), rs.Status)
+		}), nsRestores.one(func(_ context.Context, _ client.Client, nr *cairnv1.NamespaceRestore) error {
+			st := nr.Status
+			return a.restoreLog(nr.Name, nr.Spec.BackupName, cairnv1.RestoreStatus{
+				Phase: st.Phase, FailureReason: st.FailureReason, Created: st.Created, Updated: st.Updated, Skipped: st.Skipped,
+				Failed: st.Failed, Warnings: st.Warnings, Failures: st.Failures, Volumes: st.Volumes, Conditions: st.Conditions,
+				StartTimestamp: st.StartTimestamp, CompletionTimestamp: st.CompletionTimestamp,
+			})
+		}))
+}
+
+// restoreLog prints the log of restore name of backup: what the
+// controller recorded in its status st.
+func (a *app) restoreLog(name, backup string, st cairnv1.RestoreStatus) error {
+	return a.showLog(restoreLog(&cairnv1.Restore{Status: st}), func() {
+		a.Say("restore %s of backup %s: %s, %d created, %d updated, %d skipped, %d failed, %s to %s", name, backup,
+			core.HumanPhase(st.Phase), st.Created, st.Updated, st.Skipped, st.Failed, core.MetaTime(st.StartTimestamp), core.MetaTime(st.CompletionTimestamp))
+		if !st.Phase.Finished() {
+			a.Say("the restore is not finished: the log is complete once it is")
+		}
+	})
 }

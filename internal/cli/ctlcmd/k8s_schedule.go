@@ -16,11 +16,12 @@ import (
 )
 
 func (a *app) ctlScheduleCommand(f *core.CtlFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "schedule", Short: "Backup schedules: create, get, describe, pause, unpause, delete"}
-	a.Group(cmd)
-	cmd.AddCommand(a.ctlScheduleCreateCommand(f), a.ctlScheduleGetCommand(f), a.ctlScheduleDescribeCommand(f),
+	return a.family("schedule", "Backup schedules: create, get, describe, pause, unpause, delete",
+		a.ctlScheduleCreateCommand(f),
+		a.getCommand(f, "", "List Schedules: cron, phase, last backup, last success, next run", schedules.list(a, nil, nil), nil),
+		a.describeCommand(f, "the schedule's name", "Show a Schedule and its conditions",
+			schedules.describe(a, describeSchedule, nil), nil),
 		a.ctlSchedulePauseCommand(f, "pause", true), a.ctlSchedulePauseCommand(f, "unpause", false), a.ctlScheduleDeleteCommand(f))
-	return cmd
 }
 
 func (a *app) ctlScheduleCreateCommand(f *core.CtlFlags) *cobra.Command {
@@ -108,68 +109,25 @@ func viewScheduleCR(s *cairnv1.Schedule) scheduleRow {
 	return r
 }
 
-func (a *app) getSchedule(ctx context.Context, c client.Client, f *core.CtlFlags, name string) (*cairnv1.Schedule, error) {
-	var s cairnv1.Schedule
-	if err := c.Get(ctx, client.ObjectKey{Namespace: a.Namespace(f), Name: name}, &s); err != nil {
-		return nil, core.NotFound(err, "schedule", name, "cairn ctl schedule get")
-	}
-	return &s, nil
+// schedules is how get and describe show Schedules.
+var schedules = table[cairnv1.Schedule, scheduleRow]{
+	kind:   newKind("schedule", "cairn ctl schedule get", false, func(l *cairnv1.ScheduleList) []cairnv1.Schedule { return l.Items }),
+	view:   viewScheduleCR,
+	header: []any{"NAME", "SCHEDULE", "PHASE", "TTL", "LAST BACKUP", "LAST SUCCESS", "NEXT RUN"},
+	cells: func(r scheduleRow) []any {
+		return []any{r.Name, r.Schedule, r.Phase, core.Dash(r.TTL), core.MetaTime(r.LastBackup), core.MetaTime(r.LastSuccessful), core.MetaTime(r.NextRun)}
+	},
 }
 
-func (a *app) ctlScheduleGetCommand(f *core.CtlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "get",
-		Short: "List Schedules: cron, phase, last backup, last success, next run",
-		Args:  core.Args(0, 0, "no arguments"),
-		RunE: a.RunE(func(ctx context.Context, _ []string) error {
-			c, err := a.KubeClient(f)
-			if err != nil {
-				return err
-			}
-			var l cairnv1.ScheduleList
-			if err := c.List(ctx, &l, client.InNamespace(a.Namespace(f))); err != nil {
-				return err
-			}
-			rows := []scheduleRow{}
-			for i := range l.Items {
-				rows = append(rows, viewScheduleCR(&l.Items[i]))
-			}
-			return showList(a, rows, []any{"NAME", "SCHEDULE", "PHASE", "TTL", "LAST BACKUP", "LAST SUCCESS", "NEXT RUN"}, func(r scheduleRow) []any {
-				return []any{r.Name, r.Schedule, r.Phase, core.Dash(r.TTL), core.MetaTime(r.LastBackup), core.MetaTime(r.LastSuccessful), core.MetaTime(r.NextRun)}
-			})
-		}),
-	}
-}
-
-func (a *app) ctlScheduleDescribeCommand(f *core.CtlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe NAME",
-		Short: "Show a Schedule and its conditions",
-		Args:  core.Args(1, 1, "the schedule's name"),
-		RunE: a.RunE(func(ctx context.Context, args []string) error {
-			c, err := a.KubeClient(f)
-			if err != nil {
-				return err
-			}
-			s, err := a.getSchedule(ctx, c, f, args[0])
-			if err != nil {
-				return err
-			}
-			r := viewScheduleCR(s)
-			return a.showOne(s, func(w io.Writer) {
-				core.Row(w, "Name:", r.Name)
-				core.Row(w, "Schedule:", r.Schedule)
-				core.Row(w, "Phase:", r.Phase)
-				core.Row(w, "TTL:", core.Dash(r.TTL))
-				core.Row(w, "Last backup:", fmt.Sprintf("%s %s", core.MetaTime(r.LastBackup), s.Status.LastBackupName))
-				core.Row(w, "Last success:", fmt.Sprintf("%s %s", core.MetaTime(r.LastSuccessful), s.Status.LastSuccessfulBackupName))
-				core.Row(w, "Next run:", core.MetaTime(r.NextRun))
-				for _, cd := range s.Status.Conditions {
-					core.Row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
-				}
-			})
-		}),
-	}
+func describeSchedule(w io.Writer, s *cairnv1.Schedule, r scheduleRow) {
+	core.Row(w, "Name:", r.Name)
+	core.Row(w, "Schedule:", r.Schedule)
+	core.Row(w, "Phase:", r.Phase)
+	core.Row(w, "TTL:", core.Dash(r.TTL))
+	core.Row(w, "Last backup:", fmt.Sprintf("%s %s", core.MetaTime(r.LastBackup), s.Status.LastBackupName))
+	core.Row(w, "Last success:", fmt.Sprintf("%s %s", core.MetaTime(r.LastSuccessful), s.Status.LastSuccessfulBackupName))
+	core.Row(w, "Next run:", core.MetaTime(r.NextRun))
+	conditions(w, s.Status.Conditions)
 }
 
 func (a *app) ctlSchedulePauseCommand(f *core.CtlFlags, verb string, pause bool) *cobra.Command {
@@ -183,7 +141,7 @@ func (a *app) ctlSchedulePauseCommand(f *core.CtlFlags, verb string, pause bool)
 				return err
 			}
 			for _, n := range names {
-				s, err := a.getSchedule(ctx, c, f, n)
+				s, err := schedules.get(ctx, c, a.Namespace(f), n)
 				if err != nil {
 					return err
 				}

@@ -76,66 +76,29 @@ func viewNamespaceBackup(b *cairnv1.NamespaceBackup) NsBackupRow {
 	}
 }
 
-// nsBackupGet is `ctl backup get` in self-service: the namespace's
-// NamespaceBackups, or the named ones.
-func (a *app) nsBackupGet(ctx context.Context, c client.Client, ns string, names []string, schedule string) error {
-	var items []cairnv1.NamespaceBackup
-	if len(names) == 0 {
-		var l cairnv1.NamespaceBackupList
-		if err := c.List(ctx, &l, client.InNamespace(ns)); err != nil {
-			return fmt.Errorf("list the backups of namespace %s: %w", ns, err)
-		}
-		items = l.Items
-	}
-	for _, n := range names {
-		b, err := getNamespaceBackup(ctx, c, ns, n)
-		if err != nil {
-			return err
-		}
-		items = append(items, *b)
-	}
-	rows := []NsBackupRow{}
-	for i := range items {
-		if schedule == "" || items[i].Status.Schedule == schedule {
-			rows = append(rows, viewNamespaceBackup(&items[i]))
-		}
-	}
-	return showList(a, rows, []any{"NAME", "PHASE", "ITEMS", "VOLUMES", "STARTED", "EXPIRES", "SCHEDULE"}, func(r NsBackupRow) []any {
+// nsBackups is how get and describe show NamespaceBackups.
+var nsBackups = table[cairnv1.NamespaceBackup, NsBackupRow]{
+	kind: newKind("backup", "cairn ctl backup get", true,
+		func(l *cairnv1.NamespaceBackupList) []cairnv1.NamespaceBackup { return l.Items }),
+	view:   viewNamespaceBackup,
+	header: []any{"NAME", "PHASE", "ITEMS", "VOLUMES", "STARTED", "EXPIRES", "SCHEDULE"},
+	cells: func(r NsBackupRow) []any {
 		return []any{r.Name, r.Phase, r.Items, r.Volumes, core.MetaTime(r.Started), core.MetaTime(r.Expires), core.Dash(r.Schedule)}
-	})
+	},
 }
 
-func getNamespaceBackup(ctx context.Context, c client.Client, ns, name string) (*cairnv1.NamespaceBackup, error) {
-	var b cairnv1.NamespaceBackup
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &b); err != nil {
-		return nil, core.NotFound(err, "backup", name, "cairn ctl backup get -n "+ns)
-	}
-	return &b, nil
-}
-
-// nsBackupDescribe is `ctl backup describe` in self-service.
-func (a *app) nsBackupDescribe(ctx context.Context, c client.Client, ns, name string) error {
-	b, err := getNamespaceBackup(ctx, c, ns, name)
-	if err != nil {
-		return err
-	}
-	r := viewNamespaceBackup(b)
-	if err := a.showOne(b, func(w io.Writer) {
-		core.Row(w, "Name:", r.Name)
-		core.Row(w, "Namespace:", b.Namespace)
-		core.Row(w, "Phase:", r.Phase)
-		core.Row(w, "Schedule:", core.Dash(r.Schedule))
-		core.Row(w, "Location:", core.Dash(r.Location))
-		core.Row(w, "Items:", r.Items)
-		core.Row(w, "Volumes:", r.Volumes)
-		core.Row(w, "Started:", core.MetaTime(r.Started))
-		core.Row(w, "Completed:", core.MetaTime(r.Completed))
-		core.Row(w, "Expires:", core.MetaTime(r.Expires))
-	}); err != nil {
-		return err
-	}
-	a.Say("restore it: cairn ctl restore create --from-backup %s -n %s --wait", b.Name, ns)
-	return nil
+// describeNamespaceBackup is `ctl backup describe` in self-service.
+func describeNamespaceBackup(w io.Writer, b *cairnv1.NamespaceBackup, r NsBackupRow) {
+	core.Row(w, "Name:", r.Name)
+	core.Row(w, "Namespace:", b.Namespace)
+	core.Row(w, "Phase:", r.Phase)
+	core.Row(w, "Schedule:", core.Dash(r.Schedule))
+	core.Row(w, "Location:", core.Dash(r.Location))
+	core.Row(w, "Items:", r.Items)
+	core.Row(w, "Volumes:", r.Volumes)
+	core.Row(w, "Started:", core.MetaTime(r.Started))
+	core.Row(w, "Completed:", core.MetaTime(r.Completed))
+	core.Row(w, "Expires:", core.MetaTime(r.Expires))
 }
 
 // nsRestoreSpec turns the flags of `ctl restore create`, as the Restore
@@ -183,7 +146,7 @@ func (a *app) nsRestoreCreate(ctx context.Context, c client.Client, ns, name str
 			return err
 		}
 		spec.BackupName = b
-	} else if _, err := getNamespaceBackup(ctx, c, ns, spec.BackupName); err != nil {
+	} else if _, err := nsBackups.get(ctx, c, ns, spec.BackupName); err != nil {
 		return err
 	}
 	nr := &cairnv1.NamespaceRestore{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec}
@@ -253,95 +216,40 @@ func viewNamespaceRestore(nr *cairnv1.NamespaceRestore) nsRestoreRow {
 	}
 }
 
-func getNamespaceRestore(ctx context.Context, c client.Client, ns, name string) (*cairnv1.NamespaceRestore, error) {
-	var nr cairnv1.NamespaceRestore
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &nr); err != nil {
-		return nil, core.NotFound(err, "restore", name, "cairn ctl restore get -n "+ns)
-	}
-	return &nr, nil
-}
-
-// nsRestoreGet is `ctl restore get` in self-service.
-func (a *app) nsRestoreGet(ctx context.Context, c client.Client, ns string) error {
-	var l cairnv1.NamespaceRestoreList
-	if err := c.List(ctx, &l, client.InNamespace(ns)); err != nil {
-		return fmt.Errorf("list the restores of namespace %s: %w", ns, err)
-	}
-	rows := []nsRestoreRow{}
-	for i := range l.Items {
-		rows = append(rows, viewNamespaceRestore(&l.Items[i]))
-	}
-	return showList(a, rows, []any{"NAME", "BACKUP", "PHASE", "CREATED", "SKIPPED", "FAILED", "STARTED", "REQUESTER"}, func(r nsRestoreRow) []any {
+// nsRestores is how get and describe show NamespaceRestores.
+var nsRestores = table[cairnv1.NamespaceRestore, nsRestoreRow]{
+	kind: newKind("restore", "cairn ctl restore get", true,
+		func(l *cairnv1.NamespaceRestoreList) []cairnv1.NamespaceRestore { return l.Items }),
+	view:   viewNamespaceRestore,
+	header: []any{"NAME", "BACKUP", "PHASE", "CREATED", "SKIPPED", "FAILED", "STARTED", "REQUESTER"},
+	cells: func(r nsRestoreRow) []any {
 		return []any{r.Name, r.Backup, r.Phase, r.Created, r.Skipped, r.Failed, core.MetaTime(r.Started), core.Dash(r.Requester)}
-	})
+	},
 }
 
-// nsRestoreDescribe is `ctl restore describe` in self-service.
-func (a *app) nsRestoreDescribe(ctx context.Context, c client.Client, ns, name string) error {
-	nr, err := getNamespaceRestore(ctx, c, ns, name)
-	if err != nil {
-		return err
-	}
-	r := viewNamespaceRestore(nr)
+// describeNamespaceRestore is `ctl restore describe` in self-service.
+func describeNamespaceRestore(w io.Writer, nr *cairnv1.NamespaceRestore, r nsRestoreRow) {
 	target := nr.Spec.TargetNamespace
 	if target == "" {
 		target = nr.Namespace
 	}
-	return a.showOne(nr, func(w io.Writer) {
-		core.Row(w, "Name:", r.Name)
-		core.Row(w, "Backup:", r.Backup)
-		core.Row(w, "Target namespace:", target)
-		core.Row(w, "Requester:", core.Dash(nr.Spec.Requester.Username))
-		if g := nr.Spec.Requester.Groups; len(g) > 0 {
-			core.Row(w, "Requester groups:", strings.Join(g, ","))
-		}
-		core.Row(w, "Phase:", r.Phase)
-		if r.Reason != "" {
-			core.Row(w, "Reason:", r.Reason)
-		}
-		core.Row(w, "Resources:", core.Dash(strings.Join(nr.Spec.IncludedResources, ",")))
-		core.Row(w, "Excluded resources:", core.Dash(strings.Join(nr.Spec.ExcludedResources, ",")))
-		core.Row(w, "Selector:", core.Dash(nr.Spec.LabelSelector))
-		core.Row(w, "Existing objects:", core.Dash(nr.Spec.ExistingResourcePolicy))
-		core.Row(w, "Created:", r.Created)
-		core.Row(w, "Updated:", r.Updated)
-		core.Row(w, "Skipped:", r.Skipped)
-		core.Row(w, "Failed:", r.Failed)
-		core.Row(w, "Started:", core.MetaTime(nr.Status.StartTimestamp))
-		core.Row(w, "Completed:", core.MetaTime(nr.Status.CompletionTimestamp))
-		for _, fl := range r.Failures {
-			core.Row(w, "Failed object:", fl)
-		}
-		for _, cd := range nr.Status.Conditions {
-			core.Row(w, "Condition "+cd.Type+":", fmt.Sprintf("%s (%s) %s", cd.Status, cd.Reason, cd.Message))
-		}
-	})
-}
-
-// nsRestoreLogs is `ctl restore logs` in self-service: what the controller
-// recorded in the NamespaceRestore's status, as for a Restore.
-func (a *app) nsRestoreLogs(ctx context.Context, c client.Client, ns, name string) error {
-	nr, err := getNamespaceRestore(ctx, c, ns, name)
-	if err != nil {
-		return err
+	core.Row(w, "Name:", r.Name)
+	core.Row(w, "Backup:", r.Backup)
+	core.Row(w, "Target namespace:", target)
+	core.Row(w, "Requester:", core.Dash(nr.Spec.Requester.Username))
+	if g := nr.Spec.Requester.Groups; len(g) > 0 {
+		core.Row(w, "Requester groups:", strings.Join(g, ","))
 	}
-	st := nr.Status
-	lines := restoreLog(&cairnv1.Restore{Status: cairnv1.RestoreStatus{
-		Phase: st.Phase, FailureReason: st.FailureReason, Failed: st.Failed, Warnings: st.Warnings,
-		Failures: st.Failures, Volumes: st.Volumes, Conditions: st.Conditions,
-	}})
-	if a.Machine() {
-		return a.Emit(lines)
+	core.Row(w, "Phase:", r.Phase)
+	if r.Reason != "" {
+		core.Row(w, "Reason:", r.Reason)
 	}
-	a.Say("restore %s of backup %s: %s, %d created, %d updated, %d skipped, %d failed, %s to %s", nr.Name, nr.Spec.BackupName,
-		core.HumanPhase(st.Phase), st.Created, st.Updated, st.Skipped, st.Failed, core.MetaTime(st.StartTimestamp), core.MetaTime(st.CompletionTimestamp))
-	if !st.Phase.Finished() {
-		a.Say("the restore is not finished: the log is complete once it is")
-	}
-	for _, l := range lines {
-		fmt.Fprintf(a.Stdout, "%s: %s\n", l.Level, l.Message)
-	}
-	return nil
+	core.Row(w, "Resources:", core.Dash(strings.Join(nr.Spec.IncludedResources, ",")))
+	core.Row(w, "Excluded resources:", core.Dash(strings.Join(nr.Spec.ExcludedResources, ",")))
+	core.Row(w, "Selector:", core.Dash(nr.Spec.LabelSelector))
+	core.Row(w, "Existing objects:", core.Dash(nr.Spec.ExistingResourcePolicy))
+	restoreCounts(w, r.restoreRow, nr.Status.CompletionTimestamp)
+	conditions(w, nr.Status.Conditions)
 }
 
 // ctlRestoreDeleteCommand deletes Restores, or in self-service the
@@ -362,10 +270,10 @@ func (a *app) ctlRestoreDeleteCommand(f *core.CtlFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			newObj := func(m metav1.ObjectMeta) client.Object { return &cairnv1.Restore{ObjectMeta: m} }
+			newObj := newObject[cairnv1.Restore]
 			list := "cairn ctl restore get"
 			if self {
-				newObj = func(m metav1.ObjectMeta) client.Object { return &cairnv1.NamespaceRestore{ObjectMeta: m} }
+				newObj = newObject[cairnv1.NamespaceRestore]
 				list += " -n " + a.Namespace(f)
 			}
 			return a.deleteObjects(ctx, c, f, "restore", list, "deleted", names, newObj)
