@@ -119,6 +119,17 @@ func TestCtlSelfService(t *testing.T) {
 		t.Errorf("backup describe:\n%s", r.stdout)
 	}
 	cairn(t, owner, "ctl", "backup", "describe", "only-y", "-n", x).must(t, 2)
+	// backup logs: the view's phase, and whose the full log is.
+	if r = cairn(t, owner, "ctl", "backup", "logs", "daily-backup-20250104000000", "-n", x).must(t, 0); !strings.Contains(r.stdout, "PartiallyFailed") ||
+		!strings.Contains(r.stdout, "`cairn ctl backup logs daily-backup-20250104000000` in the controller's namespace") {
+		t.Errorf("backup logs:\n%s", r.stdout)
+	}
+	var logLines []ctlcmd.LogLine
+	r = cairn(t, owner, "ctl", "backup", "logs", "manual", "-n", x, "-o", "json").must(t, 0)
+	if err := json.Unmarshal([]byte(r.stdout), &logLines); err != nil || len(logLines) == 0 || !strings.Contains(logLines[0].Message, "Completed") {
+		t.Errorf("backup logs -o json: %v\n%s", err, r.stdout)
+	}
+	cairn(t, owner, "ctl", "backup", "logs", "only-y", "-n", x).must(t, 2)
 	if r = cairn(t, owner, "ctl", "backup", "get", "-n", y).must(t, 1); !strings.Contains(r.stderr, "forbidden") {
 		t.Errorf("backup get -n %s (not the owner's):\n%s", y, r.stderr)
 	}

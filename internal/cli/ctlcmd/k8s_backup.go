@@ -228,8 +228,10 @@ func (a *app) ctlBackupLogsCommand(f *core.CtlFlags) *cobra.Command {
 	return a.logsCommand(f, "the backup's name", "Print a backup's warnings and errors, as recorded in the repository",
 		`Print the log of a backup: the warnings and errors it recorded in its
 manifest in the repository. The repository is opened with the passphrase in
-the BackupLocation's Secret, so this needs read access to that Secret.`,
-		backups.one(a.backupLog), nil)
+the BackupLocation's Secret, so this needs read access to that Secret. In a
+namespace of your own (self-service) it prints what the namespace's view
+holds, the backup's phase; the full log is the administrator's.`,
+		backups.one(a.backupLog), nsBackups.one(a.nsBackupLog))
 }
 
 // backupLog prints the warnings and errors of backup b's manifest.

@@ -101,6 +101,27 @@ func describeNamespaceBackup(w io.Writer, b *cairnv1.NamespaceBackup, r NsBackup
 	core.Row(w, "Expires:", core.MetaTime(r.Expires))
 }
 
+// nsBackupLog is `ctl backup logs` in self-service: the view holds the
+// backup's phase, not its warnings and errors; those are in the
+// repository, which the administrator reads (`ctl backup logs` in the
+// controller's namespace).
+func (a *app) nsBackupLog(_ context.Context, _ client.Client, b *cairnv1.NamespaceBackup) error {
+	st := b.Status
+	level := "info"
+	if st.Phase != cairnv1.PhaseCompleted {
+		level = "warning"
+	}
+	lines := []LogLine{
+		{level, fmt.Sprintf("backup %s is %s", b.Name, core.HumanPhase(st.Phase))},
+		{"info", fmt.Sprintf("its warnings and errors are the administrator's to read: `cairn ctl backup logs %s` in the controller's namespace",
+			core.Dash(st.BackupName))},
+	}
+	return a.showLog(lines, func() {
+		a.Say("backup %s of namespace %s: %s, %d objects, %d volumes, %s to %s", b.Name, b.Namespace, core.HumanPhase(st.Phase),
+			st.Items, st.Volumes, core.MetaTime(st.StartTimestamp), core.MetaTime(st.CompletionTimestamp))
+	})
+}
+
 // nsRestoreSpec turns the flags of `ctl restore create`, as the Restore
 // they would make, into a NamespaceRestore's spec in namespace ns, or
 // refuses what a namespace restore cannot do before anything is created.
@@ -285,8 +306,9 @@ func (a *app) ctlRestoreDeleteCommand(f *core.CtlFlags) *cobra.Command {
 var selfServiceHelp = strings.Join([]string{
 	"Namespace owners (self-service): in a namespace that is not a controller's",
 	"(you may not list its BackupLocations, or it holds neither BackupLocations",
-	"nor Backups), `backup get|describe` show the namespace's NamespaceBackups",
-	"(the backups that hold it) and `restore create|get|describe|logs|delete`",
+	"nor Backups), `backup get|describe|logs` show the namespace's",
+	"NamespaceBackups (the backups that hold it; their full logs are the",
+	"administrator's) and `restore create|get|describe|logs|delete`",
 	"work on NamespaceRestores, which the controller runs with your own rights:",
 	"",
 	"  cairn ctl backup get -n team-a",
