@@ -36,6 +36,12 @@ type Options struct {
 	// VolumePasswords are tried, in order, on the kopia repositories of
 	// Velero's file-system backups, then DefaultRepoPassword.
 	VolumePasswords [][]byte
+	// SaveVolume writes a volume's files into the repository (the CLI
+	// passes one built on archiver.RunFS: package velero/volumesave).
+	// Nil: volume data is not imported, each volume says so, and the
+	// resources still are (the controller's import: its binary does not
+	// carry the file-system engine).
+	SaveVolume VolumeSaver
 	// RetainNew, when set, is called before a backup is written with the
 	// expiry it will have (object lock: see docs/design/object-lock.md);
 	// Retain after it was saved.

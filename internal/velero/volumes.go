@@ -5,16 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/cairn-backup/cairn/internal/archiver"
 	"github.com/cairn-backup/cairn/internal/cluster/layout"
 	"github.com/cairn-backup/cairn/internal/kopia"
 	"github.com/cairn-backup/cairn/internal/podvolume"
 	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/snapshot"
 )
 
 // DefaultRepoPassword is the password of the repositories of Velero's
@@ -160,6 +162,20 @@ func (k *kopiaRepos) get(ctx context.Context, ns string) *kopiaRepo {
 // node agent labels its own (podvolume.SnapshotLabels), so that a restore
 // of the imported backup finds it. Errors of the repository are fatal;
 // everything else is the volume's outcome.
+// VolumeSaver writes the files of fsys, the tree at s.Path, into r as one
+// snapshot with s's labels, and returns it with the files and bytes it
+// read; with an error and a snapshot, the snapshot lacks what the error
+// names.
+type VolumeSaver func(ctx context.Context, r *repo.Repository, fsys fs.FS, s VolumeSnapshot) (sn *snapshot.Snapshot, files, bytes int64, err error)
+
+// VolumeSnapshot is what a VolumeSaver's snapshot is made of.
+type VolumeSnapshot struct {
+	Path, Host, Program string
+	Labels              map[string]string
+	Expires             *time.Time
+	Now                 func() time.Time
+}
+
 func importVolume(ctx context.Context, r *repo.Repository, k *kopiaRepos, b *Backup, v PodVolume, who *podObjects, opts *Options) (VolumeResult, error) {
 	res := VolumeResult{PodVolume: v, Outcome: VolumeNotImported}
 	switch {
@@ -193,14 +209,16 @@ func importVolume(ctx context.Context, r *repo.Repository, k *kopiaRepos, b *Bac
 	pvc, owner := who.whose(v)
 	labels := podvolume.SnapshotLabels(b.Metadata.Name, v.PodNamespace, v.Pod, v.Volume, pvc, owner)
 	labels[layout.LabelImportedFrom] = Tool
-	var prog archiver.Progress
 	src := ks.Source.Path
 	if src == "" {
 		src = "/"
 	}
-	sn, err := archiver.RunFS(ctx, r, kr.r.FS(ctx, ks.Root), archiver.Options{
-		Paths: []string{src}, Host: v.Node, Labels: labels, Expires: b.Expires(),
-		Program: "cairn import velero", Now: opts.Now, Progress: &prog,
+	if opts.SaveVolume == nil {
+		res.Reason = "this import does not import volume data (cairn import velero does)"
+		return res, nil
+	}
+	sn, files, bytes, err := opts.SaveVolume(ctx, r, kr.r.FS(ctx, ks.Root), VolumeSnapshot{
+		Path: src, Host: v.Node, Labels: labels, Expires: b.Expires(), Program: "cairn import velero", Now: opts.Now,
 	})
 	if sn == nil {
 		if ctx.Err() != nil {
@@ -208,7 +226,7 @@ func importVolume(ctx context.Context, r *repo.Repository, k *kopiaRepos, b *Bac
 		}
 		return res, fatalError{fmt.Errorf("volume %s: %w", v, err)}
 	}
-	res.Snapshot, res.Files, res.Bytes = sn.ID, prog.Files.Load(), prog.Bytes.Load()
+	res.Snapshot, res.Files, res.Bytes = sn.ID, files, bytes
 	res.Outcome = VolumeImported
 	if err != nil {
 		res.Outcome, res.Reason = VolumePartial, err.Error()

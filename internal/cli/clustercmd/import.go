@@ -15,6 +15,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/snapshot"
 	"github.com/cairn-backup/cairn/internal/store"
 	"github.com/cairn-backup/cairn/internal/velero"
+	"github.com/cairn-backup/cairn/internal/velero/volumesave"
 )
 
 // importVeleroOptions are the flags of `import velero`.
@@ -102,7 +103,7 @@ func (a *app) importVelero(ctx context.Context, o importVeleroOptions) error {
 	return a.WithRepo(ctx, func(r *repo.Repository) error {
 		return r.WithLock(ctx, repo.Shared, "import velero", func(ctx context.Context) error {
 			opts := velero.Options{
-				Names: o.backups, CompletedOnly: o.completedOnly, DryRun: o.dryRun, VolumePasswords: pws,
+				Names: o.backups, CompletedOnly: o.completedOnly, DryRun: o.dryRun, VolumePasswords: pws, SaveVolume: volumesave.Save,
 				RetainNew: func(ctx context.Context, expires *time.Time) error { return a.RetainNew(ctx, r, expires) },
 				Retain:    func(ctx context.Context, sn *snapshot.Snapshot) error { return a.RetainSnapshot(ctx, r, sn) },
 				Now:       a.Now, Progress: &velero.Progress{},
