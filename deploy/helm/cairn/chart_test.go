@@ -140,6 +140,19 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 				t.Errorf("restore on install is not a post-install hook: %v", r.GetAnnotations())
 			}
 		}},
+		{"replicas and velero import", []string{"location.replicas[0].name=offsite", "location.replicas[0].repository=s3://offsite/cluster-a",
+			"location.replicas[0].interval=2h", "location.veleroImport.url=s3://velero/prefix", "location.veleroImport.credentialsSecret=velero-read",
+			"location.veleroImport.completedOnly=true"}, func(t *testing.T, objs map[string]*unstructured.Unstructured) {
+			l := object(t, objs, "BackupLocation/default")
+			reps, _, _ := unstructured.NestedSlice(l.Object, "spec", "replicas")
+			if len(reps) != 1 || fmt.Sprint(reps[0]) != "map[interval:2h name:offsite repository:s3://offsite/cluster-a]" {
+				t.Errorf("replicas: %v", reps)
+			}
+			vi, _, _ := unstructured.NestedMap(l.Object, "spec", "veleroImport")
+			if fmt.Sprint(vi) != "map[completedOnly:true credentials:map[name:velero-read] location:s3://velero/prefix]" {
+				t.Errorf("veleroImport: %v", vi)
+			}
+		}},
 		{"agent settings", []string{"agent.podsRoot=/var/lib/k0s/kubelet/pods", "agent.concurrency=2", "restoreWaitImage=registry.example.com/busybox:1.36"}, func(t *testing.T, objs map[string]*unstructured.Unstructured) {
 			checkAgent(t, objs, ns, "/var/lib/k0s/kubelet/pods", "2")
 			if ctl := fmt.Sprint(object(t, objs, "Deployment/"+deploymentName(objs)).Object["spec"]); !strings.Contains(ctl, "value:registry.example.com/busybox:1.36") {
