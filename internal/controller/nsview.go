@@ -11,8 +11,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
@@ -24,7 +27,9 @@ import (
 // every namespace the Backup holds objects of (status.namespaces) that
 // exists, while the Backup is restorable (Completed or PartiallyFailed,
 // not being deleted), with that namespace's counts. A view whose Backup is
-// gone is deleted; a view someone changed or deleted is written again.
+// gone is deleted; a view someone changed or deleted is written again; a
+// namespace created later (restored by an administrator) gets the views of
+// the Backups that hold it.
 type ViewReconciler struct {
 	base
 }
@@ -37,10 +42,33 @@ func (r *ViewReconciler) setup(mgr ctrl.Manager) error {
 		}
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: r.o.Namespace, Name: v.Status.BackupName}}}
 	})
+	created := builder.WithPredicates(predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return true },
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	})
 	return ctrl.NewControllerManagedBy(mgr).Named("namespacebackup").
 		For(&cairnv1.Backup{}).
 		Watches(&cairnv1.NamespaceBackup{}, toBackup).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.holding), created).
 		Complete(r)
+}
+
+// holding returns the Backups that hold namespace o: a namespace that
+// appears (restored, or made again) gets their views.
+func (r *ViewReconciler) holding(ctx context.Context, o client.Object) []reconcile.Request {
+	var l cairnv1.BackupList
+	if err := r.c.List(ctx, &l, client.InNamespace(r.o.Namespace)); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, b := range l.Items {
+		if slices.Contains(b.Status.Namespaces, o.GetName()) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: b.Namespace, Name: b.Name}})
+		}
+	}
+	return out
 }
 
 // Reconcile makes the views of Backup req what it holds.

@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"context"
 	"crypto/rand"
 	"strings"
 	"testing"
@@ -253,5 +254,38 @@ func TestSelfService(t *testing.T) {
 	e.reconcileIn(rs.NSRestore, a.ns, "back")
 	if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(&run), &run); !apierrors.IsNotFound(err) {
 		t.Errorf("the run of a deleted request: %v, want deleted", err)
+	}
+}
+
+// A namespace that appears after its backup (restored by an
+// administrator, say) gets the backup's view from the running controller,
+// without the Backup changing.
+func TestViewOfANamespaceCreatedLater(t *testing.T) {
+	e := newEnv(t, noGuardrails)
+	e.location("main", "")
+	later := "later-" + strings.ToLower(strings.TrimPrefix(e.ns, "test"))
+	if len(later) > 63 {
+		later = later[:63]
+	}
+	b := &cairnv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "old", Namespace: e.ns}}
+	e.create(b)
+	now := metav1.Now()
+	b.Status = cairnv1.BackupStatus{Phase: cairnv1.PhaseCompleted, StartTimestamp: &now, CompletionTimestamp: &now,
+		Namespaces: []string{later}, NamespaceItems: map[string]int{later: 3}}
+	if err := e.c.Status().Update(e.ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	e.runController(controller.Options{Retention: noGuardrails, SyncInterval: time.Hour, Recheck: time.Minute})
+	time.Sleep(time.Second) // the controller has seen the Backup: no namespace, no view
+	e.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: later}})
+	t.Cleanup(func() {
+		_ = e.c.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: later}})
+	})
+	var v cairnv1.NamespaceBackup
+	e.waitUntil("the view in the new namespace", 30*time.Second, func() bool {
+		return e.c.Get(e.ctx, client.ObjectKey{Namespace: later, Name: "old"}, &v) == nil
+	})
+	if v.Status.Items != 3 || v.Status.BackupName != "old" {
+		t.Errorf("view: %+v", v.Status)
 	}
 }
