@@ -80,6 +80,7 @@ func checkSelfService(t *testing.T, objs map[string]*unstructured.Unstructured, 
 			cairnRule([]string{"namespacebackups"}, "get", "list", "watch", "create", "update", "delete"),
 			cairnRule([]string{"namespacerestores"}, "get", "list", "watch"),
 			cairnRule([]string{"namespacerestores/status"}, "get", "update", "patch"),
+			{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 		}},
 		{"cairn-selfservice", []rbacv1.PolicyRule{
 			{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
