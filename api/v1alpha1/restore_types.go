@@ -90,10 +90,6 @@ type RestoreStatus struct {
 	// +optional
 	Attempts int `json:"attempts,omitempty"`
 
-	// FailureReason says why the restore failed or partially failed.
-	// +optional
-	FailureReason string `json:"failureReason,omitempty"`
-
 	// BackupName is the Backup restored (resolved from scheduleName).
 	// +optional
 	BackupName string `json:"backupName,omitempty"`
@@ -101,6 +97,23 @@ type RestoreStatus struct {
 	// SnapshotID is the snapshot restored.
 	// +optional
 	SnapshotID string `json:"snapshotID,omitempty"`
+
+	// The run's outcome: times, counts, the failed objects, pod volumes.
+	RestoreOutcome `json:",inline"`
+
+	// Conditions: Ready, with a reason and a message.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// RestoreOutcome is what a run of a restore did, in a Restore's status and
+// (mirrored) in a NamespaceRestore's.
+type RestoreOutcome struct {
+	// FailureReason says why the restore failed or partially failed.
+	// +optional
+	FailureReason string `json:"failureReason,omitempty"`
 
 	// StartTimestamp is when the restore started.
 	// +optional
@@ -136,12 +149,6 @@ type RestoreStatus struct {
 	// PodVolumeRestore each).
 	// +optional
 	Volumes *VolumeSummary `json:"volumes,omitempty"`
-
-	// Conditions: Ready, with a reason and a message.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // Restore restores a Backup into the cluster. It never overwrites an

@@ -165,35 +165,12 @@ type NamespaceRestoreStatus struct {
 	// PartiallyFailed or Failed.
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
-	// FailureReason says why it failed or partially failed.
-	// +optional
-	FailureReason string `json:"failureReason,omitempty"`
 	// RestoreName is the Restore the controller runs (in its namespace).
 	// +optional
 	RestoreName string `json:"restoreName,omitempty"`
-	// +optional
-	StartTimestamp *metav1.Time `json:"startTimestamp,omitempty"`
-	// +optional
-	CompletionTimestamp *metav1.Time `json:"completionTimestamp,omitempty"`
-	// Created, Updated, Skipped, Failed and Warnings count the objects as
-	// a Restore's status does.
-	// +optional
-	Created int `json:"created,omitempty"`
-	// +optional
-	Updated int `json:"updated,omitempty"`
-	// +optional
-	Skipped int `json:"skipped,omitempty"`
-	// +optional
-	Failed int `json:"failed,omitempty"`
-	// +optional
-	Warnings int `json:"warnings,omitempty"`
-	// Failures lists the first failed objects with the API server's
-	// reason (kind namespace/name: reason), at most 20.
-	// +optional
-	Failures []string `json:"failures,omitempty"`
-	// Volumes sums up the pod volumes restored.
-	// +optional
-	Volumes *VolumeSummary `json:"volumes,omitempty"`
+	// The Restore's outcome, mirrored: times, counts, the first failed
+	// objects with the API server's reason, pod volumes.
+	RestoreOutcome `json:",inline"`
 	// +optional
 	// +listType=map
 	// +listMapKey=type

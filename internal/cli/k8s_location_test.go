@@ -150,10 +150,12 @@ func TestCtlLocationAndRestoreLogs(t *testing.T) {
 	}
 	rs.Status = cairnv1.RestoreStatus{
 		Phase: cairnv1.PhasePartiallyFailed, BackupName: "daily-backup-20250101000000",
-		FailureReason: "25 objects could not be restored: ConfigMap shop/a: admission denied",
-		Created:       10, Skipped: 2, Failed: 25, Warnings: 3,
-		Failures: []string{"ConfigMap shop/a: admission denied", "Secret shop/b: forbidden"},
-		Volumes:  &cairnv1.VolumeSummary{Completed: 1, Failed: []string{"shop/db-0 data: no space"}, Missed: []string{"shop/web-0 cache: hostPath"}},
+		RestoreOutcome: cairnv1.RestoreOutcome{
+			FailureReason: "25 objects could not be restored: ConfigMap shop/a: admission denied",
+			Created:       10, Skipped: 2, Failed: 25, Warnings: 3,
+			Failures: []string{"ConfigMap shop/a: admission denied", "Secret shop/b: forbidden"},
+			Volumes:  &cairnv1.VolumeSummary{Completed: 1, Failed: []string{"shop/db-0 data: no space"}, Missed: []string{"shop/web-0 cache: hostPath"}},
+		},
 	}
 	if err := c.Status().Update(ctx, rs); err != nil {
 		t.Fatal(err)

@@ -134,12 +134,11 @@ func (r *NamespaceRestoreReconciler) mirror(ctx context.Context, nr *cairnv1.Nam
 	if nr.Status.Phase == "" {
 		nr.Status.Phase = cairnv1.PhaseNew
 	}
-	nr.Status.FailureReason, nr.Status.Failures, nr.Status.Volumes = st.FailureReason, st.Failures, st.Volumes
-	nr.Status.Created, nr.Status.Updated, nr.Status.Skipped, nr.Status.Failed, nr.Status.Warnings = st.Created, st.Updated, st.Skipped, st.Failed, st.Warnings
-	if st.StartTimestamp != nil {
-		nr.Status.StartTimestamp = st.StartTimestamp
+	requested := nr.Status.StartTimestamp
+	nr.Status.RestoreOutcome = *st.RestoreOutcome.DeepCopy()
+	if nr.Status.StartTimestamp == nil {
+		nr.Status.StartTimestamp = requested // the run has not started yet
 	}
-	nr.Status.CompletionTimestamp = st.CompletionTimestamp
 	if c := meta.FindStatusCondition(st.Conditions, cairnv1.ConditionReady); c != nil {
 		setReady(&nr.Status.Conditions, nr.Generation, c.Status == metav1.ConditionTrue, c.Reason, c.Message)
 	}

@@ -148,8 +148,8 @@ func (r *ViewReconciler) views(ctx context.Context, b *cairnv1.Backup) (map[stri
 		if slices.Contains([]string{"", r.o.Namespace}, ns) {
 			continue // the controller's own namespace has no self-service
 		}
-		var n corev1.Namespace
-		if err := r.api.Get(ctx, client.ObjectKey{Name: ns}, &n); err != nil {
+		var n corev1.Namespace // from the cache the namespace watch fills
+		if err := r.c.Get(ctx, client.ObjectKey{Name: ns}, &n); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue // restored by an administrator, or not at all
 			}

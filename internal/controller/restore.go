@@ -231,7 +231,7 @@ func (r *RestoreReconciler) run(ctx context.Context, op *operation, rs *cairnv1.
 	if who := rs.Spec.RunAs; who != nil {
 		// A namespace owner's restore: every request is theirs.
 		cluster = impersonating(cluster, *who)
-		opts.NamespacedOnly, opts.IncludeClusterResources = true, clusterrestore.ClusterFalse
+		opts.NamespacedOnly = true
 	}
 	before := rs.DeepCopy()
 	rs.Status.Phase = cairnv1.PhaseInProgress

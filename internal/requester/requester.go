@@ -51,7 +51,7 @@ func Attest(key []byte, nr *cairnv1.NamespaceRestore, u authnv1.UserInfo, now ti
 	if err != nil {
 		return err
 	}
-	nr.Spec.Requester.Signature = sig
+	nr.Spec.Requester.Signature = base64.RawURLEncoding.EncodeToString(sig)
 	return nil
 }
 
@@ -71,7 +71,7 @@ func Verify(key []byte, nr *cairnv1.NamespaceRestore) error {
 		return err
 	}
 	got, err := base64.RawURLEncoding.DecodeString(r.Signature)
-	if err != nil || !hmac.Equal(got, mustDecode(want)) {
+	if err != nil || !hmac.Equal(got, want) {
 		return fmt.Errorf("%w: its signature does not match", ErrNotAttested)
 	}
 	created := nr.CreationTimestamp.Time
@@ -90,19 +90,14 @@ type signed struct {
 	Spec      cairnv1.NamespaceRestoreSpec `json:"spec"`
 }
 
-func sign(key []byte, nr *cairnv1.NamespaceRestore) (string, error) {
+func sign(key []byte, nr *cairnv1.NamespaceRestore) ([]byte, error) {
 	s := signed{Version: 1, Namespace: nr.Namespace, Name: nr.Name, Spec: *nr.Spec.DeepCopy()}
 	s.Spec.Requester.Signature = ""
 	b, err := json.Marshal(s)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	m := hmac.New(sha256.New, key)
 	m.Write(b)
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
-}
-
-func mustDecode(s string) []byte {
-	b, _ := base64.RawURLEncoding.DecodeString(s)
-	return b
+	return m.Sum(nil), nil
 }

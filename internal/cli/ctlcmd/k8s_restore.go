@@ -234,11 +234,7 @@ status, where the controller records them.`,
 			return a.restoreLog(rs.Name, core.Dash(rs.Status.BackupName), rs.Status)
 		}), nsRestores.one(func(_ context.Context, _ client.Client, nr *cairnv1.NamespaceRestore) error {
 			st := nr.Status
-			return a.restoreLog(nr.Name, nr.Spec.BackupName, cairnv1.RestoreStatus{
-				Phase: st.Phase, FailureReason: st.FailureReason, Created: st.Created, Updated: st.Updated, Skipped: st.Skipped,
-				Failed: st.Failed, Warnings: st.Warnings, Failures: st.Failures, Volumes: st.Volumes, Conditions: st.Conditions,
-				StartTimestamp: st.StartTimestamp, CompletionTimestamp: st.CompletionTimestamp,
-			})
+			return a.restoreLog(nr.Name, nr.Spec.BackupName, cairnv1.RestoreStatus{Phase: st.Phase, RestoreOutcome: st.RestoreOutcome, Conditions: st.Conditions})
 		}))
 }
 
