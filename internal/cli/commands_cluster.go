@@ -22,7 +22,7 @@ import (
 // Kubernetes libraries.
 func addClusterCommands(a *core.App, root *cobra.Command) {
 	root.AddCommand(clustercmd.Commands(a)...)
-	root.AddCommand(ctlcmd.Command(a))
+	root.AddCommand(ctlcmd.Command(a, clustercmd.CtlReportCommand))
 }
 
 // isClusterPartial reports a cluster backup or restore that finished with

@@ -45,6 +45,12 @@ func TestImportRules(t *testing.T) {
 		// The CLI talks to the cluster's API, never runs the controller or
 		// the agent in its process.
 		rule{"internal/cli/...", []string{mod + "internal/controller", mod + "internal/agent"}},
+		// The command families stand on the CLI's core, not on each other:
+		// internal/cli puts them together.
+		rule{"internal/cli/fscmd", []string{mod + "internal/cli/clustercmd", mod + "internal/cli/ctlcmd"}},
+		rule{"internal/cli/clustercmd", []string{mod + "internal/cli/fscmd", mod + "internal/cli/ctlcmd"}},
+		rule{"internal/cli/ctlcmd", []string{mod + "internal/cli/fscmd", mod + "internal/cli/clustercmd"}},
+		rule{"internal/cli/core", []string{mod + "internal/cli/fscmd", mod + "internal/cli/clustercmd", mod + "internal/cli/ctlcmd"}},
 		// The controller does not link the file-system engine or the agent.
 		rule{"cmd/cairn-controller", []string{mod + "internal/archiver", mod + "internal/restorer", mod + "internal/agent", mod + "internal/cli"}},
 		rule{"internal/controller", []string{mod + "internal/archiver", mod + "internal/restorer", mod + "internal/agent", mod + "internal/cli"}},

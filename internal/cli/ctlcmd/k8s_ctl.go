@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
-	"github.com/cairn-backup/cairn/internal/cli/clustercmd"
 	"github.com/cairn-backup/cairn/internal/cli/core"
 	"github.com/cairn-backup/cairn/internal/cluster/backup"
 	clusterrestore "github.com/cairn-backup/cairn/internal/cluster/restore"
@@ -19,7 +18,7 @@ import (
 // ctlCommand is `cairn ctl`: Velero's verbs on the custom resources that
 // cairn-controller reconciles. The standalone commands (`cairn backup run`,
 // `cairn restore run`) work without a controller; these need one.
-func (a *app) ctlCommand() *cobra.Command {
+func (a *app) ctlCommand(subs []Sub) *cobra.Command {
 	f := &core.CtlFlags{}
 	cmd := &cobra.Command{
 		Use:   "ctl",
@@ -42,7 +41,10 @@ cairn-system), the controller's namespace.
 	pf := cmd.PersistentFlags()
 	f.Kube.Register(pf)
 	pf.StringVarP(&f.Namespace, "namespace", "n", "", "the controller's namespace (env CAIRN_NAMESPACE, default cairn-system), or your own (self-service)")
-	cmd.AddCommand(a.ctlBackupCommand(f), a.ctlRestoreCommand(f), a.ctlScheduleCommand(f), a.ctlLocationCommand(f), a.ctlDrillCommand(f), clustercmd.CtlReportCommand(a.App, f))
+	cmd.AddCommand(a.ctlBackupCommand(f), a.ctlRestoreCommand(f), a.ctlScheduleCommand(f), a.ctlLocationCommand(f), a.ctlDrillCommand(f))
+	for _, sub := range subs {
+		cmd.AddCommand(sub(a.App, f))
+	}
 	return cmd
 }
 
