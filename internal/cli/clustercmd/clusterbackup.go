@@ -27,12 +27,11 @@ func (a *app) clusterBackupCommand() *cobra.Command {
 
 // backupRunOptions are the flags of `backup run`.
 type backupRunOptions struct {
-	includeNS, excludeNS               []string
-	includeResources, excludeResources []string
-	selector, includeCluster, optOut   string
-	platform                           []string
-	ttl                                string
-	kube                               core.KubeFlags
+	sel                    core.Selection
+	includeCluster, optOut string
+	platform               []string
+	ttl                    string
+	kube                   core.KubeFlags
 }
 
 func (a *app) backupRunCommand() *cobra.Command {
@@ -60,11 +59,7 @@ listed (each error says which and why).`,
 		RunE: a.RunE(func(ctx context.Context, args []string) error { return a.backupRun(ctx, args[0], o) }),
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&o.includeNS, "include-namespaces", nil, "back up only these namespaces (globs; '*' = all, platform ones too)")
-	f.StringSliceVar(&o.excludeNS, "exclude-namespaces", nil, "do not back up these namespaces (globs)")
-	f.StringSliceVar(&o.includeResources, "include-resources", nil, "back up only these resources (configmaps, deployments.apps, *)")
-	f.StringSliceVar(&o.excludeResources, "exclude-resources", nil, "do not back up these resources")
-	f.StringVarP(&o.selector, "selector", "l", "", "back up only objects matching this label selector (e.g. velero=backup)")
+	o.sel.Register(f, "back up", "globs; '*' = all, platform ones too")
 	f.StringVar(&o.includeCluster, "include-cluster-resources", backup.ClusterAuto, "cluster-scoped objects: auto (those the backup needs; all with --include-namespaces '*'), true or false")
 	f.StringSliceVar(&o.platform, "platform-namespaces", backup.DefaultPlatformNamespaces, "namespaces left out unless --include-namespaces names them")
 	f.StringVar(&o.optOut, "opt-out-label", backup.DefaultOptOutLabel, "objects and namespaces with this label key are not backed up")
@@ -83,9 +78,9 @@ func (a *app) backupRun(ctx context.Context, name string, o backupRunOptions) er
 		ttl = d
 	}
 	opts := backup.Options{
-		Name: name, IncludeNamespaces: o.includeNS, ExcludeNamespaces: o.excludeNS,
-		IncludeResources: o.includeResources, ExcludeResources: o.excludeResources,
-		Selector: o.selector, IncludeClusterResources: o.includeCluster,
+		Name: name, IncludeNamespaces: o.sel.IncludeNamespaces, ExcludeNamespaces: o.sel.ExcludeNamespaces,
+		IncludeResources: o.sel.IncludeResources, ExcludeResources: o.sel.ExcludeResources,
+		Selector: o.sel.Selector, IncludeClusterResources: o.includeCluster,
 		PlatformNamespaces: o.platform, OptOutLabel: o.optOut, TTL: ttl,
 		Now: a.Now, Progress: &backup.Progress{},
 	}

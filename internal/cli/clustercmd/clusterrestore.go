@@ -19,13 +19,12 @@ import (
 
 // clusterRestoreOptions are the flags of `restore run`.
 type clusterRestoreOptions struct {
-	fromBackup                         string
-	mappings                           []string
-	includeNS, excludeNS               []string
-	includeResources, excludeResources []string
-	selector, includeCluster, policy   string
-	preserveNodePorts, dryRun          bool
-	kube                               core.KubeFlags
+	fromBackup                string
+	mappings                  []string
+	sel                       core.Selection
+	includeCluster, policy    string
+	preserveNodePorts, dryRun bool
+	kube                      core.KubeFlags
 }
 
 // clusterRestoreCommand is `cairn restore`: restores of cluster backups.
@@ -69,11 +68,7 @@ objects failed (each says why).`,
 	f := cmd.Flags()
 	f.StringVar(&o.fromBackup, "from-backup", "", "the backup to restore: its name or a snapshot ID prefix")
 	f.StringArrayVar(&o.mappings, "namespace-mapping", nil, "restore namespace OLD as NEW: OLD=NEW (repeatable, or comma-separated)")
-	f.StringSliceVar(&o.includeNS, "include-namespaces", nil, "restore only these namespaces (globs, comma-separated or repeated)")
-	f.StringSliceVar(&o.excludeNS, "exclude-namespaces", nil, "do not restore these namespaces (globs)")
-	f.StringSliceVar(&o.includeResources, "include-resources", nil, "restore only these resources (configmaps, deployments.apps, *)")
-	f.StringSliceVar(&o.excludeResources, "exclude-resources", nil, "do not restore these resources")
-	f.StringVarP(&o.selector, "selector", "l", "", "restore only objects matching this label selector")
+	o.sel.Register(f, "restore", "globs, comma-separated or repeated")
 	f.StringVar(&o.includeCluster, "include-cluster-resources", "auto", "cluster-scoped objects: auto (all unless a namespace filter is set), true or false")
 	f.StringVar(&o.policy, "existing-resource-policy", clusterrestore.PolicyNone, "what to do with objects that exist and differ: none (leave them) or update (patch them)")
 	f.BoolVar(&o.preserveNodePorts, "preserve-nodeports", false, "keep the node ports of services (they may collide; dropped by default)")
@@ -146,9 +141,9 @@ func (o clusterRestoreOptions) engineOptions(name string) (clusterrestore.Option
 	}
 	return clusterrestore.Options{
 		Name: name, NamespaceMapping: mapping,
-		IncludeNamespaces: o.includeNS, ExcludeNamespaces: o.excludeNS,
-		IncludeResources: o.includeResources, ExcludeResources: o.excludeResources,
-		Selector: o.selector, IncludeClusterResources: o.includeCluster,
+		IncludeNamespaces: o.sel.IncludeNamespaces, ExcludeNamespaces: o.sel.ExcludeNamespaces,
+		IncludeResources: o.sel.IncludeResources, ExcludeResources: o.sel.ExcludeResources,
+		Selector: o.sel.Selector, IncludeClusterResources: o.includeCluster,
 		ExistingResourcePolicy: o.policy, PreserveNodePorts: o.preserveNodePorts, DryRun: o.dryRun,
 	}, nil
 }

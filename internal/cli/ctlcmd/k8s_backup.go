@@ -31,22 +31,17 @@ func (a *app) ctlBackupCommand(f *core.CtlFlags) *cobra.Command {
 // backupSpecFlags are the selection flags of `backup create` and
 // `schedule create` (those of `cairn backup run`).
 type backupSpecFlags struct {
-	includeNS, excludeNS               []string
-	includeResources, excludeResources []string
-	platform                           []string
-	selector, includeCluster, optOut   string
-	ttl, location                      string
-	defaultVolumes                     bool
-	flags                              *pflag.FlagSet
+	sel                    core.Selection
+	platform               []string
+	includeCluster, optOut string
+	ttl, location          string
+	defaultVolumes         bool
+	flags                  *pflag.FlagSet
 }
 
 func (o *backupSpecFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringSliceVar(&o.includeNS, "include-namespaces", nil, "back up only these namespaces (globs; '*' = all, platform ones too)")
-	f.StringSliceVar(&o.excludeNS, "exclude-namespaces", nil, "do not back up these namespaces (globs)")
-	f.StringSliceVar(&o.includeResources, "include-resources", nil, "back up only these resources (configmaps, deployments.apps, *)")
-	f.StringSliceVar(&o.excludeResources, "exclude-resources", nil, "do not back up these resources")
-	f.StringVarP(&o.selector, "selector", "l", "", "back up only objects matching this label selector (e.g. velero=backup)")
+	o.sel.Register(f, "back up", "globs; '*' = all, platform ones too")
 	f.StringVar(&o.includeCluster, "include-cluster-resources", "", "cluster-scoped objects: auto (default), true or false")
 	f.StringSliceVar(&o.platform, "platform-namespaces", nil, "namespaces left out unless --include-namespaces names them (default: the controller's)")
 	f.StringVar(&o.optOut, "opt-out-label", "", "objects and namespaces with this label key are not backed up (default compliantkubernetes.io/nobackup)")
@@ -58,9 +53,9 @@ func (o *backupSpecFlags) register(cmd *cobra.Command) {
 
 func (o *backupSpecFlags) spec() (cairnv1.BackupSpec, error) {
 	s := cairnv1.BackupSpec{
-		IncludedNamespaces: o.includeNS, ExcludedNamespaces: o.excludeNS,
-		IncludedResources: o.includeResources, ExcludedResources: o.excludeResources,
-		LabelSelector: o.selector, IncludeClusterResources: o.includeCluster,
+		IncludedNamespaces: o.sel.IncludeNamespaces, ExcludedNamespaces: o.sel.ExcludeNamespaces,
+		IncludedResources: o.sel.IncludeResources, ExcludedResources: o.sel.ExcludeResources,
+		LabelSelector: o.sel.Selector, IncludeClusterResources: o.includeCluster,
 		PlatformNamespaces: o.platform, OptOutLabel: o.optOut, StorageLocation: o.location,
 	}
 	if o.flags != nil && o.flags.Changed("default-volumes-to-fs-backup") {

@@ -27,12 +27,11 @@ func (a *app) ctlRestoreCommand(f *core.CtlFlags) *cobra.Command {
 
 func (a *app) ctlRestoreCreateCommand(f *core.CtlFlags) *cobra.Command {
 	var (
-		fromBackup, fromSchedule           string
-		includeNS, excludeNS               []string
-		includeResources, excludeResources []string
-		mappings                           []string
-		selector, includeCluster, policy   string
-		preserveNodePorts, wait            bool
+		fromBackup, fromSchedule string
+		sel                      core.Selection
+		mappings                 []string
+		includeCluster, policy   string
+		preserveNodePorts, wait  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "create [NAME] --from-backup BACKUP | --from-schedule SCHEDULE",
@@ -52,9 +51,9 @@ failed, with the reason.`,
 			}
 			spec := cairnv1.RestoreSpec{
 				BackupName: fromBackup, ScheduleName: fromSchedule,
-				IncludedNamespaces: includeNS, ExcludedNamespaces: excludeNS,
-				IncludedResources: includeResources, ExcludedResources: excludeResources,
-				LabelSelector: selector, IncludeClusterResources: includeCluster,
+				IncludedNamespaces: sel.IncludeNamespaces, ExcludedNamespaces: sel.ExcludeNamespaces,
+				IncludedResources: sel.IncludeResources, ExcludedResources: sel.ExcludeResources,
+				LabelSelector: sel.Selector, IncludeClusterResources: includeCluster,
 				ExistingResourcePolicy: policy, PreserveNodePorts: preserveNodePorts,
 			}
 			for _, m := range mappings {
@@ -108,11 +107,7 @@ failed, with the reason.`,
 	fl.StringVar(&fromBackup, "from-backup", "", "the Backup to restore")
 	fl.StringVar(&fromSchedule, "from-schedule", "", "restore the newest Completed backup of this Schedule")
 	fl.StringArrayVar(&mappings, "namespace-mapping", nil, "restore namespace OLD as NEW: OLD=NEW (repeatable, or comma-separated)")
-	fl.StringSliceVar(&includeNS, "include-namespaces", nil, "restore only these namespaces (globs)")
-	fl.StringSliceVar(&excludeNS, "exclude-namespaces", nil, "do not restore these namespaces (globs)")
-	fl.StringSliceVar(&includeResources, "include-resources", nil, "restore only these resources (configmaps, deployments.apps, *)")
-	fl.StringSliceVar(&excludeResources, "exclude-resources", nil, "do not restore these resources")
-	fl.StringVarP(&selector, "selector", "l", "", "restore only objects matching this label selector")
+	sel.Register(fl, "restore", "globs")
 	fl.StringVar(&includeCluster, "include-cluster-resources", "", "cluster-scoped objects: auto (default), true or false")
 	fl.StringVar(&policy, "existing-resource-policy", "", "objects that exist and differ: none (default: leave them) or update")
 	fl.BoolVar(&preserveNodePorts, "preserve-nodeports", false, "keep the node ports of services")
