@@ -3,29 +3,19 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/cairn-backup/cairn/internal/agent"
 	"github.com/cairn-backup/cairn/internal/daemon"
 	"github.com/cairn-backup/cairn/internal/podvolume"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "cairn-agent:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("cairn-agent", run) }
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("cairn-agent", flag.ContinueOnError)
 	var (
-		kubeconfig = fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config, else KUBECONFIG, else ~/.kube/config)")
+		kubeconfig = fs.String("kubeconfig", "", daemon.KubeconfigUsage)
 		o          agent.ManagerOptions
 		verbose    = fs.Bool("v", false, "debug logging")
 	)

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -17,19 +15,12 @@ import (
 	"github.com/cairn-backup/cairn/internal/requester"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "cairn-controller:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("cairn-controller", run) }
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("cairn-controller", flag.ContinueOnError)
 	var (
-		kubeconfig = fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config, else KUBECONFIG, else ~/.kube/config)")
+		kubeconfig = fs.String("kubeconfig", "", daemon.KubeconfigUsage)
 		kubeCtx    = fs.String("context", "", "kubeconfig context")
 		o          controller.ManagerOptions
 		verbose    = fs.Bool("v", false, "debug logging")

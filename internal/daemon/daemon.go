@@ -1,10 +1,13 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -59,6 +62,22 @@ func loadKubeconfig(rules *clientcmd.ClientConfigLoadingRules, kubeContext strin
 	}
 	return cfg, nil
 }
+
+// Main runs a binary's run with its arguments and a context that ends
+// at SIGINT or SIGTERM; an error is printed after name and exits 1.
+func Main(name string, run func(ctx context.Context, args []string) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+}
+
+// KubeconfigUsage is the help of a binary's --kubeconfig flag (RestConfig's
+// rules).
+const KubeconfigUsage = "kubeconfig file (default: in-cluster config, else KUBECONFIG, else ~/.kube/config)"
 
 // EnvOr returns the environment variable k, or def when it is unset or
 // empty (a flag's default from the pod's environment).

@@ -175,9 +175,6 @@ func openDir(pfd int, name string) (int, error) {
 // directory, is a symlink or not a directory; it is not restored into.
 var ErrNotDir = errors.New("exists and is not a directory (a symlink is never followed): not restored into")
 
-// fsync is unix.Fsync; a test counts the calls.
-var fsync = unix.Fsync
-
 // validName reports whether a name from a snapshot is one entry of a
 // directory: a tampered or corrupt tree must not reach outside it.
 func validName(name string) bool {
@@ -206,7 +203,7 @@ func (rs *restorer) finish(d *dir) {
 			rs.fail(rs.display(d.rel), err)
 		}
 	}
-	if err := fsync(fd); err != nil {
+	if err := rs.opts.fsync(fd); err != nil {
 		rs.fail(rs.display(d.rel), fmt.Errorf("fsync: %w", err))
 	}
 	rs.dirs.release(d)

@@ -48,7 +48,7 @@ func TestEverythingFsynced(t *testing.T) {
 
 	var mu sync.Mutex
 	synced := map[uint32]int{} // by S_IFMT
-	fsync = func(fd int) error {
+	fsync := func(fd int) error {
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
 			return err
@@ -58,8 +58,7 @@ func TestEverythingFsynced(t *testing.T) {
 		mu.Unlock()
 		return unix.Fsync(fd)
 	}
-	defer func() { fsync = unix.Fsync }()
-	res, err := Run(ctx, r, sn, Options{Target: filepath.Join(t.TempDir(), "dst")})
+	res, err := Run(ctx, r, sn, Options{Target: filepath.Join(t.TempDir(), "dst"), fsync: fsync})
 	if err != nil {
 		t.Fatal(err)
 	}
