@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -13,15 +14,25 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	cairnv1 "github.com/cairn-backup/cairn/api/v1alpha1"
+	"github.com/cairn-backup/cairn/internal/agent"
+	"github.com/cairn-backup/cairn/internal/agentlease"
+	"github.com/cairn-backup/cairn/internal/controller"
 	"github.com/cairn-backup/cairn/internal/kubetest"
 	"github.com/cairn-backup/cairn/internal/podvolume"
 	"github.com/cairn-backup/cairn/internal/repo"
-	"github.com/cairn-backup/cairn/internal/restorer"
 	"github.com/cairn-backup/cairn/internal/snapshot"
 	"github.com/cairn-backup/cairn/internal/store/local"
 	"github.com/cairn-backup/cairn/internal/store/s3/s3test"
@@ -72,14 +83,20 @@ func must0(t *testing.T, err error) {
 }
 
 // TestRealVeleroVolumes makes a file-system backup of a pod's volume with
-// the real Velero (server and node agent, kopia uploader) on the real
-// node, imports it with `cairn import velero`, and restores the imported
-// pod-volume snapshot: every file comes back byte for byte, with its
-// mode, owner, time and symlink target. The repository Velero made has
-// Velero's default password, which the import reports as a finding.
+// the real Velero (server and node agent, kopia uploader; the data path
+// in Velero's own pod on the real node), imports it with `cairn import
+// velero`, deletes the namespace, the volume object and the volume's
+// files, and restores the imported backup the way a native one restores
+// (a Restore run by cairn's controller, the volume filled by cairn's agent
+// on the node before the pod starts): every file comes back byte for
+// byte, with its mode, owner, time and symlink target. The repository
+// Velero made has Velero's default password, which the import reports as
+// a finding.
 func TestRealVeleroVolumes(t *testing.T) {
+	began := time.Now()
 	src := kubetest.Start(t, kubetest.WithNode(kubetest.WithNodeNetwork(), kubetest.WithNodeImage(velerotest.Image)))
 	n := src.Node
+	t.Logf("control plane and node (with the Velero image) started; the node in %s", n.StartedIn.Round(time.Millisecond))
 	srv := s3test.Start(t)
 	srv.CreateBucket(t, "velero", false)
 	cs := src.Clientset(t)
@@ -116,6 +133,7 @@ func TestRealVeleroVolumes(t *testing.T) {
 
 	vs := velerotest.Start(t, src, srv, "velero", "cluster-a")
 	vs.StartNodeAgent(n, src)
+	t.Logf("velero server and node agent started: %s since the test began", time.Since(began).Round(time.Millisecond))
 	start := time.Now()
 	b := vs.Backup("daily-1", map[string]any{"includedNamespaces": []any{ns}, "defaultVolumesToFsBackup": true, "ttl": "720h0m0s"})
 	t.Logf("velero file-system backup of %s: %s", ns, time.Since(start).Round(time.Millisecond))
@@ -208,14 +226,147 @@ func TestRealVeleroVolumes(t *testing.T) {
 	if sn == nil || sn.ID != v.Snapshot {
 		t.Fatalf("no pod-volume snapshot with the restore's labels (%s); snapshots: %d", v.Snapshot, len(all))
 	}
-	target := filepath.Join(t.TempDir(), "restored")
-	must0(t, os.Mkdir(target, 0o700))
-	start = time.Now()
-	if _, err := restorer.Run(ctx, r, sn, restorer.Options{Target: target, RootMeta: true}); err != nil {
-		t.Fatalf("restore: %v", err)
+	r.Close()
+
+	// Disaster: the namespace and the volume object go, and the volume's
+	// folder is emptied (a copy of it is what the restore must bring back).
+	saved := filepath.Join(t.TempDir(), "saved")
+	if out, err := exec.Command("cp", "-a", vol.Path, saved).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v: %s", err, out)
 	}
-	t.Logf("restore of the imported volume: %s", time.Since(start).Round(time.Millisecond))
-	sameTree(t, vol.Path, target)
+	vs.Stop()
+	start = time.Now()
+	if err := cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, func() error { _, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); return err }, "namespace "+ns)
+	if err := cs.CoreV1().PersistentVolumes().Delete(ctx, vol.PV, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, func() error {
+		_, err := cs.CoreV1().PersistentVolumes().Get(ctx, vol.PV, metav1.GetOptions{})
+		return err
+	}, "PV "+vol.PV)
+	t.Logf("namespace %s and PV %s deleted: %s", ns, vol.PV, time.Since(start).Round(time.Millisecond))
+	entries, err := os.ReadDir(vol.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		must0(t, os.RemoveAll(filepath.Join(vol.Path, e.Name())))
+	}
+
+	// cairn's own restore of the imported backup, as of a native one: the
+	// controller (a Restore of the backup its location synced from the
+	// repository) and the agent on the node, which fills the restored
+	// pod's volume before the pod starts.
+	start = time.Now()
+	rs := cairnRestore(t, src, env["CAIRN_REPOSITORY"], "daily-1")
+	t.Logf("cairn restore of daily-1 (resources, 1 volume): %s", time.Since(start).Round(time.Millisecond))
+	if rs.Status.Phase != cairnv1.PhaseCompleted || rs.Status.Volumes == nil || rs.Status.Volumes.Completed != 1 {
+		t.Fatalf("restore: phase %s (%s), volumes %+v, failures %v", rs.Status.Phase, rs.Status.FailureReason, rs.Status.Volumes, rs.Status.Failures)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, "db", metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restored pod shop/db not running after 2 min (%v)\n%s", err, n.LogTails(20))
+		}
+	}
+	sameTree(t, saved, vol.Path)
+	t.Logf("restored pod running, data compared: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// waitGone waits, up to 2 minutes, until get says not found.
+func waitGone(t *testing.T, get func() error, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		err := get()
+		if apierrors.IsNotFound(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not gone after 2 min (%v)", what, err)
+		}
+	}
+}
+
+// cairnRestore restores backup from the local repository at repoDir into
+// c as the controller does in a cluster: cairn's CRDs, a controller
+// namespace with a default BackupLocation on the repository, its sync
+// (the backup appears as a Backup), the node agent on c's node, and a
+// Restore of the backup, run until it ends. It returns the Restore then.
+func cairnRestore(t *testing.T, c *kubetest.Cluster, repoDir, backup string) *cairnv1.Restore {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{
+		Paths: []string{filepath.Join("..", "..", "deploy", "helm", "cairn", "crds")}, ErrorIfPathMissing: true}); err != nil {
+		t.Fatal(err)
+	}
+	scheme, err := controller.Scheme()
+	must0(t, err)
+	cl, err := client.New(c.Config, client.Options{Scheme: scheme})
+	must0(t, err)
+	const cns = "cairn"
+	must0(t, cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cns}}))
+	must0(t, cl.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pass", Namespace: cns}, StringData: map[string]string{"passphrase": passphrase}}))
+	must0(t, cl.Create(ctx, &cairnv1.BackupLocation{
+		ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: cns},
+		Spec: cairnv1.BackupLocationSpec{Repository: repoDir, Default: true,
+			Passphrase: corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "pass"}, Key: "passphrase"}},
+	}))
+	rs := controller.New(cl, cl, controller.Options{Namespace: cns, Cluster: c.Config, VolumeTimeout: 2 * time.Minute,
+		Recheck: 250 * time.Millisecond, RestoreWaitImage: kubetest.BusyboxImage})
+	reconcileOnce(ctx, t, rs.Location, cns, "default")
+	var b cairnv1.Backup
+	must0(t, cl.Get(ctx, types.NamespacedName{Namespace: cns, Name: backup}, &b))
+
+	mgr, err := ctrl.NewManager(c.Config, ctrl.Options{
+		Scheme: scheme, Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{cns: {}}},
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+	})
+	must0(t, err)
+	must0(t, agent.Setup(mgr, agent.Options{Node: c.Node.Name, Namespace: cns, Root: c.Node.PodsDir, ProgressInterval: 100 * time.Millisecond, ReleaseInterval: time.Second}))
+	mctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Logf("agent manager: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if nodes, err := agentlease.Nodes(ctx, cl, cns, time.Now()); err == nil && nodes[c.Node.Name] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the agent holds no lease after 30s")
+		}
+	}
+
+	r := &cairnv1.Restore{ObjectMeta: metav1.ObjectMeta{Name: "from-velero", Namespace: cns}, Spec: cairnv1.RestoreSpec{BackupName: backup}}
+	must0(t, cl.Create(ctx, r))
+	reconcileOnce(ctx, t, rs.Restore, cns, r.Name)
+	must0(t, cl.Get(ctx, client.ObjectKeyFromObject(r), r))
+	return r
+}
+
+// reconcileOnce runs one reconcile of name and waits for the run it
+// started.
+func reconcileOnce(ctx context.Context, t *testing.T, r interface {
+	Reconcile(context.Context, ctrl.Request) (ctrl.Result, error)
+}, ns, name string) {
+	t.Helper()
+	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}); err != nil {
+		t.Fatalf("reconcile %T %s: %v", r, name, err)
+	}
+	if i, ok := r.(interface{ Idle() }); ok {
+		i.Idle()
+	}
 }
 
 // sameTree compares two folders: names, types, contents, modes, owners,
