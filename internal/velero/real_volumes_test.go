@@ -132,7 +132,7 @@ func TestRealVeleroVolumes(t *testing.T) {
 	}
 
 	vs := velerotest.Start(t, src, srv, "velero", "cluster-a")
-	vs.StartNodeAgent(n, src)
+	vs.StartNodeAgent(src)
 	t.Logf("velero server and node agent started: %s since the test began", time.Since(began).Round(time.Millisecond))
 	start := time.Now()
 	b := vs.Backup("daily-1", map[string]any{"includedNamespaces": []any{ns}, "defaultVolumesToFsBackup": true, "ttl": "720h0m0s"})

@@ -41,8 +41,8 @@ var Image = kubetest.Image{Tarball: "velero.tar", Ref: "cairn.local/velero:1"}
 const testFiles = "/cairn-velerotest"
 
 // StartNodeAgent runs Velero's node agent (`velero node-agent server`,
-// which does the file-system backups of pod volumes with kopia) on node
-// n as its DaemonSet's pod would, but as a process of the host:
+// which does the file-system backups of pod volumes with kopia) on c's
+// node n as its DaemonSet's pod would, but as a process of the host:
 //
 //   - in the node's network namespace (n must be started with
 //     kubetest.WithNodeNetwork): its controller manager, like the
@@ -79,10 +79,11 @@ const testFiles = "/cairn-velerotest"
 // pod is a busybox sleeping on n.
 // Start the agent once the volumes to back up are mounted (pods Running).
 // It is stopped when the test ends.
-func (s *Server) StartNodeAgent(n *kubetest.Node, c *kubetest.Cluster) {
+func (s *Server) StartNodeAgent(c *kubetest.Cluster) {
 	t := s.t
 	t.Helper()
-	if n.Netns == "" {
+	n := c.Node
+	if n == nil || n.Netns == "" {
 		t.Fatal("velerotest: StartNodeAgent needs a node in its own network namespace (kubetest.WithNodeNetwork)")
 	}
 	ctx := context.Background()
