@@ -6,11 +6,15 @@
 #     containerd (and ctr), runc, containernetworking-plugins (the CNI
 #     loopback plugin in /usr/lib/cni) and busybox-static; and chromium, the
 #     headless browser the report's HTML is checked in.
-#  2. Two OCI image tarballs in .cache/images, built by hack/tools/image from
+#  2. OCI image tarballs in .cache/images, built by hack/tools/image from
 #     /bin/busybox (nothing is pulled): busybox.tar (cairn.local/busybox:1,
 #     for workloads) and pause.tar (the sandbox image containerd's default
-#     config asks for, whose entrypoint sleeps until killed). They are
-#     rebuilt only when busybox, the builder or the sandbox image name change.
+#     config asks for, whose entrypoint sleeps until killed); and, when the
+#     velero tool is built (`make tools`, which `make test` runs first),
+#     velero.tar (cairn.local/velero:1: busybox and /velero, the image of
+#     the pods Velero's node agent runs its file-system backups in). They
+#     are rebuilt only when busybox, velero, the builder or the sandbox
+#     image name change.
 #
 #   hack/node-deps.sh
 #   CAIRN_IMAGES=/elsewhere hack/node-deps.sh   # else .cache/images
@@ -22,6 +26,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 images=${CAIRN_IMAGES:-$root/.cache/images}
+tools=${CAIRN_TOOLS:-$root/.cache/bin}
 go=${GO:-go}
 packages=(containerd runc containernetworking-plugins busybox-static chromium)
 
@@ -63,13 +68,22 @@ pause_ref=$(containerd config default | sed -n 's/^ *sandbox_image *= *"\(.*\)".
 [[ -n "$pause_ref" ]] || die "cannot read sandbox_image from 'containerd config default'"
 
 builder="$root/hack/tools/image"
-stamp=$({ cat /bin/busybox "$builder/go.mod" "$builder"/*.go; printf '%s\n' "$pause_ref"; } | sha256sum | cut -d' ' -f1)
-if [[ -f "$images/busybox.tar" && -f "$images/pause.tar" && -f "$images/pause.ref" && -f "$images/.stamp" && "$(cat "$images/.stamp")" == "$stamp" ]]; then
+velero=() want=(busybox.tar pause.tar pause.ref)
+if [[ -x "$tools/velero" ]]; then
+	velero=(-velero "$tools/velero")
+	want+=(velero.tar)
+fi
+stamp=$({ cat /bin/busybox "$builder/go.mod" "$builder"/*.go ${velero[1]:+"${velero[1]}"}; printf '%s\n' "$pause_ref" "${velero[*]}"; } | sha256sum | cut -d' ' -f1)
+cached=true
+for f in "${want[@]}" .stamp; do [[ -f "$images/$f" ]] || cached=false; done
+if $cached && [[ "$(cat "$images/.stamp")" == "$stamp" ]]; then
 	printf '%-24s cached (%s)\n' "images" "$images"
 else
 	mkdir -p "$images"
-	(cd "$builder" && CGO_ENABLED=0 "$go" run -mod=readonly . -busybox /bin/busybox -out "$images" -pause-ref "$pause_ref") ||
+	(cd "$builder" && CGO_ENABLED=0 "$go" run -mod=readonly . -busybox /bin/busybox -out "$images" -pause-ref "$pause_ref" "${velero[@]}") ||
 		die "building the images failed"
-	printf '%s\n' "$stamp" >"$images/.stamp"
+	# A new file renamed into place: .cache may hold hard links shared
+	# with other clones, which must not be written through.
+	printf '%s\n' "$stamp" >"$images/.stamp.$$" && mv -f "$images/.stamp.$$" "$images/.stamp"
 fi
 echo "node deps ready ($((SECONDS - start))s)"

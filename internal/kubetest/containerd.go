@@ -147,12 +147,14 @@ func (n *Node) ctr(ctx context.Context, args ...string) ([]byte, error) {
 	return out, nil
 }
 
-// importImages imports (and unpacks) the busybox and sandbox images.
-func (n *Node) importImages() error {
+// importImages imports (and unpacks) the busybox and sandbox images and
+// extra.
+func (n *Node) importImages(extra []Image) error {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	for _, f := range []string{"busybox.tar", "pause.tar"} {
-		if _, err := n.ctr(ctx, "images", "import", filepath.Join(imagesDir(), f)); err != nil {
+	images := append([]Image{{"busybox.tar", BusyboxImage}, {"pause.tar", pauseImage()}}, extra...)
+	for _, img := range images {
+		if _, err := n.ctr(ctx, "images", "import", filepath.Join(imagesDir(), img.Tarball)); err != nil {
 			return err
 		}
 	}
@@ -160,8 +162,8 @@ func (n *Node) importImages() error {
 	if err != nil {
 		return err
 	}
-	for _, want := range []string{BusyboxImage, pauseImage()} {
-		if !bytes.Contains(out, []byte(want+"\n")) {
+	for _, img := range images {
+		if want := img.Ref; !bytes.Contains(out, []byte(want+"\n")) {
 			return fmt.Errorf("image %s not in containerd after the import (it has: %s)", want, strings.Fields(string(out)))
 		}
 	}

@@ -80,6 +80,26 @@ type NodeOption func(*nodeOptions)
 type nodeOptions struct {
 	kubeletRoot string
 	network     bool
+	images      []Image // beyond busybox and the sandbox
+}
+
+// Image is a container image the node imports from a tarball in the images
+// folder (EnvImages) when it starts.
+type Image struct {
+	// Tarball is the OCI layout tarball's file name in the images folder
+	// (velero.tar).
+	Tarball string
+	// Ref is the image's name in it (cairn.local/velero:1): the import is
+	// checked against it, and pods name it with imagePullPolicy: Never.
+	Ref string
+}
+
+// WithNodeImage also imports img into the node's containerd (what the
+// node imports every time, busybox and the sandbox, are small; larger
+// images are imported by the tests that need them). A missing tarball ends
+// the test through RequireReal, naming `make node-deps`.
+func WithNodeImage(img Image) NodeOption {
+	return func(o *nodeOptions) { o.images = append(o.images, img) }
 }
 
 // WithNodeNetwork runs containerd and the kubelet (and so the pods, which
@@ -220,7 +240,11 @@ func missingNodeDeps(o nodeOptions) string {
 		return cniLoopback + " (`make node-deps` installs containernetworking-plugins)"
 	}
 	dir := imagesDir()
-	for _, f := range []string{"busybox.tar", "pause.tar"} {
+	files := []string{"busybox.tar", "pause.tar"}
+	for _, img := range o.images {
+		files = append(files, img.Tarball)
+	}
+	for _, f := range files {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			return fmt.Sprintf("image %s (%s not found; `make node-deps` builds it)", f, filepath.Join(dir, f))
 		}
@@ -276,7 +300,7 @@ func startNode(c *Cluster, o nodeOptions) (n *Node, err error) {
 	if err := n.startContainerd(); err != nil {
 		return n, fmt.Errorf("containerd: %w", err)
 	}
-	if err := n.importImages(); err != nil {
+	if err := n.importImages(o.images); err != nil {
 		return n, fmt.Errorf("importing images: %w", err)
 	}
 	if err := n.startKubelet(c); err != nil {
@@ -428,4 +452,16 @@ func (n *Node) LogTails(lines int) string {
 		fmt.Fprintf(&b, "--- last %d lines of %s:\n%s\n", lines, filepath.Join(n.Dir, name), tail(data, lines))
 	}
 	return b.String()
+}
+
+// Forward makes the host's service at hostPort (a loopback address, such
+// as the S3 server's) reachable at the same address from inside the
+// node's network namespace, for programs run there (pods use
+// hostNetwork); without WithNodeNetwork the node shares the host's
+// network and it does nothing.
+func (n *Node) Forward(hostPort string) error {
+	if n.net == nil {
+		return nil
+	}
+	return n.net.forwardAPI(hostPort)
 }

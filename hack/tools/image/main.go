@@ -1,10 +1,14 @@
-// Command image writes the two container images the test node runs, as OCI
+// Command image writes the container images the test node runs, as OCI
 // image layout tarballs that `ctr images import` reads: a busybox image for
-// workloads and the pod sandbox ("pause") image containerd asks for. Nothing
-// is pulled: the only layer is /bin/busybox (from Debian's busybox-static)
-// and a few symlinks to it. The output is byte-for-byte reproducible.
+// workloads, the pod sandbox ("pause") image containerd asks for and, given
+// -velero, a Velero image. Nothing is pulled: the base layer is
+// /bin/busybox (from Debian's busybox-static) and a few symlinks to it; the
+// Velero image adds a layer with the static velero binary at /velero, the
+// path Velero's node agent runs in the pods it makes for each file-system
+// backup and restore ("/velero pod-volume backup|restore", the command of
+// Velero's pod-volume exposer). The output is byte-for-byte reproducible.
 //
-//	image -busybox /bin/busybox -out .cache/images -pause-ref registry.k8s.io/pause:3.6
+//	image -busybox /bin/busybox -out .cache/images -pause-ref registry.k8s.io/pause:3.6 [-velero .cache/bin/velero]
 //
 // It uses only the standard library, so it builds with no module download.
 package main
@@ -29,6 +33,10 @@ import (
 // imagePullPolicy: Never.
 const BusyboxRef = "cairn.local/busybox:1"
 
+// VeleroRef is the name of the Velero image (velero.tar): what the tests'
+// node-agent DaemonSet names, so that Velero's data-path pods run it.
+const VeleroRef = "cairn.local/velero:1"
+
 // applets are the busybox commands the image has as /bin/<name>.
 var applets = []string{
 	"sh", "ls", "cat", "sleep", "mkdir", "echo", "dd", "sync", "test", "wc",
@@ -49,20 +57,18 @@ func main() {
 	busybox := flag.String("busybox", "/bin/busybox", "statically linked busybox binary to put in the images")
 	out := flag.String("out", ".cache/images", "folder to write busybox.tar, pause.tar and pause.ref (the sandbox image's name) into")
 	pauseRef := flag.String("pause-ref", "registry.k8s.io/pause:3.6", "name of the sandbox image (containerd's sandbox_image)")
+	velero := flag.String("velero", "", "static velero binary: also write velero.tar ("+VeleroRef+"), with it at /velero")
 	flag.Parse()
-	if err := run(*busybox, *out, *pauseRef); err != nil {
+	if err := run(*busybox, *out, *pauseRef, *velero); err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
 	}
 }
 
-func run(busyboxPath, out, pauseRef string) error {
-	bin, err := os.ReadFile(busyboxPath)
+func run(busyboxPath, out, pauseRef, veleroPath string) error {
+	bin, err := readELF(busyboxPath)
 	if err != nil {
-		return fmt.Errorf("reading busybox: %w", err)
-	}
-	if !bytes.HasPrefix(bin, []byte("\x7fELF")) {
-		return fmt.Errorf("%s is not an ELF binary", busyboxPath)
+		return err
 	}
 	layer, err := busyboxLayer(bin)
 	if err != nil {
@@ -71,19 +77,32 @@ func run(busyboxPath, out, pauseRef string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	images := []struct {
+	type image struct {
 		file, ref string
+		layers    [][]byte
 		cmd       []string
-	}{
-		{"busybox.tar", BusyboxRef, []string{"/bin/sh"}},
-		{"pause.tar", pauseRef, []string{"/bin/sh", "-c", pauseScript}},
+	}
+	images := []image{
+		{"busybox.tar", BusyboxRef, [][]byte{layer}, []string{"/bin/sh"}},
+		{"pause.tar", pauseRef, [][]byte{layer}, []string{"/bin/sh", "-c", pauseScript}},
+	}
+	if veleroPath != "" {
+		bin, err := readELF(veleroPath)
+		if err != nil {
+			return err
+		}
+		vl, err := veleroLayer(bin)
+		if err != nil {
+			return err
+		}
+		images = append(images, image{"velero.tar", VeleroRef, [][]byte{layer, vl}, []string{"/velero"}})
 	}
 	// The harness checks the sandbox image name against containerd's.
 	if err := writeAtomic(filepath.Join(out, "pause.ref"), []byte(pauseRef+"\n")); err != nil {
 		return err
 	}
 	for _, img := range images {
-		data, err := layoutTar(img.ref, layer, img.cmd)
+		data, err := layoutTar(img.ref, img.layers, img.cmd)
 		if err != nil {
 			return fmt.Errorf("%s: %w", img.ref, err)
 		}
@@ -93,6 +112,42 @@ func run(busyboxPath, out, pauseRef string) error {
 		fmt.Printf("%-28s %s (%d bytes)\n", img.ref, filepath.Join(out, img.file), len(data))
 	}
 	return nil
+}
+
+// readELF reads the binary at path and checks that it is an ELF file.
+func readELF(path string) ([]byte, error) {
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if !bytes.HasPrefix(bin, []byte("\x7fELF")) {
+		return nil, fmt.Errorf("%s is not an ELF binary", path)
+	}
+	return bin, nil
+}
+
+// veleroLayer returns an uncompressed layer tar with the velero binary at
+// /velero and a home folder for root (/root: the kopia caches of Velero's
+// data path go under $HOME).
+func veleroLayer(bin []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []*tar.Header{
+		{Typeflag: tar.TypeDir, Name: "root/", Mode: 0o700},
+		{Typeflag: tar.TypeReg, Name: "velero", Mode: 0o755, Size: int64(len(bin))},
+	} {
+		h.ModTime, h.Format = epoch, tar.FormatPAX
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tw.Write(bin); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // busyboxLayer returns an uncompressed layer tar with the usual top-level
@@ -151,10 +206,10 @@ type platform struct {
 }
 
 // layoutTar returns an OCI image layout (oci-layout, index.json, blobs/)
-// as a tar, with one image named ref: its index entry carries the name in
-// io.containerd.image.name (what ctr import reads) and
-// org.opencontainers.image.ref.name.
-func layoutTar(ref string, layer []byte, cmd []string) ([]byte, error) {
+// as a tar, with one image named ref of layers (bottom first): its index
+// entry carries the name in io.containerd.image.name (what ctr import
+// reads) and org.opencontainers.image.ref.name.
+func layoutTar(ref string, layers [][]byte, cmd []string) ([]byte, error) {
 	blobs := map[string][]byte{}
 	add := func(mediaType string, data []byte) descriptor {
 		sum := sha256.Sum256(data)
@@ -162,7 +217,12 @@ func layoutTar(ref string, layer []byte, cmd []string) ([]byte, error) {
 		blobs[d] = data
 		return descriptor{MediaType: mediaType, Digest: d, Size: int64(len(data))}
 	}
-	layerDesc := add("application/vnd.oci.image.layer.v1.tar", layer)
+	var layerDescs []descriptor
+	var diffIDs []string
+	for _, l := range layers {
+		d := add("application/vnd.oci.image.layer.v1.tar", l)
+		layerDescs, diffIDs = append(layerDescs, d), append(diffIDs, d.Digest)
+	}
 	config, err := json.Marshal(map[string]any{
 		"created":      epoch.Format(time.RFC3339),
 		"architecture": runtime.GOARCH,
@@ -172,7 +232,7 @@ func layoutTar(ref string, layer []byte, cmd []string) ([]byte, error) {
 			"Cmd":        cmd,
 			"WorkingDir": "/",
 		},
-		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{layerDesc.Digest}},
+		"rootfs":  map[string]any{"type": "layers", "diff_ids": diffIDs},
 		"history": []map[string]any{{"created": epoch.Format(time.RFC3339), "created_by": "hack/tools/image"}},
 	})
 	if err != nil {
@@ -183,7 +243,7 @@ func layoutTar(ref string, layer []byte, cmd []string) ([]byte, error) {
 		"schemaVersion": 2,
 		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
 		"config":        configDesc,
-		"layers":        []descriptor{layerDesc},
+		"layers":        layerDescs,
 	})
 	if err != nil {
 		return nil, err
@@ -218,7 +278,7 @@ func layoutTar(ref string, layer []byte, cmd []string) ([]byte, error) {
 	if err := file("index.json", index); err != nil {
 		return nil, err
 	}
-	for _, d := range []descriptor{layerDesc, configDesc, manifestDesc} { // fixed order
+	for _, d := range append(layerDescs, configDesc, manifestDesc) { // fixed order
 		if err := file("blobs/sha256/"+d.Digest[len("sha256:"):], blobs[d.Digest]); err != nil {
 			return nil, err
 		}

@@ -10,4 +10,9 @@
 // The server's controller manager listens on :8080 for metrics (Velero
 // has no flag to move it): Start fails at once, saying so, when that port
 // is taken.
+//
+// StartNodeAgent adds Velero's node agent on a real node (file-system
+// backups of pod volumes with kopia): its data-path pods run the Velero
+// image the node imports (Image, kubetest.WithNodeImage) and are given
+// host networking by a mutating webhook the test serves on 127.0.0.1.
 package velerotest

@@ -47,6 +47,10 @@ type Server struct {
 	Prefix string
 	out    *syncBuffer
 	stop   func()
+
+	velero, creds, kubeconfig, s3 string // for StartNodeAgent
+	agentLog                      *syncBuffer
+	podsPatched                   func() int64
 }
 
 // Option changes how Start sets Velero up.
@@ -197,7 +201,8 @@ func Start(t testing.TB, c *kubetest.Cluster, srv *s3test.Server, bucket, prefix
 		"--backup-sync-period", "5s",
 		"--log-level", "info",
 	)
-	s := &Server{t: t, dyn: dyn, Bucket: bucket, Prefix: prefix, out: &syncBuffer{}}
+	s := &Server{t: t, dyn: dyn, Bucket: bucket, Prefix: prefix, out: &syncBuffer{},
+		velero: velero, creds: creds, kubeconfig: c.Kubeconfig, s3: srv.Endpoint}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	cmd.Dir = dir
 	// The plugin, a child of the server, reads the credentials from the
