@@ -328,9 +328,23 @@ func write(ctx context.Context, r *repo.Repository, loc *Location, repos *kopiaR
 			m.Warnings = append(m.Warnings, fmt.Sprintf("velero: %s (PodVolumeBackup %s): data imported as snapshot %.8s, but %s", v, v.Name, vr.Snapshot, vr.Reason))
 		}
 	}
+	// Claims Velero kept by snapshots: their objects are imported, their
+	// data is not in the bucket (or not in a form cairn reads).
+	snaps, err := loc.SnapshotVolumes(ctx, name)
+	if err != nil {
+		m.Warnings = append(m.Warnings, err.Error())
+	}
+	for _, v := range snaps {
+		res.Volumes = append(res.Volumes, VolumeResult{
+			PodVolume: PodVolume{PodNamespace: v.Namespace}, Method: v.Method, Claim: v.Claim,
+			Outcome: VolumeNotImported, Reason: v.Why(),
+		})
+		missed++
+		m.Warnings = append(m.Warnings, fmt.Sprintf("velero: %s: data not imported: %s; the claim's objects are", v, v.Why()))
+	}
 	if missed > 0 && m.Phase == layout.PhaseCompleted {
 		m.Phase = layout.PhasePartiallyFailed
-		m.Errors = append(m.Errors, fmt.Sprintf("cairn import: the data of %d of the %d pod volumes Velero backed up could not be imported in full (see warnings)", missed, len(vols)))
+		m.Errors = append(m.Errors, fmt.Sprintf("cairn import: the data of %d of the %d volumes Velero backed up could not be imported in full (see warnings)", missed, len(vols)+len(snaps)))
 	}
 	if bad > 0 && m.Phase == layout.PhaseCompleted {
 		m.Phase = layout.PhasePartiallyFailed

@@ -167,3 +167,66 @@ func TestImportRules(t *testing.T) {
 		t.Fatalf("expired: %v %+v", err, rep)
 	}
 }
+
+// TestSnapshotVolumesNamed: claims Velero kept by a CSI snapshot, by its
+// data mover or by a native snapshot (its volume information file) are
+// named with the reason their data is not imported; the backup is
+// PartiallyFailed, their objects imported. A skipped volume and one backed
+// up from the file system are not among them.
+func TestSnapshotVolumesNamed(t *testing.T) {
+	ctx := context.Background()
+	bsl := mem.New()
+	putBackup(t, bsl, "snaps", PhaseCompleted, "metadata/version", "1.1.0",
+		"resources/persistentvolumeclaims/namespaces/shop/db.json", `{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"db","namespace":"shop"}}`)
+	var info bytes.Buffer
+	zw := gzip.NewWriter(&info)
+	zw.Write([]byte(`[
+		{"pvcName":"db","pvcNamespace":"shop","pvName":"pv-db","backupMethod":"CSISnapshot","snapshotDataMoved":false,"result":"succeeded",
+		 "csiSnapshotInfo":{"snapshotHandle":"snap-1","driver":"ebs.csi.aws.com","vscName":"vsc-1"}},
+		{"pvcName":"logs","pvcNamespace":"shop","pvName":"pv-logs","backupMethod":"CSISnapshot","snapshotDataMoved":true,
+		 "csiSnapshotInfo":{"snapshotHandle":"snap-2","driver":"ebs.csi.aws.com"},"snapshotDataMovementInfo":{"dataMover":"velero","uploaderType":"kopia","snapshotHandle":"k9"}},
+		{"pvcName":"old","pvcNamespace":"shop","pvName":"pv-old","backupMethod":"NativeSnapshot","nativeSnapshotInfo":{"snapshotHandle":"vol-snap-3"}},
+		{"pvcName":"web","pvcNamespace":"shop","backupMethod":"PodVolumeBackup","pvbInfo":{"snapshotHandle":"k1","uploaderType":"kopia"}},
+		{"pvcName":"tmp","pvcNamespace":"shop","skipped":true,"skippedReason":"opted out"}]`))
+	zw.Close()
+	if err := bsl.Put(ctx, volumeInfoKey("snaps"), info.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	r := newRepo(t)
+	rep, err := Import(ctx, r, NewLocation(bsl), Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 1 || rep.Results[0].Outcome != Imported {
+		t.Fatalf("results %+v", rep.Results)
+	}
+	res := rep.Results[0]
+	want := map[string]string{
+		"db":   "kept it as a CSI snapshot (driver ebs.csi.aws.com, handle snap-1) in the storage system",
+		"logs": "data mover moved its CSI snapshot's data into the bucket (snapshot k9)",
+		"old":  "snapshot of the cloud provider's volume (vol-snap-3)",
+	}
+	if len(res.Volumes) != len(want) {
+		t.Fatalf("volumes %+v, want %d", res.Volumes, len(want))
+	}
+	for _, v := range res.Volumes {
+		if v.Outcome != VolumeNotImported || v.PodNamespace != "shop" || !strings.Contains(v.Reason, want[v.Claim]) || want[v.Claim] == "" {
+			t.Errorf("volume %+v: want not imported, reason with %q", v, want[v.Claim])
+		}
+	}
+	warn := strings.Join(res.Warnings, "\n")
+	if !strings.Contains(warn, "velero: claim shop/db: data not imported: Velero kept it as a CSI snapshot") {
+		t.Errorf("warnings %q", warn)
+	}
+	sn, err := backup.Find(ctx, r, "snaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := backup.LoadManifest(ctx, r, sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Items != 1 || m.Phase != layout.PhasePartiallyFailed || !strings.Contains(strings.Join(m.Errors, "\n"), "the data of 3 of the 3 volumes") {
+		t.Fatalf("manifest: items %d, phase %s, errors %q", m.Items, m.Phase, m.Errors)
+	}
+}

@@ -40,14 +40,16 @@ func contentsKey(name string) string { return backupsDir + name + "/" + name + "
 func podVolumesKey(name string) string {
 	return backupsDir + name + "/" + name + "-podvolumebackups.json.gz"
 }
-
-// Location is a Velero backup storage location, read through a store
-// opened on its bucket and prefix.
+func volumeInfoKey(name string) string {
+	return backupsDir + name + "/" + name + "-volumeinfo.json.gz"
+}
 
 // kopiaDir is where Velero keeps the kopia repository of the file-system
 // backups of a namespace's pod volumes: <prefix>/kopia/<namespace>/.
 func kopiaDir(namespace string) string { return "kopia/" + namespace + "/" }
 
+// Location is a Velero backup storage location, read through a store
+// opened on its bucket and prefix.
 type Location struct{ s Store }
 
 // NewLocation reads the location in s.
@@ -151,26 +153,34 @@ type podVolumeRecord struct {
 	} `json:"status"`
 }
 
-// PodVolumes returns the file-system volume backups the backup made
-// (backups/<name>/<name>-podvolumebackups.json.gz; none when it is
-// missing).
-func (l *Location) PodVolumes(ctx context.Context, name string) ([]PodVolume, error) {
-	key := podVolumesKey(name)
+// readGzipJSON decodes the gzipped JSON object key into v (at most 64 MiB
+// of JSON); a missing object leaves v as it is.
+func (l *Location) readGzipJSON(ctx context.Context, key string, v any) error {
 	rc, err := l.s.Get(ctx, key, 0, -1)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("velero: read %s: %w", key, err)
+		return fmt.Errorf("velero: read %s: %w", key, err)
 	}
 	defer rc.Close()
 	zr, err := gzip.NewReader(rc)
 	if err != nil {
-		return nil, fmt.Errorf("velero: %s: %v: %w", key, err, ErrFormat)
+		return fmt.Errorf("velero: %s: %v: %w", key, err, ErrFormat)
 	}
+	if err := json.NewDecoder(io.LimitReader(zr, 64<<20)).Decode(v); err != nil {
+		return fmt.Errorf("velero: %s: %v: %w", key, err, ErrFormat)
+	}
+	return nil
+}
+
+// PodVolumes returns the file-system volume backups the backup made
+// (backups/<name>/<name>-podvolumebackups.json.gz; none when it is
+// missing).
+func (l *Location) PodVolumes(ctx context.Context, name string) ([]PodVolume, error) {
 	var list []podVolumeRecord
-	if err := json.NewDecoder(io.LimitReader(zr, 64<<20)).Decode(&list); err != nil {
-		return nil, fmt.Errorf("velero: %s: %v: %w", key, err, ErrFormat)
+	if err := l.readGzipJSON(ctx, podVolumesKey(name), &list); err != nil {
+		return nil, err
 	}
 	out := make([]PodVolume, 0, len(list))
 	for _, p := range list {
@@ -181,4 +191,95 @@ func (l *Location) PodVolumes(ctx context.Context, name string) ([]PodVolume, er
 		})
 	}
 	return out, nil
+}
+
+// Velero's ways of keeping a volume's data (backupMethod in its volume
+// information): NativeSnapshot and CSISnapshot keep it outside the bucket,
+// in the storage system, unless a CSI snapshot's data was moved into the
+// bucket (snapshotDataMoved, Velero's data mover).
+const (
+	MethodPodVolumeBackup = "PodVolumeBackup"
+	MethodCSISnapshot     = "CSISnapshot"
+	MethodNativeSnapshot  = "NativeSnapshot"
+)
+
+// SnapshotVolume is a claim whose data Velero kept by a snapshot, not by a
+// file-system backup: the import cannot bring its data and says so.
+type SnapshotVolume struct {
+	Namespace string `json:"namespace"`
+	Claim     string `json:"claim"`
+	PV        string `json:"pv,omitempty"`
+	Method    string `json:"method"`               // CSISnapshot or NativeSnapshot
+	DataMoved bool   `json:"data_moved,omitempty"` // by Velero's data mover into the bucket
+	Handle    string `json:"snapshot_handle,omitempty"`
+	Driver    string `json:"driver,omitempty"` // the CSI driver
+	Result    string `json:"result,omitempty"` // Velero's: succeeded or failed
+}
+
+// String names the volume for messages: <ns>/<claim>.
+func (v SnapshotVolume) String() string { return "claim " + v.Namespace + "/" + v.Claim }
+
+// volumeInfoRecord is the part of an entry of Velero's volume information
+// the import reads.
+type volumeInfoRecord struct {
+	PVCName      string `json:"pvcName"`
+	PVCNamespace string `json:"pvcNamespace"`
+	PVName       string `json:"pvName"`
+	BackupMethod string `json:"backupMethod"`
+	DataMoved    bool   `json:"snapshotDataMoved"`
+	Skipped      bool   `json:"skipped"`
+	Result       string `json:"result"`
+	CSI          *struct {
+		SnapshotHandle string `json:"snapshotHandle"`
+		Driver         string `json:"driver"`
+	} `json:"csiSnapshotInfo"`
+	Moved *struct {
+		SnapshotHandle string `json:"snapshotHandle"`
+	} `json:"snapshotDataMovementInfo"`
+	Native *struct {
+		SnapshotHandle string `json:"snapshotHandle"`
+	} `json:"nativeSnapshotInfo"`
+}
+
+// SnapshotVolumes returns the claims of the backup whose data Velero kept
+// by a snapshot (backups/<name>/<name>-volumeinfo.json.gz, written by
+// Velero 1.13 and later; none when it is missing). Volumes Velero backed
+// up from the file system are PodVolumes; skipped ones have no data.
+func (l *Location) SnapshotVolumes(ctx context.Context, name string) ([]SnapshotVolume, error) {
+	var list []volumeInfoRecord
+	if err := l.readGzipJSON(ctx, volumeInfoKey(name), &list); err != nil {
+		return nil, err
+	}
+	var out []SnapshotVolume
+	for _, v := range list {
+		if v.Skipped || (v.BackupMethod != MethodCSISnapshot && v.BackupMethod != MethodNativeSnapshot) {
+			continue
+		}
+		sv := SnapshotVolume{Namespace: v.PVCNamespace, Claim: v.PVCName, PV: v.PVName, Method: v.BackupMethod, DataMoved: v.DataMoved, Result: v.Result}
+		switch {
+		case v.DataMoved && v.Moved != nil:
+			sv.Handle = v.Moved.SnapshotHandle
+		case v.CSI != nil:
+			sv.Handle, sv.Driver = v.CSI.SnapshotHandle, v.CSI.Driver
+		case v.Native != nil:
+			sv.Handle = v.Native.SnapshotHandle
+		}
+		if v.CSI != nil {
+			sv.Driver = v.CSI.Driver
+		}
+		out = append(out, sv)
+	}
+	return out, nil
+}
+
+// Why says why the import cannot bring the volume's data.
+func (v SnapshotVolume) Why() string {
+	switch {
+	case v.DataMoved:
+		return "Velero's data mover moved its CSI snapshot's data into the bucket (snapshot " + v.Handle + "); cairn does not import data-mover backups"
+	case v.Method == MethodCSISnapshot:
+		return "Velero kept it as a CSI snapshot (driver " + v.Driver + ", handle " + v.Handle + ") in the storage system, not in the bucket"
+	default:
+		return "Velero kept it as a snapshot of the cloud provider's volume (" + v.Handle + "), not in the bucket"
+	}
 }

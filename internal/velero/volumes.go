@@ -39,6 +39,11 @@ const (
 // backups.
 type VolumeResult struct {
 	PodVolume
+	// Method is how Velero kept the data: PodVolumeBackup (a file-system
+	// backup, the pod's volume), CSISnapshot or NativeSnapshot (Claim's,
+	// never imported).
+	Method   string `json:"method"`
+	Claim    string `json:"claim,omitempty"`
 	Outcome  string `json:"outcome"`
 	Reason   string `json:"reason,omitempty"`
 	Snapshot string `json:"cairn_snapshot,omitempty"` // the pod-volume snapshot in the repository
@@ -157,11 +162,6 @@ func (k *kopiaRepos) get(ctx context.Context, ns string) *kopiaRepo {
 	return kr
 }
 
-// importVolume writes the data of one of Velero's volume backups into a
-// pod-volume snapshot of the backup named backupName, labelled as the
-// node agent labels its own (podvolume.SnapshotLabels), so that a restore
-// of the imported backup finds it. Errors of the repository are fatal;
-// everything else is the volume's outcome.
 // VolumeSaver writes the files of fsys, the tree at s.Path, into r as one
 // snapshot with s's labels, and returns it with the files and bytes it
 // read; with an error and a snapshot, the snapshot lacks what the error
@@ -176,8 +176,13 @@ type VolumeSnapshot struct {
 	Now                 func() time.Time
 }
 
+// importVolume writes the data of one of Velero's volume backups into a
+// pod-volume snapshot of backup b, labelled as the node agent labels its
+// own (podvolume.SnapshotLabels), so that a restore of the imported backup
+// finds it. Errors of the repository are fatal; everything else is the
+// volume's outcome.
 func importVolume(ctx context.Context, r *repo.Repository, k *kopiaRepos, b *Backup, v PodVolume, who *podObjects, opts *Options) (VolumeResult, error) {
-	res := VolumeResult{PodVolume: v, Outcome: VolumeNotImported}
+	res := VolumeResult{PodVolume: v, Method: MethodPodVolumeBackup, Outcome: VolumeNotImported}
 	switch {
 	case v.Uploader != "kopia":
 		u := v.Uploader
