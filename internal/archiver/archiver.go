@@ -481,13 +481,17 @@ func (a *archiver) emptyDir(ctx context.Context, n snapshot.Node) *future {
 func (a *archiver) finishDir(ctx context.Context, out *future, n snapshot.Node, futs []*future) {
 	defer close(out.done)
 	tree := &snapshot.Tree{Nodes: make([]snapshot.Node, 0, len(futs))}
-	for _, f := range futs {
+	for i, f := range futs {
 		<-f.done
 		if f.err != nil {
 			out.err = f.err
 			return
 		}
 		tree.Nodes = append(tree.Nodes, f.node)
+		// The node is copied: the future is garbage now, not when the
+		// tree is saved (a directory of 100,000 entries held both, ≈ 45 MB
+		// of futures beside its nodes and their encoding).
+		futs[i] = nil
 	}
 	tree.Sort()
 	id, err := snapshot.SaveTree(ctx, a.r, tree)
