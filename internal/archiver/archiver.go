@@ -140,11 +140,19 @@ type future struct {
 	err  error // fatal (repository) errors only
 }
 
+// resolved returns a future that is already complete. They all share one
+// closed channel (nothing closes a resolved future's): an unchanged backup
+// makes one per entry, and a channel each was a third of a large
+// directory's futures.
 func resolved(n snapshot.Node) *future {
-	f := &future{done: make(chan struct{}), node: n}
-	close(f.done)
-	return f
+	return &future{done: closed, node: n}
 }
+
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 type fileJob struct {
 	dir  *dir   // held for the job; released once the file is open
