@@ -60,7 +60,7 @@ t() {
     { tail -n 20 "$work/err.log" >&2; echo "bench: $tool $step on $ds failed" >&2; exit 1; }
   local secs rss live
   read -r secs rss < <(tail -n 1 "$work/time.txt")
-  live=$(grep -o '[0-9]*->[0-9]*->[0-9]* MB' "$work/err.log" | awk -F'->' '{ sub(/ MB/, "", $3); if ($3 > m) m = $3 } END { print m + 0 }')
+  live=$(grep -o '[0-9]*->[0-9]*->[0-9]* MB' "$work/err.log" | awk -F'->' '{ sub(/ MB/, "", $3); if ($3 + 0 > m) m = $3 + 0 } END { print m + 0 }')
   [ "$tool" = cairn ] || live=-
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$ds" "$tool" "$step" "$secs" "$rss" "$live" >> "$results"
   echo "bench: $ds $tool $step: $secs s, $((rss / 1024)) MiB (live heap $live MB)" >&2
