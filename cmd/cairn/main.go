@@ -5,8 +5,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/cairn-backup/cairn/internal/cli"
 )
@@ -36,6 +38,12 @@ func main() {
 			}
 		}
 	}
+	// CAIRN_HEAPPEAK=FILE writes the in-use heap profile each time the
+	// live heap reaches a new high (checked every 100 ms): what holds the
+	// memory at the peak, for benchmarks.
+	if path := os.Getenv("CAIRN_HEAPPEAK"); path != "" {
+		go heapPeak(ctx, path)
+	}
 	code := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	pprof.StopCPUProfile()
 	// CAIRN_MEMPROFILE=FILE writes a heap profile at exit (its alloc_space
@@ -48,4 +56,28 @@ func main() {
 	}
 	stop()
 	os.Exit(code)
+}
+
+// heapPeak rewrites path with the heap profile whenever the live heap
+// after a collection is larger than every earlier one, until ctx ends.
+func heapPeak(ctx context.Context, path string) {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	var peak uint64
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		metrics.Read(sample)
+		if v := sample[0].Value.Uint64(); v > peak+peak/50 {
+			peak = v
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}
+	}
 }

@@ -140,11 +140,19 @@ type future struct {
 	err  error // fatal (repository) errors only
 }
 
+// resolved returns a future that is already complete. They all share one
+// closed channel (nothing closes a resolved future's): an unchanged backup
+// makes one per entry, and a channel each was a third of a large
+// directory's futures.
 func resolved(n snapshot.Node) *future {
-	f := &future{done: make(chan struct{}), node: n}
-	close(f.done)
-	return f
+	return &future{done: closed, node: n}
 }
+
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 type fileJob struct {
 	dir  *dir   // held for the job; released once the file is open
@@ -481,13 +489,17 @@ func (a *archiver) emptyDir(ctx context.Context, n snapshot.Node) *future {
 func (a *archiver) finishDir(ctx context.Context, out *future, n snapshot.Node, futs []*future) {
 	defer close(out.done)
 	tree := &snapshot.Tree{Nodes: make([]snapshot.Node, 0, len(futs))}
-	for _, f := range futs {
+	for i, f := range futs {
 		<-f.done
 		if f.err != nil {
 			out.err = f.err
 			return
 		}
 		tree.Nodes = append(tree.Nodes, f.node)
+		// The node is copied: the future is garbage now, not when the
+		// tree is saved (a directory of 100,000 entries held both, ≈ 45 MB
+		// of futures beside its nodes and their encoding).
+		futs[i] = nil
 	}
 	tree.Sort()
 	id, err := snapshot.SaveTree(ctx, a.r, tree)

@@ -16,6 +16,10 @@
 // Extended attributes are set where the file system takes user.*
 // attributes and skipped where it answers ENOTSUP (tmpfs before Linux 6.6).
 //
+// For benchmarks at scale, Files makes many small files (a fan-out of
+// folders and one folder of very many entries) and BigFile one large file
+// of mixed content.
+//
 // It is a package of the test side: nothing in a product binary imports it.
 package mkdata
 

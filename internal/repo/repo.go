@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -211,7 +212,13 @@ func newRepository(s store.Store, cfg Config, cfgSum [sha256.Size]byte, k opened
 	if err != nil {
 		return nil, fmt.Errorf("repo: zstd: %w", err)
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithDecoderMaxMemory(chunker.MaxSize+1<<20))
+	// The decoder's limit is the largest blob a pack entry can describe
+	// (raw lengths are uint32), not the largest chunk: a tree is one blob
+	// however many entries its directory has (100,000 files make ≈ 30
+	// MiB), and a limit of 5 MiB made such trees unreadable — their
+	// snapshots could not be restored. Blobs are authenticated before they
+	// are decompressed, so only a key holder chooses what is decoded.
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithDecoderMaxMemory(math.MaxUint32))
 	if err != nil {
 		return nil, fmt.Errorf("repo: zstd: %w", err)
 	}

@@ -1,6 +1,9 @@
 package snapshot
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/cairn-backup/cairn/internal/repo/blob"
@@ -66,4 +69,46 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			t.Fatal("accepted a snapshot without a tree")
 		}
 	})
+}
+
+// EncodeTree must give json.Marshal's bytes exactly: a tree's ID is the
+// hash of its encoding, and the same directory must dedup against trees
+// saved by earlier versions.
+func TestEncodeTreeIsJSONMarshal(t *testing.T) {
+	sub := blob.ID{9}
+	trees := map[string]*Tree{
+		"nil":   {},
+		"empty": {Nodes: []Node{}},
+		"one":   {Nodes: []Node{{Name: "a", Type: TypeFile, Size: 3, Content: []blob.ID{{1}}}}},
+		"mixed": {Nodes: []Node{
+			{Name: "dir", Type: TypeDir, Mode: 0o755, Subtree: &sub, Xattrs: []Xattr{{Name: "user.x", Value: []byte{0, 1, 2}}}},
+			{Name: "f<&>\u2028", Type: TypeFile, UID: 1000, GID: 1000, User: "u", Group: "g", ModTime: 1, ChangeTime: 2, Inode: 3, Links: 2, Size: 1 << 40,
+				Content: []blob.ID{{1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}}, Sparse: true},
+			{Name: "\xff", NameBytes: []byte{0xff}, Type: TypeSymlink, LinkTarget: "x", LinkBytes: []byte{0xfe}},
+			{Name: "gone", Type: TypeFile, Error: "open: permission denied \"quoted\""},
+		}},
+	}
+	for i := 0; i < 500; i++ {
+		n := Node{Name: fmt.Sprintf("msg-%07d.eml", i), Type: TypeFile, Mode: 0o644, ModTime: int64(i) * 7919}
+		for range i % 9 {
+			n.Content = append(n.Content, blob.ID{byte(i)})
+		}
+		if trees["many"] == nil {
+			trees["many"] = &Tree{}
+		}
+		trees["many"].Nodes = append(trees["many"].Nodes, n)
+	}
+	for name, tr := range trees {
+		want, err := json.Marshal(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := EncodeTree(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: EncodeTree =\n%s\nwant json.Marshal's\n%s", name, got, want)
+		}
+	}
 }

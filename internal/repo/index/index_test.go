@@ -115,3 +115,39 @@ func TestGoldenSupersedes(t *testing.T) {
 		t.Fatalf("EncodeFile =\n%s\nwant\n%s", got, golden)
 	}
 }
+
+// IDs that share the prefix the index maps by are all found, each at its
+// own location, and the first location of a blob stays its location.
+func TestPrefixClash(t *testing.T) {
+	id := func(b byte) blob.ID { return blob.ID{0xde, 0xad, 0xbe, 0xef, b} }
+	x := New()
+	x.Add(Pack{ID: blob.ID{0xaa}, Entries: []pack.Entry{
+		{Type: blob.Data, ID: id(1), Offset: 10, Length: 40, RawLength: 30},
+		{Type: blob.Tree, ID: id(2), Offset: 50, Length: 41, RawLength: 31},
+	}})
+	x.Add(Pack{ID: blob.ID{0xbb}, Entries: []pack.Entry{
+		{Type: blob.Data, ID: id(3), Offset: 0, Length: 42, RawLength: 32},
+		{Type: blob.Tree, ID: id(2), Offset: 99, Length: 41, RawLength: 31}, // a second copy
+	}})
+	if x.Len() != 3 {
+		t.Fatalf("Len = %d, want 3", x.Len())
+	}
+	want := map[blob.ID]Location{
+		id(1): {Pack: blob.ID{0xaa}, Type: blob.Data, Offset: 10, Length: 40, RawLength: 30},
+		id(2): {Pack: blob.ID{0xaa}, Type: blob.Tree, Offset: 50, Length: 41, RawLength: 31},
+		id(3): {Pack: blob.ID{0xbb}, Type: blob.Data, Offset: 0, Length: 42, RawLength: 32},
+	}
+	for id, w := range want {
+		if got, ok := x.Lookup(id); !ok || got != w {
+			t.Errorf("Lookup(%x) = %+v, %v; want %+v", id[:5], got, ok, w)
+		}
+	}
+	if x.Has(id(4)) {
+		t.Error("Has reports a blob of the same prefix that was never added")
+	}
+	seen := map[blob.ID]Location{}
+	x.Each(func(id blob.ID, loc Location) bool { seen[id] = loc; return true })
+	if len(seen) != 3 || seen[id(3)] != want[id(3)] {
+		t.Errorf("Each gave %v, want the 3 blobs", seen)
+	}
+}
